@@ -1,0 +1,24 @@
+/** Every failure localrec reports carries one of these codes; the server maps them to HTTP statuses. */
+export type LocalrecErrorCode =
+  | 'bad-input' // a malformed file, request, option or argument
+  | 'bad-format' // a binary/JSON artifact with wrong magic, version, or truncated contents
+  | 'unsupported-version' // a format version this reader does not know
+  | 'integrity' // sha256 or signature mismatch
+  | 'not-found'
+  | 'not-loaded' // an API used before the model/shards it needs were loaded
+  | 'device-unavailable' // the requested device (webgpu/wasm) cannot run here
+  | 'internal';
+
+/** The one error type of localrec. `code` survives the worker boundary (see client/transfer). */
+export class LocalrecError extends Error {
+  readonly code: LocalrecErrorCode;
+  constructor(code: LocalrecErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LocalrecError';
+    this.code = code;
+  }
+}
+
+export function isLocalrecError(e: unknown): e is LocalrecError {
+  return e instanceof Error && e.name === 'LocalrecError' && typeof (e as LocalrecError).code === 'string';
+}
