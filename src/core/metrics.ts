@@ -1,0 +1,221 @@
+/**
+ * Ranking metrics exactly as BENCHMARKS.md defines them: full ranking over the catalog
+ * with the input history excluded, and the sampled-100 protocol of the SASRec paper.
+ */
+import type { RankMetrics, SplitData, SplitMetrics } from './types.ts';
+import { LocalrecError } from './errors.ts';
+import { Rng } from './random.ts';
+import { stageInput, stageTarget } from './split.ts';
+
+/**
+ * Full-ranking rank of `target`: the number of items j in 1..N (N = scores.length - 1),
+ * j ≠ target, j not in `exclude`, with `scores[j] > scores[target]` strictly — so ties
+ * favour the target. Index 0 (padding) is never counted, duplicates and out-of-range
+ * entries in `exclude` are harmless, and the target is never excluded even when it
+ * appears in `exclude` (a re-consumed item is still a valid answer).
+ *
+ * A NaN target score ranks below every non-NaN item, so a broken model cannot score a
+ * perfect rank by producing NaN.
+ */
+export function rankFull(scores: Float32Array, target: number, exclude: ArrayLike<number>): number {
+  const n = scores.length - 1;
+  checkTarget(target, n);
+  let t = scores[target]!;
+  if (Number.isNaN(t)) t = -Infinity;
+  let rank = 0;
+  for (let j = 1; j <= n; j++) if (scores[j]! > t) rank++;
+  // Undo the excluded items that were counted; each excluded item only once.
+  const seen = new Set<number>();
+  for (let k = 0; k < exclude.length; k++) {
+    const e = exclude[k]!;
+    if (e < 1 || e > n || e === target || seen.has(e)) continue;
+    seen.add(e);
+    if (scores[e]! > t) rank--;
+  }
+  return rank;
+}
+
+/**
+ * Sampled rank of `target` among itself and `negatives` (100 in the protocol): the number
+ * of negatives scoring strictly higher. NaN handling as in {@link rankFull}.
+ */
+export function rankSampled(scores: Float32Array, target: number, negatives: Int32Array): number {
+  checkTarget(target, scores.length - 1);
+  let t = scores[target]!;
+  if (Number.isNaN(t)) t = -Infinity;
+  let rank = 0;
+  for (let k = 0; k < negatives.length; k++) {
+    const j = negatives[k]!;
+    if (j !== target && scores[j]! > t) rank++;
+  }
+  return rank;
+}
+
+function checkTarget(target: number, n: number): void {
+  if (!Number.isInteger(target) || target < 1 || target > n) {
+    throw new LocalrecError('bad-input', `target item ${target} is outside 1..${n}`);
+  }
+}
+
+/**
+ * `count` distinct items drawn uniformly from 1..numItems minus `userItems` (the user's
+ * whole sequence: train, valid and test). Returns fewer when fewer are available.
+ * Deterministic given the state of `rng`.
+ */
+export function sampleNegatives(
+  rng: Rng,
+  numItems: number,
+  userItems: Set<number> | ArrayLike<number>,
+  count = 100,
+): Int32Array {
+  const banned = userItems instanceof Set ? userItems : new Set(Array.from(userItems));
+  let bannedInRange = 0;
+  for (const b of banned) if (Number.isInteger(b) && b >= 1 && b <= numItems) bannedInRange++;
+  const available = numItems - bannedInRange;
+  const want = Math.min(count, Math.max(0, available));
+  const out = new Int32Array(want);
+  if (want === 0) return out;
+  if (available <= 4 * want) {
+    // Dense case: rejection sampling would retry a lot; draw from the explicit candidate
+    // list with a partial Fisher-Yates instead.
+    const cand = new Int32Array(available);
+    let c = 0;
+    for (let j = 1; j <= numItems; j++) if (!banned.has(j)) cand[c++] = j;
+    for (let k = 0; k < want; k++) {
+      const r = k + rng.int(available - k);
+      const x = cand[r]!;
+      cand[r] = cand[k]!;
+      cand[k] = x;
+      out[k] = x;
+    }
+    return out;
+  }
+  const chosen = new Set<number>();
+  let k = 0;
+  while (k < want) {
+    const j = 1 + rng.int(numItems);
+    if (banned.has(j) || chosen.has(j)) continue;
+    chosen.add(j);
+    out[k++] = j;
+  }
+  return out;
+}
+
+/** NDCG@k of one user with a single relevant item at 0-based `rank`: 1/log2(rank+2) if rank < k. */
+export function ndcgAt(rank: number, k: number): number {
+  return rank < k ? 1 / Math.log2(rank + 2) : 0;
+}
+
+/** Hit@k of one user: 1 when the 0-based `rank` is below k, else 0. */
+export function hitAt(rank: number, k: number): number {
+  return rank < k ? 1 : 0;
+}
+
+/** Averages per-user ranks into {@link RankMetrics} (HR@10 and NDCG@10). */
+export class RankAccumulator {
+  private hits = 0;
+  private ndcg = 0;
+  private n = 0;
+
+  /** Adds one user's 0-based rank. */
+  add(rank: number): void {
+    this.hits += hitAt(rank, 10);
+    this.ndcg += ndcgAt(rank, 10);
+    this.n++;
+  }
+
+  /** Number of ranks added so far. */
+  get count(): number {
+    return this.n;
+  }
+
+  /** The means so far; zeros when nothing was added. */
+  result(): RankMetrics {
+    return this.n === 0
+      ? { hr10: 0, ndcg10: 0, users: 0 }
+      : { hr10: this.hits / this.n, ndcg10: this.ndcg / this.n, users: this.n };
+  }
+}
+
+/** Scores a batch of input sequences: one Float32Array of length numItems + 1 per input. */
+export type BatchScorer = (inputs: Int32Array[]) => Promise<Float32Array[]> | Float32Array[];
+
+/** Options of {@link evaluateRanking}. */
+export interface EvaluateOptions {
+  /** Users per call to the scorer (default 128). Does not change the results. */
+  batchSize?: number;
+  /** Seed of the sampled-100 negatives (default 42). */
+  seed?: number;
+  /** Indices into `split.users` to evaluate (default: all); train-only users are skipped. */
+  users?: number[];
+}
+
+/**
+ * Evaluates a scorer on the `valid` or `test` stage of a leave-one-out split: for every
+ * evaluable user, input = train (valid) or train + valid (test), target = the held-out
+ * item, full rank with the input's items excluded (except the target), and sampled-100
+ * rank against negatives outside the user's whole sequence. Negatives come from an Rng
+ * derived from (seed, user index, stage), so they do not depend on batching or on which
+ * other users are evaluated.
+ */
+export async function evaluateRanking(
+  split: SplitData,
+  stage: 'valid' | 'test',
+  score: BatchScorer,
+  opts: EvaluateOptions = {},
+): Promise<SplitMetrics> {
+  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 128));
+  const seed = opts.seed ?? 42;
+  const candidates = opts.users ?? split.users.map((_, i) => i);
+  const order: number[] = [];
+  for (const u of candidates) {
+    const us = split.users[u];
+    if (us === undefined)
+      throw new LocalrecError(
+        'bad-input',
+        `user index ${u} is outside 0..${split.users.length - 1}`,
+      );
+    if (stageTarget(us, stage) !== 0) order.push(u);
+  }
+  const full = new RankAccumulator();
+  const s100 = new RankAccumulator();
+  for (let b = 0; b < order.length; b += batchSize) {
+    const batch = order.slice(b, b + batchSize);
+    const inputs = batch.map((u) => stageInput(split.users[u]!, stage));
+    const out = await score(inputs);
+    if (out.length !== inputs.length) {
+      throw new LocalrecError(
+        'bad-input',
+        `scorer returned ${out.length} score vectors for ${inputs.length} inputs`,
+      );
+    }
+    for (let k = 0; k < batch.length; k++) {
+      const u = batch[k]!;
+      const us = split.users[u]!;
+      const scores = out[k]!;
+      if (scores.length !== split.numItems + 1) {
+        throw new LocalrecError(
+          'bad-input',
+          `scorer returned ${scores.length} scores; expected numItems + 1 = ${split.numItems + 1}`,
+        );
+      }
+      const target = stageTarget(us, stage);
+      full.add(rankFull(scores, target, inputs[k]!));
+      const seq = new Set<number>(us.train);
+      seq.add(us.valid);
+      seq.add(us.test);
+      const negatives = sampleNegatives(userRng(seed, u, stage), split.numItems, seq, 100);
+      s100.add(rankSampled(scores, target, negatives));
+    }
+  }
+  return { full: full.result(), s100: s100.result() };
+}
+
+/** An Rng for one (seed, user, stage), mixed with murmur3's finaliser so nearby users differ. */
+function userRng(seed: number, user: number, stage: 'valid' | 'test'): Rng {
+  let h = (seed ^ Math.imul(user + 1, 0x9e3779b1) ^ (stage === 'test' ? 0x85ebca6b : 0)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return new Rng(h >>> 0);
+}
