@@ -1,0 +1,67 @@
+import { LocalrecError } from '../../src/core/errors.ts';
+
+/** SASRec hyper-parameters. Defaults are the ones `localrec train` uses. */
+export interface SasrecConfig {
+  /** Real items; internal indices are 1..numItems, 0 is padding. */
+  numItems: number;
+  /** Longest input sequence (positions). */
+  maxLen: number;
+  dim: number;
+  blocks: number;
+  heads: number;
+  /** Inner width of the point-wise feed-forward layer. */
+  ffnDim: number;
+  dropout: number;
+  /** LayerNorm epsilon (the ONNX export uses the same). */
+  layerNormEps: number;
+}
+
+export type SasrecLoss = { kind: 'full' } | { kind: 'sampled'; negatives: number };
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Stop when validation NDCG@10 (full) has not improved for this many evaluations. */
+  patience: number;
+  /** Evaluate on validation every this many epochs. */
+  evalEvery: number;
+  loss: SasrecLoss;
+  seed: number;
+  /** Stop after this many seconds of training (0 = no limit); the best epoch is kept. */
+  maxSeconds: number;
+}
+
+export const defaultModelConfig: Omit<SasrecConfig, 'numItems'> = {
+  maxLen: 200,
+  dim: 64,
+  blocks: 2,
+  heads: 1,
+  ffnDim: 64,
+  dropout: 0.2,
+  layerNormEps: 1e-6,
+};
+
+export const defaultTrainConfig: TrainConfig = {
+  epochs: 200,
+  batchSize: 64,
+  learningRate: 1e-3,
+  patience: 10,
+  evalEvery: 1,
+  loss: { kind: 'full' },
+  seed: 42,
+  maxSeconds: 0,
+};
+
+/** Throws a clear error for a config that cannot build a model. */
+export function validateModelConfig(c: SasrecConfig): void {
+  const bad = (m: string) => {
+    throw new LocalrecError('bad-input', `invalid SASRec config: ${m}`);
+  };
+  for (const k of ['numItems', 'maxLen', 'dim', 'blocks', 'heads', 'ffnDim'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
+  }
+  if (c.dim % c.heads !== 0) bad(`dim (${c.dim}) must be divisible by heads (${c.heads})`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must be in [0, 1), got ${c.dropout}`);
+  if (!(c.layerNormEps > 0)) bad(`layerNormEps must be > 0, got ${c.layerNormEps}`);
+}

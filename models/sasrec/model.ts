@@ -1,0 +1,191 @@
+import * as tf from '@tensorflow/tfjs';
+import { LocalrecError } from '../../src/core/errors.ts';
+import { Rng } from '../../src/core/random.ts';
+import type { WeightArrays } from '../weights.ts';
+import { dense, layerNorm, lookup, matMul } from '../tf-ops.ts';
+import { validateModelConfig, type SasrecConfig } from './config.ts';
+
+/**
+ * SASRec (Kang & McAuley 2018) as a pre-LN causal transformer over item sequences, with the
+ * input and output item embeddings shared. Padding id 0, sequences left-padded, positions
+ * right-aligned: the last event is always at position maxLen-1, so a batch cut to its own
+ * length T uses position rows maxLen-T..maxLen-1 and gives the same numbers as a maxLen batch.
+ *
+ * Weights are one flat, name-keyed map (the names are the checkpoint and ONNX contract):
+ *   item_emb (numItems+1, dim), pos_emb (maxLen, dim),
+ *   blocks.{i}.ln1.gamma|beta (dim), blocks.{i}.attn.wq|wk|wv|wo (dim, dim), .bq|bk|bv|bo (dim),
+ *   blocks.{i}.ln2.gamma|beta (dim), blocks.{i}.ffn.w1 (dim, ffnDim), .b1 (ffnDim),
+ *   blocks.{i}.ffn.w2 (ffnDim, dim), .b2 (dim), final_ln.gamma|beta (dim).
+ * Matrices are (in, out): y = x @ W + b.
+ */
+export type SasrecWeights = Record<string, tf.Tensor>;
+
+/** Attention-mask fill value (large negative, not -inf, so fully masked pad rows stay finite). */
+export const MASK_VALUE = -1e9;
+
+export function weightShapes(c: SasrecConfig): Record<string, number[]> {
+  const s: Record<string, number[]> = {
+    item_emb: [c.numItems + 1, c.dim],
+    pos_emb: [c.maxLen, c.dim],
+  };
+  for (let i = 0; i < c.blocks; i++) {
+    const p = `blocks.${i}.`;
+    for (const n of ['ln1', 'ln2']) {
+      s[`${p}${n}.gamma`] = [c.dim];
+      s[`${p}${n}.beta`] = [c.dim];
+    }
+    for (const n of ['q', 'k', 'v', 'o']) {
+      s[`${p}attn.w${n}`] = [c.dim, c.dim];
+      s[`${p}attn.b${n}`] = [c.dim];
+    }
+    s[`${p}ffn.w1`] = [c.dim, c.ffnDim];
+    s[`${p}ffn.b1`] = [c.ffnDim];
+    s[`${p}ffn.w2`] = [c.ffnDim, c.dim];
+    s[`${p}ffn.b2`] = [c.dim];
+  }
+  s['final_ln.gamma'] = [c.dim];
+  s['final_ln.beta'] = [c.dim];
+  return s;
+}
+
+/**
+ * Fresh weights: Xavier-normal matrices and embeddings (as SASRec.pytorch does),
+ * LayerNorm gamma 1 / beta 0, biases 0. Deterministic given the seed.
+ */
+export function initWeights(c: SasrecConfig, seed: number): SasrecWeights {
+  validateModelConfig(c);
+  const rng = new Rng(seed);
+  const w: SasrecWeights = {};
+  for (const [name, shape] of Object.entries(weightShapes(c))) {
+    if (shape.length === 2) {
+      const std = Math.sqrt(2 / (shape[0]! + shape[1]!));
+      w[name] = tf.randomNormal(shape, 0, std, 'float32', rng.seed());
+    } else if (name.endsWith('.gamma')) {
+      w[name] = tf.ones(shape);
+    } else {
+      w[name] = tf.zeros(shape);
+    }
+  }
+  return w;
+}
+
+/** Wraps every weight in a trainable tf.Variable (same names). */
+export function toVariables(w: SasrecWeights): Record<string, tf.Variable> {
+  const v: Record<string, tf.Variable> = {};
+  for (const [name, t] of Object.entries(w)) v[name] = tf.variable(t, true, `sasrec/${name}`);
+  return v;
+}
+
+export interface ForwardOptions {
+  /** Dropout on; a fresh seed per call comes from this Rng. */
+  training?: { rng: Rng };
+}
+
+function get(w: SasrecWeights, name: string): tf.Tensor {
+  const t = w[name];
+  if (!t) throw new Error(`SASRec weights lack ${name}`);
+  return t;
+}
+
+function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Tensor {
+  return opts.training && rate > 0 ? tf.dropout(x, rate, undefined, opts.training.rng.seed()) : x;
+}
+
+/**
+ * The sequence encoder. ids: (batch, T) int32, left-padded with 0, T <= maxLen.
+ * Returns the final hidden states (batch, T, dim); rows at padding positions are zero before
+ * the final LayerNorm and meaningless after it.
+ */
+export function forward(c: SasrecConfig, w: SasrecWeights, ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+  const [batch, T] = ids.shape;
+  const { dim, heads } = c;
+  const dh = dim / heads;
+  const mask = tf.cast(tf.notEqual(ids, 0), 'float32'); // (batch, T)
+  const mask3 = mask.expandDims(2); // (batch, T, 1)
+
+  const emb = lookup(get(w, 'item_emb') as tf.Tensor2D, ids.reshape([-1]) as tf.Tensor1D); // (batch*T, dim)
+  const pos = tf.slice(get(w, 'pos_emb'), [c.maxLen - T, 0], [T, dim]); // (T, dim)
+  let x: tf.Tensor = tf.add(tf.mul(emb.reshape([batch, T, dim]), Math.sqrt(dim)), pos);
+  x = tf.mul(dropout(x, c.dropout, opts), mask3); // (batch, T, dim)
+
+  // Additive attention bias: causal (T, T) plus key padding (batch, 1, 1, T).
+  const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), MASK_VALUE);
+  const keyPad = tf.mul(tf.sub(1, mask), MASK_VALUE).reshape([batch, 1, 1, T]);
+  const bias = tf.add(causal, keyPad); // (batch, 1, T, T)
+
+  const splitHeads = (t: tf.Tensor) => t.reshape([batch, T, heads, dh]).transpose([0, 2, 1, 3]); // (batch, heads, T, dh)
+
+  for (let i = 0; i < c.blocks; i++) {
+    const p = `blocks.${i}.`;
+    const g = (n: string) => get(w, p + n);
+    let h = layerNorm(x, g('ln1.gamma') as tf.Tensor1D, g('ln1.beta') as tf.Tensor1D, c.layerNormEps);
+    const q = splitHeads(dense(h, g('attn.wq') as tf.Tensor2D, g('attn.bq') as tf.Tensor1D));
+    const k = splitHeads(dense(h, g('attn.wk') as tf.Tensor2D, g('attn.bk') as tf.Tensor1D));
+    const v = splitHeads(dense(h, g('attn.wv') as tf.Tensor2D, g('attn.bv') as tf.Tensor1D));
+    const scores = tf.add(tf.div(matMul(q, k, false, true), Math.sqrt(dh)), bias); // (batch, heads, T, T)
+    const probs = dropout(tf.softmax(scores), c.dropout, opts);
+    const ctx = matMul(probs, v).transpose([0, 2, 1, 3]).reshape([batch, T, dim]);
+    const attnOut = dense(ctx, g('attn.wo') as tf.Tensor2D, g('attn.bo') as tf.Tensor1D);
+    x = tf.add(x, dropout(attnOut, c.dropout, opts));
+
+    h = layerNorm(x, g('ln2.gamma') as tf.Tensor1D, g('ln2.beta') as tf.Tensor1D, c.layerNormEps);
+    let f = tf.relu(dense(h, g('ffn.w1') as tf.Tensor2D, g('ffn.b1') as tf.Tensor1D));
+    f = dense(dropout(f, c.dropout, opts), g('ffn.w2') as tf.Tensor2D, g('ffn.b2') as tf.Tensor1D);
+    x = tf.mul(tf.add(x, dropout(f, c.dropout, opts)), mask3);
+  }
+  return layerNorm(x, get(w, 'final_ln.gamma') as tf.Tensor1D, get(w, 'final_ln.beta') as tf.Tensor1D, c.layerNormEps) as tf.Tensor3D;
+}
+
+/**
+ * Left-pads (or cuts to the last `len` items) each sequence into one (batch, len) int32 tensor.
+ * `len` defaults to the longest sequence, capped at maxLen.
+ */
+export function padBatch(seqs: ArrayLike<number>[], maxLen: number, len?: number): tf.Tensor2D {
+  const T = len ?? Math.max(1, Math.min(maxLen, Math.max(...seqs.map((s) => s.length))));
+  const out = new Int32Array(seqs.length * T);
+  seqs.forEach((s, b) => {
+    const n = Math.min(T, s.length);
+    for (let j = 0; j < n; j++) out[b * T + T - n + j] = s[s.length - n + j]!;
+  });
+  return tf.tensor2d(out, [seqs.length, T], 'int32');
+}
+
+/** User representations: the final hidden state after each sequence's last item. (batch, dim) */
+export function encode(c: SasrecConfig, w: SasrecWeights, seqs: ArrayLike<number>[]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const ids = padBatch(seqs, c.maxLen);
+    const h = forward(c, w, ids); // (batch, T, dim)
+    const T = ids.shape[1];
+    return h.slice([0, T - 1, 0], [-1, 1, -1]).reshape([seqs.length, c.dim]) as tf.Tensor2D;
+  });
+}
+
+/** Scores of every item (index 0 = padding included) for each sequence: (batch, numItems+1). */
+export function scoreAll(c: SasrecConfig, w: SasrecWeights, seqs: ArrayLike<number>[]): tf.Tensor2D {
+  return tf.tidy(() => tf.matMul(encode(c, w, seqs), get(w, 'item_emb') as tf.Tensor2D, false, true));
+}
+
+export function countParameters(c: SasrecConfig): number {
+  return Object.values(weightShapes(c)).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
+}
+
+/** tfjs weights → plain arrays (for checkpoints, quantization and export). */
+export function weightsToArrays(w: SasrecWeights): WeightArrays {
+  const out: WeightArrays = {};
+  for (const [name, t] of Object.entries(w)) out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
+  return out;
+}
+
+/** Plain arrays → tfjs weights, checked against the config's shapes. */
+export function arraysToWeights(c: SasrecConfig, a: WeightArrays): SasrecWeights {
+  const w: SasrecWeights = {};
+  for (const [name, shape] of Object.entries(weightShapes(c))) {
+    const x = a[name];
+    if (!x) throw new LocalrecError('bad-format', `SASRec weights lack ${name}`);
+    if (x.shape.join(',') !== shape.join(',')) {
+      throw new LocalrecError('bad-format', `SASRec weight ${name} has shape [${x.shape}], config needs [${shape}]`);
+    }
+    w[name] = tf.tensor(x.data, shape, 'float32');
+  }
+  return w;
+}

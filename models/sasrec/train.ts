@@ -1,0 +1,210 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../../src/core/random.ts';
+import type { SplitData, SplitMetrics } from '../../src/core/types.ts';
+import { evaluateRanking } from '../../src/core/metrics.ts';
+import { defaultTrainConfig, type SasrecConfig, type TrainConfig } from './config.ts';
+import { sasrecLoss } from './loss.ts';
+import { initWeights, padBatch, scoreAll, toVariables, type SasrecWeights } from './model.ts';
+
+export interface TrainProgress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  /** Mean loss over the epoch so far. */
+  loss: number;
+  /** Training positions (non-padding targets) per second over the epoch so far. */
+  positionsPerSec: number;
+  /** Seconds left in this epoch at the current rate. */
+  epochEtaSec: number;
+  elapsedSec: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  loss: number;
+  seconds: number;
+  positionsPerSec: number;
+  valid?: SplitMetrics;
+  best: boolean;
+}
+
+export interface TrainResult {
+  weights: SasrecWeights;
+  bestEpoch: number;
+  epochsRun: number;
+  bestValid: SplitMetrics | null;
+  trainSeconds: number;
+  history: EpochReport[];
+  stoppedBy: 'epochs' | 'patience' | 'time';
+}
+
+export interface TrainHooks {
+  onProgress?: (p: TrainProgress) => void;
+  onEpoch?: (r: EpochReport) => void;
+  /** Called with the best weights so far whenever validation improves. */
+  onCheckpoint?: (w: SasrecWeights, r: EpochReport) => void | Promise<void>;
+}
+
+interface Example {
+  input: Int32Array;
+  target: Int32Array;
+}
+
+/** One example per user: input = train[:-1], target = train[1:], the last maxLen of each. */
+function buildExamples(split: SplitData, maxLen: number): Example[] {
+  const out: Example[] = [];
+  for (const u of split.users) {
+    const s = u.train;
+    if (s.length < 2) continue;
+    const start = Math.max(0, s.length - 1 - maxLen);
+    out.push({ input: s.subarray(start, s.length - 1), target: s.subarray(start + 1) });
+  }
+  return out;
+}
+
+/**
+ * Batches of similar length (to cut padding): shuffle, then sort inside pools of
+ * 8 batches by length, then shuffle the batch order.
+ */
+function makeBatches(examples: Example[], batchSize: number, rng: Rng): Example[][] {
+  const idx = rng.shuffle(Array.from(examples.keys())) as number[];
+  const pool = batchSize * 8;
+  const batches: Example[][] = [];
+  for (let p = 0; p < idx.length; p += pool) {
+    const chunk = idx.slice(p, p + pool).sort((a, b) => examples[a]!.input.length - examples[b]!.input.length);
+    for (let b = 0; b < chunk.length; b += batchSize) batches.push(chunk.slice(b, b + batchSize).map((i) => examples[i]!));
+  }
+  return rng.shuffle(batches) as Example[][];
+}
+
+/** Scores for evaluation, in batches, as plain arrays (one per input sequence). */
+export function makeScorer(c: SasrecConfig, w: SasrecWeights) {
+  return async (inputs: Int32Array[]): Promise<Float32Array[]> => {
+    const s = scoreAll(c, w, inputs);
+    const data = (await s.data()) as Float32Array;
+    s.dispose();
+    const n = c.numItems + 1;
+    return inputs.map((_, i) => data.subarray(i * n, (i + 1) * n));
+  };
+}
+
+function snapshot(vars: Record<string, tf.Variable>): SasrecWeights {
+  const w: SasrecWeights = {};
+  for (const [k, v] of Object.entries(vars)) w[k] = tf.clone(v);
+  return w;
+}
+
+/**
+ * Trains SASRec on the split's training sequences, evaluating validation NDCG@10 (full
+ * ranking) every `evalEvery` epochs and keeping the best weights (never looking at test).
+ */
+export async function trainSasrec(
+  c: SasrecConfig,
+  split: SplitData,
+  config: Partial<TrainConfig> = {},
+  hooks: TrainHooks = {},
+): Promise<TrainResult> {
+  const tc: TrainConfig = { ...defaultTrainConfig, ...config };
+  const rng = new Rng(tc.seed);
+  const vars = toVariables(initWeights(c, rng.seed()));
+  const varList = Object.values(vars);
+  const optimizer = tf.train.adam(tc.learningRate, 0.9, 0.98);
+  const examples = buildExamples(split, c.maxLen);
+  const hasValid = split.users.some((u) => u.valid > 0);
+  // Evaluating users in length order keeps each scoring batch's padding small.
+  const usersByLength = Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
+
+  const t0 = performance.now();
+  const history: EpochReport[] = [];
+  let best: SasrecWeights | null = null;
+  let bestScore = -Infinity;
+  let bestEpoch = 0;
+  let bestValid: SplitMetrics | null = null;
+  let sinceBest = 0;
+  let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
+  let epoch = 0;
+
+  for (epoch = 1; epoch <= tc.epochs; epoch++) {
+    const e0 = performance.now();
+    const batches = makeBatches(examples, tc.batchSize, rng);
+    let lossSum = 0;
+    let positions = 0;
+    for (let step = 0; step < batches.length; step++) {
+      const batch = batches[step]!;
+      const lossT = optimizer.minimize(
+        () => {
+          const inputs = padBatch(batch.map((e) => e.input), c.maxLen);
+          const targets = padBatch(batch.map((e) => e.target), c.maxLen);
+          return sasrecLoss(c, vars, inputs, targets, tc.loss, rng);
+        },
+        true,
+        varList,
+      );
+      lossSum += (await lossT!.data())[0]!;
+      lossT!.dispose();
+      positions += batch.reduce((a, e) => a + e.target.length, 0);
+      const secs = (performance.now() - e0) / 1000;
+      hooks.onProgress?.({
+        epoch,
+        epochs: tc.epochs,
+        step: step + 1,
+        stepsPerEpoch: batches.length,
+        loss: lossSum / (step + 1),
+        positionsPerSec: positions / secs,
+        epochEtaSec: (secs / (step + 1)) * (batches.length - step - 1),
+        elapsedSec: (performance.now() - t0) / 1000,
+      });
+    }
+    const seconds = (performance.now() - e0) / 1000;
+    const report: EpochReport = {
+      epoch,
+      loss: lossSum / Math.max(1, batches.length),
+      seconds,
+      positionsPerSec: positions / seconds,
+      best: false,
+    };
+    const lastEpoch = epoch === tc.epochs;
+    if (hasValid && (epoch % tc.evalEvery === 0 || lastEpoch)) {
+      report.valid = await evaluateRanking(split, 'valid', makeScorer(c, vars), { users: usersByLength });
+      if (report.valid.full.ndcg10 > bestScore) {
+        bestScore = report.valid.full.ndcg10;
+        bestEpoch = epoch;
+        bestValid = report.valid;
+        sinceBest = 0;
+        report.best = true;
+        if (best) tf.dispose(Object.values(best));
+        best = snapshot(vars);
+        await hooks.onCheckpoint?.(best, report);
+      } else {
+        sinceBest += 1;
+      }
+    }
+    history.push(report);
+    hooks.onEpoch?.(report);
+    if (hasValid && sinceBest >= tc.patience) {
+      stoppedBy = 'patience';
+      break;
+    }
+    if (tc.maxSeconds > 0 && (performance.now() - t0) / 1000 >= tc.maxSeconds) {
+      stoppedBy = 'time';
+      break;
+    }
+  }
+  const epochsRun = Math.min(epoch, tc.epochs);
+  if (!best) {
+    best = snapshot(vars);
+    bestEpoch = epochsRun;
+  }
+  tf.dispose(varList);
+  optimizer.dispose();
+  return {
+    weights: best,
+    bestEpoch,
+    epochsRun,
+    bestValid,
+    trainSeconds: (performance.now() - t0) / 1000,
+    history,
+    stoppedBy,
+  };
+}
