@@ -1,0 +1,115 @@
+/**
+ * The ranker contract, declared once. `createRanker()` (in-process, ranker.ts) and the
+ * comlink proxy of workers/ranker.worker.ts (`wrap<Ranker>(worker)`) both satisfy it, so
+ * callers never care where the work runs. Everything crossing it is structured-cloneable;
+ * failures are `LocalrecError`s whose `code` survives the worker hop (errors-transfer.ts).
+ */
+import type { Device, DeviceChoice } from './device.ts';
+
+/** A binary artifact as fetched (`Response.arrayBuffer()`) or read from a cache. */
+export type Bytes = ArrayBuffer | Uint8Array;
+
+/** What {@link Ranker.load} needs. */
+export interface RankerLoadOptions {
+  /**
+   * The SASRec user encoder as ONNX: input `item_ids` int64 (batch, seq) left-padded with 0,
+   * output `user_vec` float32 (batch, dim).
+   */
+  encoder: Bytes;
+  /**
+   * Embedding shards (src/core/shard.ts format), any dtype (int8, f16, f32), in any order.
+   * Shard row r is internal item `baseIndex + r`; together they must not overlap.
+   */
+  shards: Bytes[];
+  /** Where the encoder runs; default `'auto'` (see device.ts for the rule). */
+  device?: DeviceChoice;
+  /** Longest history the encoder was trained for; longer histories keep their last `maxLen` items. */
+  maxLen: number;
+}
+
+/** What {@link Ranker.load} reports. */
+export interface RankerLoadResult {
+  /** The device the encoder runs on. */
+  device: Device;
+  /** Why that device, in words (e.g. "auto: the WebGPU adapter google/swiftshader is software ..."). */
+  reason: string;
+  /** Items loaded from the shards. */
+  items: number;
+  /** Embedding width shared by the encoder output and the shards. */
+  dim: number;
+  /** Milliseconds spent decoding shards, creating the session and running one warm-up encode. */
+  loadMs: number;
+}
+
+/** One recommendation request. */
+export interface RecommendRequest {
+  /** External item ids the visitor interacted with, oldest first. Unknown ids are skipped. */
+  history: string[];
+  /** How many items to return (a non-negative integer). */
+  k: number;
+  /** External ids never to return (blocked, out of stock, ...). Unknown ids are ignored. */
+  exclude?: string[];
+  /** Leave out items already in `history` (default true). */
+  excludeHistory?: boolean;
+}
+
+/** One recommended item. */
+export interface ScoredItem {
+  id: string;
+  /** Dot product of the user vector and the item embedding (0 on a cold start). */
+  score: number;
+}
+
+/** Milliseconds spent in each stage of a recommendation (`performance.now()` in the ranker's context). */
+export interface RecommendTimings {
+  /** Running the ONNX encoder (0 on a cold start). */
+  encodeMs: number;
+  /** Scoring every item and selecting the top k. */
+  scoreMs: number;
+  /** Everything, including id mapping. */
+  totalMs: number;
+}
+
+/** The answer to {@link Ranker.recommend}. */
+export interface RecommendResult {
+  /** Best first; ties go to the item that comes first in shard order. */
+  items: ScoredItem[];
+  timings: RecommendTimings;
+  /**
+   * True when no history item was known, so there was nothing to encode (the encoder has no
+   * meaning on an empty sequence). Items then come in shard order (internal index order) with
+   * score 0 — a popularity list when the catalog was exported most-popular first.
+   */
+  coldStart: boolean;
+  /** History entries skipped because the loaded shards do not contain them. */
+  unknownHistory: number;
+}
+
+/**
+ * The ranker: an ONNX user encoder plus item-embedding shards, scored with the int8/f16/f32
+ * kernels of src/core/topk.ts.
+ */
+export interface Ranker {
+  /**
+   * Loads (or replaces) the encoder and shards and picks the device.
+   *
+   * @throws LocalrecError `bad-format` for a corrupt encoder or shard, or an encoder whose
+   *   output width differs from the shards'; `bad-input` for bad options;
+   *   `device-unavailable` when the requested device cannot run here.
+   */
+  load(options: RankerLoadOptions): Promise<RankerLoadResult>;
+  /**
+   * Top-k items for a history.
+   *
+   * @throws LocalrecError `not-loaded` before {@link Ranker.load}; `bad-input` for a bad `k`.
+   */
+  recommend(request: RecommendRequest): Promise<RecommendResult>;
+  /**
+   * The user vector (dim) for a history — exposed for tests and diagnostics.
+   *
+   * @throws LocalrecError `not-loaded` before load; `bad-input` when no history id is known.
+   */
+  encode(history: string[]): Promise<Float32Array>;
+  /** Releases the ONNX session and the shards; the ranker can be loaded again afterwards. */
+  dispose(): Promise<void>;
+}
