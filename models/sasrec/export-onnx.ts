@@ -1,0 +1,336 @@
+/**
+ * SASRec user encoder → ONNX, for onnxruntime-web in the ranker worker.
+ *
+ * The graph is `encode()` of model.ts, op for op: item_ids (batch, seq) int64, left-padded
+ * with 0, seq ≤ maxLen → user_vec (batch, dim) float32, the final hidden state at the last
+ * position. In the last block only the last position's query is computed (its causal row
+ * allows every key, so the bias is just key padding) — the same numbers for a fraction of the work.
+ *
+ * Quantization (weights only; activations stay float32):
+ * - fp32: opset 17, IR 8.
+ * - int8: opset 17. item_emb / pos_emb per row, weight matrices per output column, symmetric,
+ *   DequantizeLinear with zero point 0. item_emb rows are gathered first and then dequantized
+ *   (DequantizeLinear axis 0 over the gathered rows with their gathered scales), so a run costs
+ *   O(batch·seq·dim) and not O(numItems·dim) as dequantizing the whole table would.
+ * - int4: opset 21 (INT4 tensors), IR 10. Symmetric [-7, 7] in blocks (default 32): weight
+ *   matrices blocked down each output column (DequantizeLinear axis 0 + block_size, which
+ *   onnxruntime may fuse into MatMulNBits); pos_emb blocked along each row; item_emb through
+ *   com.microsoft GatherBlockQuantized (gathers int4 rows and dequantizes only those).
+ * Biases and LayerNorm parameters stay float32 in every scheme.
+ */
+import { LocalrecError } from '../../src/core/errors.ts';
+import {
+  DEFAULT_INT4_BLOCK,
+  dequantizeColumnsInt8,
+  dequantizeInt4,
+  dequantizeRowsInt8,
+  quantizeColumnsInt8,
+  quantizeInt4,
+  quantizeRowsInt8,
+  type Int4Quantized,
+} from '../../src/core/quantize.ts';
+import { ElemType, OnnxGraphBuilder } from '../onnx/graph-builder.ts';
+import type { WeightArrays } from '../weights.ts';
+import { validateModelConfig, type SasrecConfig } from './config.ts';
+import { MASK_VALUE, weightShapes } from './model.ts';
+
+/** Weight precision of an exported encoder. */
+export type SasrecQuantization = 'fp32' | 'int8' | 'int4';
+
+/** One weight as the exporter stores it. */
+export type QuantizedTensor =
+  | { kind: 'f32'; shape: number[]; data: Float32Array }
+  /** axis 0: one scale per row (embeddings); axis 1: one per column (matrices). */
+  | { kind: 'int8'; shape: [number, number]; q: Int8Array; scales: Float32Array; axis: 0 | 1 }
+  | { kind: 'int4'; shape: [number, number]; int4: Int4Quantized };
+
+/** Every SASRec weight, by its checkpoint name, in exported form. */
+export interface QuantizedSasrec {
+  scheme: SasrecQuantization;
+  tensors: Record<string, QuantizedTensor>;
+}
+
+export interface SasrecExportOptions {
+  quantization: SasrecQuantization;
+  /** int4 block length: a power of two ≥ 16 (onnxruntime's int4 kernels need that). Default 32. */
+  int4BlockSize?: number;
+}
+
+/** Names of the graph's input and output: the contract with the ranker worker. */
+export const SASREC_ONNX_INPUT = 'item_ids';
+export const SASREC_ONNX_OUTPUT = 'user_vec';
+
+const EMBEDDINGS = new Set(['item_emb', 'pos_emb']);
+
+function checkedWeight(c: SasrecConfig, weights: WeightArrays, name: string, shape: number[]) {
+  const w = weights[name];
+  if (!w) throw new LocalrecError('bad-input', `SASRec weights lack ${name}`);
+  const n = shape.reduce((a, d) => a * d, 1);
+  if (
+    w.shape.length !== shape.length ||
+    w.shape.some((d, i) => d !== shape[i]) ||
+    w.data.length !== n
+  ) {
+    throw new LocalrecError(
+      'bad-input',
+      `SASRec weight ${name} has shape ${JSON.stringify(w.shape)} (${w.data.length} values); config ${JSON.stringify({ numItems: c.numItems, dim: c.dim, maxLen: c.maxLen, ffnDim: c.ffnDim })} needs ${JSON.stringify(shape)}`,
+    );
+  }
+  return w;
+}
+
+function checkBlock(b: number): void {
+  if (!Number.isInteger(b) || b < 16 || (b & (b - 1)) !== 0) {
+    throw new LocalrecError('bad-input', `int4BlockSize must be a power of two ≥ 16, got ${b}`);
+  }
+}
+
+/**
+ * Quantizes every SASRec weight the way {@link exportSasrecEncoder} stores it, and returns the
+ * exact float32 weights the exported model computes with (`dequantized`), so a tfjs model built
+ * from them must match the ONNX model up to float rounding. Weights not in the config's
+ * layout are ignored; missing or mis-shaped ones throw `bad-input`.
+ */
+export function quantizeSasrecWeights(
+  c: SasrecConfig,
+  weights: WeightArrays,
+  scheme: 'int8' | 'int4',
+  opts: { int4BlockSize?: number } = {},
+): { quantized: QuantizedSasrec; dequantized: WeightArrays } {
+  validateModelConfig(c);
+  const block = opts.int4BlockSize ?? DEFAULT_INT4_BLOCK;
+  if (scheme === 'int4') checkBlock(block);
+  const tensors: Record<string, QuantizedTensor> = {};
+  const dequantized: WeightArrays = {};
+  for (const [name, shape] of Object.entries(weightShapes(c))) {
+    const w = checkedWeight(c, weights, name, shape);
+    if (shape.length !== 2) {
+      tensors[name] = { kind: 'f32', shape, data: w.data };
+      dequantized[name] = { data: w.data, shape };
+      continue;
+    }
+    const [rows, cols] = shape as [number, number];
+    const perRow = EMBEDDINGS.has(name);
+    let data: Float32Array;
+    if (scheme === 'int8') {
+      const { q, scales } = perRow
+        ? quantizeRowsInt8(w.data, rows, cols)
+        : quantizeColumnsInt8(w.data, rows, cols);
+      tensors[name] = { kind: 'int8', shape: [rows, cols], q, scales, axis: perRow ? 0 : 1 };
+      data = perRow
+        ? dequantizeRowsInt8(q, scales, rows, cols)
+        : dequantizeColumnsInt8(q, scales, rows, cols);
+    } else {
+      // Embedding rows in blocks along dim; (in, out) matrices in blocks down each output column.
+      const int4 = quantizeInt4(w.data, rows, cols, { axis: perRow ? 1 : 0, blockSize: block });
+      tensors[name] = { kind: 'int4', shape: [rows, cols], int4 };
+      data = dequantizeInt4(int4);
+    }
+    dequantized[name] = { data, shape };
+  }
+  return { quantized: { scheme, tensors }, dequantized };
+}
+
+function fp32Tensors(c: SasrecConfig, weights: WeightArrays): QuantizedSasrec {
+  const tensors: Record<string, QuantizedTensor> = {};
+  for (const [name, shape] of Object.entries(weightShapes(c))) {
+    tensors[name] = { kind: 'f32', shape, data: checkedWeight(c, weights, name, shape).data };
+  }
+  return { scheme: 'fp32', tensors };
+}
+
+/** Emits weights into the graph on first use, under their checkpoint names. */
+class WeightEmitter {
+  private readonly done = new Map<string, string>();
+  constructor(
+    private readonly g: OnnxGraphBuilder,
+    private readonly w: QuantizedSasrec,
+  ) {}
+
+  tensor(name: string): QuantizedTensor {
+    const t = this.w.tensors[name];
+    if (!t) throw new LocalrecError('internal', `SASRec export: no weight ${name}`);
+    return t;
+  }
+
+  /** The float32 value of a weight: the initializer itself, or a DequantizeLinear of it. */
+  float(name: string): string {
+    const hit = this.done.get(name);
+    if (hit) return hit;
+    const { g } = this;
+    const t = this.tensor(name);
+    let out: string;
+    if (t.kind === 'f32') {
+      out = g.float(name, t.shape, t.data);
+    } else if (t.kind === 'int8') {
+      const q = g.int8(`${name}.q`, t.shape, t.q);
+      const s = g.float(`${name}.scale`, [t.scales.length], t.scales);
+      out = g.node('DequantizeLinear', [q, s], { axis: t.axis }, [name])[0]!;
+    } else {
+      const z = t.int4;
+      const q = g.initializer(`${name}.q`, 'int4', t.shape, z.packed);
+      const s = g.float(`${name}.scale`, z.scaleShape, z.scales);
+      out = g.node('DequantizeLinear', [q, s], { axis: z.axis, block_size: z.blockSize }, [
+        name,
+      ])[0]!;
+    }
+    this.done.set(name, out);
+    return out;
+  }
+
+  /** Item embeddings of ids (batch, T) → (batch, T, dim), dequantizing only the gathered rows. */
+  lookupItems(ids: string, idsShape: string, dim: number): string {
+    const { g } = this;
+    const t = this.tensor('item_emb');
+    if (t.kind === 'f32') return g.op('Gather', [this.float('item_emb'), ids], { axis: 0 });
+    if (t.kind === 'int4') {
+      const z = t.int4;
+      const q = g.initializer('item_emb.q', 'int4', t.shape, z.packed);
+      const s = g.float('item_emb.scale', z.scaleShape, z.scales); // (numItems+1, ceil(dim / block))
+      return g.op(
+        'GatherBlockQuantized',
+        [q, ids, s],
+        { gather_axis: 0, quantize_axis: 1, block_size: z.blockSize, bits: 4 },
+        'com.microsoft',
+      );
+    }
+    const q = g.int8('item_emb.q', t.shape, t.q);
+    const s = g.float('item_emb.scale', [t.scales.length], t.scales);
+    const flat = g.op('Reshape', [ids, g.ints([-1])]); // (batch*T)
+    const rows = g.op('Gather', [q, flat], { axis: 0 }); // (batch*T, dim) int8
+    const rowScales = g.op('Gather', [s, flat], { axis: 0 }); // (batch*T)
+    const deq = g.op('DequantizeLinear', [rows, rowScales], { axis: 0 }); // (batch*T, dim)
+    return g.op('Reshape', [deq, g.op('Concat', [idsShape, g.ints([dim])], { axis: 0 })]); // (batch, T, dim)
+  }
+}
+
+/**
+ * Builds the SASRec user encoder as an ONNX model (protobuf bytes).
+ * Input `item_ids` int64 (batch, seq), both dynamic, seq ≤ maxLen, left-padded with 0.
+ * Output `user_vec` float32 (batch, dim). Config and quantization are stored as metadata
+ * (`localrec.sasrec.config`, `localrec.quantization`).
+ */
+export function exportSasrecEncoder(
+  c: SasrecConfig,
+  weights: WeightArrays,
+  opts: SasrecExportOptions,
+): Uint8Array {
+  validateModelConfig(c);
+  const scheme = opts.quantization;
+  if (scheme !== 'fp32' && scheme !== 'int8' && scheme !== 'int4') {
+    throw new LocalrecError(
+      'bad-input',
+      `quantization must be one of fp32, int8, int4; got ${String(scheme)}`,
+    );
+  }
+  const qw =
+    scheme === 'fp32'
+      ? fp32Tensors(c, weights)
+      : quantizeSasrecWeights(c, weights, scheme, opts).quantized;
+  const g = new OnnxGraphBuilder('sasrec_encoder');
+  const w = new WeightEmitter(g, qw);
+  const { dim, heads, maxLen, layerNormEps } = c;
+  const dh = dim / heads;
+  const lastSlice = [g.ints([-1]), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])]; // Slice starts/ends/axes: position T-1
+
+  const ids = g.input(SASREC_ONNX_INPUT, 'int64', ['batch', 'seq']);
+  const idsShape = g.op('Shape', [ids]); // [batch, T]
+  const T = g.op('Gather', [idsShape, g.intScalar(1)], { axis: 0 }); // scalar
+  const Tvec = g.op('Unsqueeze', [T, g.ints([0])]); // [T]
+  const mask = g.op('Cast', [g.op('Not', [g.op('Equal', [ids, g.intScalar(0)])])], {
+    to: ElemType.float32,
+  }); // (batch, T)
+  const mask3 = g.op('Unsqueeze', [mask, g.ints([2])]); // (batch, T, 1)
+
+  // Positions are right-aligned: a batch of length T uses rows maxLen-T .. maxLen-1.
+  const emb = w.lookupItems(ids, idsShape, dim); // (batch, T, dim)
+  const posStart = g.op('Sub', [g.ints([maxLen]), Tvec]);
+  const pos = g.op('Slice', [w.float('pos_emb'), posStart, g.ints([maxLen]), g.ints([0])]); // (T, dim)
+  let x = g.op('Add', [g.op('Mul', [emb, g.scalar(Math.sqrt(dim))]), pos]);
+  x = g.op('Mul', [x, mask3]); // (batch, T, dim)
+
+  // Additive attention bias, as model.ts: causal (T, T) + key padding (batch, 1, 1, T).
+  const keyPad = g.op('Unsqueeze', [
+    g.op('Mul', [g.op('Sub', [g.scalar(1), mask]), g.scalar(MASK_VALUE)]),
+    g.ints([1, 2]),
+  ]);
+  let bias: string | null = null;
+  const fullBias = (): string => {
+    if (bias) return bias;
+    const r = g.op('Range', [g.intScalar(0), T, g.intScalar(1)]); // (T)
+    // above[i][j] = j > i: the future keys of query i.
+    const above = g.op('Greater', [
+      g.op('Unsqueeze', [r, g.ints([0])]),
+      g.op('Unsqueeze', [r, g.ints([1])]),
+    ]);
+    const causal = g.op('Mul', [
+      g.op('Cast', [above], { to: ElemType.float32 }),
+      g.scalar(MASK_VALUE),
+    ]); // (T, T)
+    bias = g.op('Add', [causal, keyPad]); // (batch, 1, T, T)
+    return bias;
+  };
+
+  const dense = (v: string, p: string, wName: string, bName: string) =>
+    g.op('Add', [g.op('MatMul', [v, w.float(p + wName)]), w.float(p + bName)]);
+  const layerNorm = (v: string, p: string) =>
+    g.op('LayerNormalization', [v, w.float(`${p}.gamma`), w.float(`${p}.beta`)], {
+      axis: -1,
+      epsilon: { float: layerNormEps },
+    });
+  const headShape = g.ints([0, 0, heads, dh]);
+  const splitHeads = (v: string) =>
+    g.op('Transpose', [g.op('Reshape', [v, headShape])], { perm: [0, 2, 1, 3] }); // (batch, heads, L, dh)
+
+  for (let i = 0; i < c.blocks; i++) {
+    const p = `blocks.${i}.`;
+    const last = i === c.blocks - 1;
+    const h = layerNorm(x, `${p}ln1`); // (batch, T, dim): keys and values need every position
+    const hq = last ? g.op('Slice', [h, ...lastSlice]) : h; // (batch, L, dim), L = 1 in the last block
+    const q = splitHeads(dense(hq, p, 'attn.wq', 'attn.bq')); // (batch, heads, L, dh)
+    const kT = g.op(
+      'Transpose',
+      [g.op('Reshape', [dense(h, p, 'attn.wk', 'attn.bk'), headShape])],
+      { perm: [0, 2, 3, 1] },
+    ); // (batch, heads, dh, T)
+    const v = splitHeads(dense(h, p, 'attn.wv', 'attn.bv')); // (batch, heads, T, dh)
+    // The last query's causal row is all zeros, so its bias is only the key padding.
+    const scores = g.op('Add', [
+      g.op('Div', [g.op('MatMul', [q, kT]), g.scalar(Math.sqrt(dh))]),
+      last ? keyPad : fullBias(),
+    ]); // (batch, heads, L, T)
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const ctx = g.op('Reshape', [
+      g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }),
+      g.ints([0, 0, dim]),
+    ]); // (batch, L, dim)
+    const xq = last ? g.op('Slice', [x, ...lastSlice]) : x;
+    x = g.op('Add', [xq, dense(ctx, p, 'attn.wo', 'attn.bo')]);
+
+    const h2 = layerNorm(x, `${p}ln2`);
+    const f = dense(g.op('Relu', [dense(h2, p, 'ffn.w1', 'ffn.b1')]), p, 'ffn.w2', 'ffn.b2');
+    x = g.op('Mul', [g.op('Add', [x, f]), last ? g.op('Slice', [mask3, ...lastSlice]) : mask3]); // (batch, L, dim)
+  }
+  const y = layerNorm(x, 'final_ln'); // (batch, 1, dim)
+  g.node('Squeeze', [y, g.ints([1])], {}, [SASREC_ONNX_OUTPUT]);
+  g.output(SASREC_ONNX_OUTPUT, 'float32', ['batch', dim]);
+
+  const int4 = scheme === 'int4';
+  return g.toBytes({
+    // INT4 tensors and blocked DequantizeLinear need opset 21 (IR 10); the rest runs on 17 (IR 8).
+    opsets: int4
+      ? [
+          { domain: '', version: 21 },
+          { domain: 'com.microsoft', version: 1 },
+        ]
+      : [{ domain: '', version: 17 }],
+    irVersion: int4 ? 10 : 8,
+    docString:
+      'SASRec user encoder: item_ids (batch, seq) int64, left-padded with 0 -> user_vec (batch, dim)',
+    metadata: {
+      'localrec.model': 'sasrec-encoder',
+      'localrec.sasrec.config': JSON.stringify(c),
+      'localrec.quantization': scheme,
+    },
+  });
+}
