@@ -68,8 +68,9 @@ export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, source = 'check
     return fail('bad-format', `header is not valid JSON (${(e as Error).message})`);
   }
   const dataStart = Math.ceil((12 + jsonLen) / 4) * 4;
-  // Copy once so the float view is aligned whatever the input's byteOffset.
-  const data = bytes.slice(dataStart);
+  // Copy once into a fresh buffer so the float views are aligned and start at offset 0.
+  // (Not bytes.slice(): on a Node Buffer that is a view into a shared pool.)
+  const data = new Uint8Array(bytes.subarray(dataStart));
   const weights: WeightArrays = {};
   for (const t of header.tensors ?? []) {
     const n = t.shape.reduce((x, y) => x * y, 1);

@@ -131,6 +131,10 @@ describe('checkpoint codec', () => {
       expect(back.weights[k]!.shape).toEqual(a.shape);
       expect(Array.from(back.weights[k]!.data)).toEqual(Array.from(a.data));
     }
+    // A Node Buffer from readFileSync is a view into a shared pool: decoding must not care.
+    const pooled = Buffer.concat([Buffer.from('padding'), Buffer.from(bytes)]).subarray(7);
+    const fromBuffer = decodeCheckpoint<SasrecConfig>(pooled);
+    for (const [k, a] of Object.entries(arrays)) expect(Array.from(fromBuffer.weights[k]!.data)).toEqual(Array.from(a.data));
     const again = arraysToWeights(small, back.weights);
     expect(maxAbsDiff(again['item_emb']!, w['item_emb']!)).toBe(0);
   });

@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import { LocalrecError } from '../../core/errors.ts';
+import type { SasrecConfig, SasrecLoss, TrainConfig } from '../../../models/sasrec/config.ts';
+import { loadDataset } from '../data.ts';
+import { num, type CliOption, type Command } from '../main.ts';
+import { runTrain } from '../train.ts';
+
+/** Flags shared by every command that trains (train, demo, bench-accuracy). */
+export const trainOptions = {
+  epochs: { type: 'string', description: 'most epochs to train' },
+  'batch-size': { type: 'string', description: 'sequences per step' },
+  lr: { type: 'string', description: 'Adam learning rate' },
+  'max-len': { type: 'string', description: 'longest input sequence' },
+  dim: { type: 'string', description: 'embedding / hidden size' },
+  blocks: { type: 'string', description: 'transformer blocks' },
+  heads: { type: 'string', description: 'attention heads' },
+  'ffn-dim': { type: 'string', description: 'feed-forward inner size' },
+  dropout: { type: 'string', description: 'dropout rate' },
+  loss: { type: 'string', description: "'full' softmax cross-entropy or 'sampled'" },
+  negatives: { type: 'string', description: 'negatives per batch for --loss sampled' },
+  patience: { type: 'string', description: 'evaluations without validation gain before stopping' },
+  'eval-every': { type: 'string', description: 'epochs between validation runs' },
+  'max-minutes': { type: 'string', description: 'stop training after this long (best epoch kept)' },
+  seed: { type: 'string', description: 'random seed' },
+} satisfies Record<string, CliOption>;
+
+/** Reads the shared training flags into model and training configs (undefined = default). */
+export function parseTrainFlags(v: Record<string, unknown>): { model: Partial<SasrecConfig>; train: Partial<TrainConfig> } {
+  const model: Partial<SasrecConfig> = {};
+  const train: Partial<TrainConfig> = {};
+  const set = <T extends object, K extends keyof T>(o: T, k: K, x: T[K] | undefined) => {
+    if (x !== undefined) o[k] = x;
+  };
+  set(model, 'maxLen', num(v, 'max-len', { int: true, min: 1 }));
+  set(model, 'dim', num(v, 'dim', { int: true, min: 1 }));
+  set(model, 'blocks', num(v, 'blocks', { int: true, min: 1 }));
+  set(model, 'heads', num(v, 'heads', { int: true, min: 1 }));
+  set(model, 'ffnDim', num(v, 'ffn-dim', { int: true, min: 1 }));
+  set(model, 'dropout', num(v, 'dropout', { min: 0, max: 0.95 }));
+  set(train, 'epochs', num(v, 'epochs', { int: true, min: 1 }));
+  set(train, 'batchSize', num(v, 'batch-size', { int: true, min: 1 }));
+  set(train, 'learningRate', num(v, 'lr', { min: 0 }));
+  set(train, 'patience', num(v, 'patience', { int: true, min: 1 }));
+  set(train, 'evalEvery', num(v, 'eval-every', { int: true, min: 1 }));
+  set(train, 'seed', num(v, 'seed', { int: true, min: 0 }));
+  const minutes = num(v, 'max-minutes', { min: 0 });
+  if (minutes !== undefined) train.maxSeconds = minutes * 60;
+  const loss = v['loss'];
+  if (loss !== undefined) {
+    if (loss === 'full') train.loss = { kind: 'full' } satisfies SasrecLoss;
+    else if (loss === 'sampled') train.loss = { kind: 'sampled', negatives: num(v, 'negatives', { int: true, min: 1 }) ?? 256 };
+    else throw new LocalrecError('bad-input', `--loss must be 'full' or 'sampled', got '${String(loss)}'`);
+  }
+  return { model, train };
+}
+
+export const trainCommand: Command = {
+  summary: 'train SASRec on an event file (leave-one-out split, best epoch by validation NDCG@10)',
+  usage: 'localrec train --data <path> [--out <dir>] [options]',
+  options: {
+    data: { type: 'string', description: 'dataset path, or demo' },
+    out: { type: 'string', description: 'output folder (default .localrec/models/<dataset>)' },
+    ...trainOptions,
+  },
+  async run(v) {
+    const data = v['data'];
+    if (typeof data !== 'string') throw new LocalrecError('bad-input', '--data is required (a dataset path, or demo)');
+    const ds = loadDataset(data);
+    const out = typeof v['out'] === 'string' ? v['out'] : join('.localrec', 'models', ds.name);
+    const { model, train } = parseTrainFlags(v);
+    const { summary } = await runTrain(ds, { model, train, out, dataSource: data });
+    return summary;
+  },
+};

@@ -1,0 +1,107 @@
+import { parseArgs } from 'node:util';
+import { isLocalrecError, LocalrecError } from '../core/errors.ts';
+
+/** A flag as node:util parseArgs takes it, plus the text `--help` shows. */
+export interface CliOption {
+  type: 'string' | 'boolean';
+  short?: string;
+  default?: string | boolean;
+  description?: string;
+}
+
+/** One CLI command: its flags, its help, and what it runs. Returns the JSON summary. */
+export interface Command {
+  summary: string;
+  usage: string;
+  options: Record<string, CliOption>;
+  run: (values: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<unknown>;
+}
+
+const commands: Record<string, () => Promise<Command>> = {
+  train: async () => (await import('./commands/train.ts')).trainCommand,
+  eval: async () => (await import('./commands/eval.ts')).evalCommand,
+  export: async () => (await import('./commands/export.ts')).exportCommand,
+  serve: async () => (await import('./commands/serve.ts')).serveCommand,
+  demo: async () => (await import('./commands/demo.ts')).demoCommand,
+  'bench-accuracy': async () => (await import('./commands/bench-accuracy.ts')).benchAccuracyCommand,
+};
+
+function mainHelp(): string {
+  return `localrec — a private, on-device recommender
+
+usage: localrec <command> [options]    (localrec <command> --help for its options)
+
+commands:
+  demo            train on the built-in demo catalog (or --data) if needed, export, and serve the demo site
+  train           train SASRec on an event file; writes a checkpoint
+  eval            evaluate a checkpoint (full ranking and sampled-100, validation and test)
+  export          quantize a checkpoint and write the ONNX encoder, item shards and manifest
+  serve           serve exported models and the demo site
+  bench-accuracy  train + evaluate the default config on MovieLens 100K; JSON on the last line
+`;
+}
+
+function helpFor(name: string, c: Command): string {
+  const lines = Object.entries(c.options).map(([k, o]) => {
+    const flag = `--${k}${o.type === 'string' ? ' <value>' : ''}`;
+    const def = o.default !== undefined ? ` (default ${String(o.default)})` : '';
+    const desc = o.description ?? '';
+    return `  ${flag.padEnd(28)} ${desc}${def}`;
+  });
+  return `localrec ${name} — ${c.summary}\n\nusage: ${c.usage}\n\noptions:\n${lines.join('\n')}\n  --help                       show this help\n`;
+}
+
+/**
+ * Runs the CLI. Every command prints human progress on stderr and a JSON summary as its
+ * last stdout line. Returns the process exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp());
+    return name ? 0 : 1;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`localrec: unknown command '${name}'. Commands: ${Object.keys(commands).join(', ')}\n`);
+    return 2;
+  }
+  const cmd = await load();
+  try {
+    const options: Record<string, CliOption> = { ...cmd.options, help: { type: 'boolean', short: 'h' } };
+    // parseArgs does not know our `description` field; strip it.
+    const clean = Object.fromEntries(Object.entries(options).map(([k, { description: _d, ...o }]) => [k, o]));
+    const { values, positionals } = parseArgs({ args: rest, options: clean, allowPositionals: true, strict: true });
+    if (values.help) {
+      process.stdout.write(helpFor(name, cmd));
+      return 0;
+    }
+    const summary = await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
+    if (summary !== undefined) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  } catch (e) {
+    if (isLocalrecError(e)) {
+      process.stderr.write(`localrec ${name}: ${e.message}\n`);
+      process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
+      return 1;
+    }
+    if (e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`localrec ${name}: ${e.message}\n\n${helpFor(name, cmd)}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+/** Parses a numeric flag with a clear error. */
+export function num(values: Record<string, unknown>, key: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
+  const v = values[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  const ok = Number.isFinite(n) && (!opts.int || Number.isInteger(n)) && (opts.min === undefined || n >= opts.min) && (opts.max === undefined || n <= opts.max);
+  if (!ok) {
+    const want = `${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}${opts.max !== undefined ? ` <= ${opts.max}` : ''}`;
+    throw new LocalrecError('bad-input', `--${key} must be ${want}, got '${String(v)}'`);
+  }
+  return n;
+}

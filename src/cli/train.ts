@@ -1,0 +1,120 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { leaveOneOut } from '../core/split.ts';
+import type { Dataset, SplitData, SplitMetrics } from '../core/types.ts';
+import { encodeCheckpoint } from '../../models/checkpoint.ts';
+import { defaultModelConfig, defaultTrainConfig, type SasrecConfig, type TrainConfig } from '../../models/sasrec/config.ts';
+import { countParameters, weightsToArrays } from '../../models/sasrec/model.ts';
+import { trainSasrec, type EpochReport } from '../../models/sasrec/train.ts';
+import { bar, duration, ProgressLine } from './progress.ts';
+import { initTf } from './tf-node.ts';
+
+export const CHECKPOINT_FILE = 'sasrec.ckpt';
+export const CATALOG_FILE = 'catalog.json';
+
+export interface TrainRunOptions {
+  model: Partial<Omit<SasrecConfig, 'numItems'>>;
+  train: Partial<TrainConfig>;
+  /** Where the checkpoint and catalog go. */
+  out: string;
+  /** Recorded in the checkpoint so `eval` can find the data again. */
+  dataSource: string;
+  quiet?: boolean;
+}
+
+export interface TrainSummary {
+  dataset: string;
+  out: string;
+  users: number;
+  items: number;
+  events: number;
+  parameters: number;
+  epochs: number;
+  bestEpoch: number;
+  stoppedBy: string;
+  trainSeconds: number;
+  valid: SplitMetrics | null;
+}
+
+function fmt(m: SplitMetrics | undefined): string {
+  return m ? `valid NDCG@10 ${m.full.ndcg10.toFixed(4)} HR@10 ${m.full.hr10.toFixed(4)}` : '';
+}
+
+/** Item metadata in internal-index order (index 0 = padding is left out). */
+export function catalogFor(ds: Dataset, split: SplitData) {
+  const byId = new Map(ds.items.map((i) => [i.id, i]));
+  return split.itemIds.slice(1).map((id) => {
+    const info = byId.get(id);
+    return { id, title: info?.title ?? id, categories: info?.categories ?? [], ...(info?.url ? { url: info.url } : {}) };
+  });
+}
+
+/**
+ * Splits the dataset, trains SASRec with progress on stderr, writes `sasrec.ckpt` (best
+ * validation epoch, item ids in meta) and `catalog.json` into `out`.
+ */
+export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ summary: TrainSummary; split: SplitData }> {
+  await initTf();
+  const split = leaveOneOut(ds.events, { extraItems: ds.items.map((i) => i.id) });
+  const config: SasrecConfig = { ...defaultModelConfig, ...opts.model, numItems: split.numItems };
+  const tc: TrainConfig = { ...defaultTrainConfig, ...opts.train };
+  const progress = new ProgressLine();
+  const say = (s: string) => (opts.quiet ? undefined : progress.log(s));
+  say(
+    `training SASRec on ${ds.name}: ${split.users.length} users, ${split.numItems} items, ${ds.events.length} events, ` +
+      `${countParameters(config)} parameters, loss ${tc.loss.kind}${tc.loss.kind === 'sampled' ? `(${tc.loss.negatives})` : ''}`,
+  );
+  mkdirSync(opts.out, { recursive: true });
+  const meta = (r: EpochReport) => ({
+    dataset: ds.name,
+    dataSource: opts.dataSource,
+    itemIds: split.itemIds,
+    bestEpoch: r.epoch,
+    valid: r.valid,
+    train: tc,
+  });
+  const result = await trainSasrec(config, split, tc, {
+    onProgress: (p) => {
+      if (opts.quiet) return;
+      progress.update(
+        `epoch ${p.epoch}/${p.epochs} ${bar(p.step / p.stepsPerEpoch)} loss ${p.loss.toFixed(4)} ` +
+          `${Math.round(p.positionsPerSec)} pos/s  epoch ETA ${duration(p.epochEtaSec)}  elapsed ${duration(p.elapsedSec)}`,
+      );
+    },
+    onEpoch: (r) =>
+      say(`epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s ${fmt(r.valid)}${r.best ? '  (best)' : ''}`),
+    onCheckpoint: (w, r) => {
+      writeFileSync(
+        join(opts.out, CHECKPOINT_FILE),
+        encodeCheckpoint({ model: 'sasrec', config, meta: meta(r), weights: weightsToArrays(w) }),
+      );
+    },
+  });
+  if (!result.bestValid) {
+    // No validation users: keep the final weights.
+    writeFileSync(
+      join(opts.out, CHECKPOINT_FILE),
+      encodeCheckpoint({
+        model: 'sasrec',
+        config,
+        meta: { dataset: ds.name, dataSource: opts.dataSource, itemIds: split.itemIds, bestEpoch: result.bestEpoch, train: tc },
+        weights: weightsToArrays(result.weights),
+      }),
+    );
+  }
+  writeFileSync(join(opts.out, CATALOG_FILE), JSON.stringify(catalogFor(ds, split)));
+  const summary: TrainSummary = {
+    dataset: ds.name,
+    out: opts.out,
+    users: split.users.length,
+    items: split.numItems,
+    events: ds.events.length,
+    parameters: countParameters(config),
+    epochs: result.epochsRun,
+    bestEpoch: result.bestEpoch,
+    stoppedBy: result.stoppedBy,
+    trainSeconds: Math.round(result.trainSeconds * 10) / 10,
+    valid: result.bestValid,
+  };
+  return { summary, split };
+}
