@@ -42,7 +42,9 @@ export interface AdapterLike {
 
 /** The subset of `navigator.gpu` used here. */
 export interface GpuLike {
-  requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance' }): Promise<AdapterLike | null>;
+  requestAdapter(options?: {
+    powerPreference?: 'low-power' | 'high-performance';
+  }): Promise<AdapterLike | null>;
 }
 
 /** The device decision and why, in words a person can act on. */
@@ -90,7 +92,8 @@ export function classifyAdapter(adapter: AdapterLike): AdapterClass {
   for (const field of ['architecture', 'device', 'description'] as const) {
     const v = info[field] ?? '';
     const m = SOFTWARE_NAMES.exec(v);
-    if (m) return { software: true, why: `its ${field} '${v}' names a software renderer (${m[0]})` };
+    if (m)
+      return { software: true, why: `its ${field} '${v}' names a software renderer (${m[0]})` };
   }
   return { software: false, why: 'a hardware adapter' };
 }
@@ -119,13 +122,22 @@ function defaultGpu(): GpuLike | undefined {
   return nav?.gpu;
 }
 
-async function requestAdapter(gpu: GpuLike | undefined): Promise<{ adapter: AdapterLike | null; why: string }> {
-  if (!gpu) return { adapter: null, why: 'navigator.gpu is missing (no WebGPU in this browser or context)' };
+async function requestAdapter(
+  gpu: GpuLike | undefined,
+): Promise<{ adapter: AdapterLike | null; why: string }> {
+  if (!gpu)
+    return {
+      adapter: null,
+      why: 'navigator.gpu is missing (no WebGPU in this browser or context)',
+    };
   try {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     return { adapter, why: adapter ? '' : 'navigator.gpu.requestAdapter() returned no adapter' };
   } catch (e) {
-    return { adapter: null, why: `navigator.gpu.requestAdapter() failed: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      adapter: null,
+      why: `navigator.gpu.requestAdapter() failed: ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
 }
 
@@ -141,14 +153,23 @@ export interface PickDeviceOptions {
  * @throws LocalrecError `bad-input` for an unknown choice; `device-unavailable` when the
  *   explicitly requested device cannot run here.
  */
-export async function pickDevice(choice: DeviceChoice = 'auto', options: PickDeviceOptions = {}): Promise<DeviceDecision> {
+export async function pickDevice(
+  choice: DeviceChoice = 'auto',
+  options: PickDeviceOptions = {},
+): Promise<DeviceDecision> {
   if (!DEVICE_CHOICES.includes(choice)) {
-    throw new LocalrecError('bad-input', `unknown device '${String(choice)}'; valid choices are ${DEVICE_CHOICES.map((c) => `'${c}'`).join(', ')}`);
+    throw new LocalrecError(
+      'bad-input',
+      `unknown device '${String(choice)}'; valid choices are ${DEVICE_CHOICES.map((c) => `'${c}'`).join(', ')}`,
+    );
   }
   const hasWasm = typeof WebAssembly === 'object' && typeof WebAssembly.instantiate === 'function';
   const wasmOrFail = (reason: string): DeviceDecision => {
     if (!hasWasm) {
-      throw new LocalrecError('device-unavailable', `neither WebGPU nor WebAssembly is available here (${reason}); the ranker cannot run in this browser`);
+      throw new LocalrecError(
+        'device-unavailable',
+        `neither WebGPU nor WebAssembly is available here (${reason}); the ranker cannot run in this browser`,
+      );
     }
     return { device: 'wasm', reason };
   };
@@ -166,14 +187,29 @@ export async function pickDevice(choice: DeviceChoice = 'auto', options: PickDev
     }
     const cls = classifyAdapter(adapter);
     const note = cls.software ? ` (a software adapter: ${cls.why}; expect CPU speed)` : '';
-    return { device: 'webgpu', reason: `device 'webgpu' was requested; using ${describeAdapter(adapter)}${note}`, adapter, adapterInfo: adapterIdentity(adapter) };
+    return {
+      device: 'webgpu',
+      reason: `device 'webgpu' was requested; using ${describeAdapter(adapter)}${note}`,
+      adapter,
+      adapterInfo: adapterIdentity(adapter),
+    };
   }
 
   // auto
   if (!adapter) return wasmOrFail(`auto: no WebGPU, because ${why}`);
   const cls = classifyAdapter(adapter);
   if (cls.software) {
-    return { ...wasmOrFail(`auto: the WebGPU adapter ${describeAdapter(adapter)} is software (${cls.why}), so WASM is faster`), adapterInfo: adapterIdentity(adapter) };
+    return {
+      ...wasmOrFail(
+        `auto: the WebGPU adapter ${describeAdapter(adapter)} is software (${cls.why}), so WASM is faster`,
+      ),
+      adapterInfo: adapterIdentity(adapter),
+    };
   }
-  return { device: 'webgpu', reason: `auto: hardware WebGPU adapter ${describeAdapter(adapter)}`, adapter, adapterInfo: adapterIdentity(adapter) };
+  return {
+    device: 'webgpu',
+    reason: `auto: hardware WebGPU adapter ${describeAdapter(adapter)}`,
+    adapter,
+    adapterInfo: adapterIdentity(adapter),
+  };
 }

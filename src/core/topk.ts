@@ -19,14 +19,32 @@ export interface TopK {
 /** Either a predicate on positions or a set of positions to leave out of the ranking. */
 export type Exclusion = ((index: number) => boolean) | Set<number>;
 
-function checkBlock(name: string, query: Float32Array, rowsLength: number, dim: number, out: Float32Array): number {
-  if (!Number.isInteger(dim) || dim < 1) throw new LocalrecError('bad-input', `${name}: dim must be a positive integer, got ${dim}`);
-  if (query.length !== dim) throw new LocalrecError('bad-input', `${name}: query has ${query.length} values but dim is ${dim}`);
+function checkBlock(
+  name: string,
+  query: Float32Array,
+  rowsLength: number,
+  dim: number,
+  out: Float32Array,
+): number {
+  if (!Number.isInteger(dim) || dim < 1)
+    throw new LocalrecError('bad-input', `${name}: dim must be a positive integer, got ${dim}`);
+  if (query.length !== dim)
+    throw new LocalrecError(
+      'bad-input',
+      `${name}: query has ${query.length} values but dim is ${dim}`,
+    );
   if (rowsLength % dim !== 0) {
-    throw new LocalrecError('bad-input', `${name}: rows hold ${rowsLength} values, not a multiple of dim ${dim}`);
+    throw new LocalrecError(
+      'bad-input',
+      `${name}: rows hold ${rowsLength} values, not a multiple of dim ${dim}`,
+    );
   }
   const count = rowsLength / dim;
-  if (out.length < count) throw new LocalrecError('bad-input', `${name}: out has room for ${out.length} scores but there are ${count} rows`);
+  if (out.length < count)
+    throw new LocalrecError(
+      'bad-input',
+      `${name}: out has room for ${out.length} scores but there are ${count} rows`,
+    );
   return count;
 }
 
@@ -39,9 +57,16 @@ function checkBlock(name: string, query: Float32Array, rowsLength: number, dim: 
  * @param scales - (count) per-row scale.
  * @param out - receives `count` scores at positions 0..count-1.
  */
-export function scoreInt8(query: Float32Array, rows: Int8Array, scales: Float32Array, dim: number, out: Float32Array): void {
+export function scoreInt8(
+  query: Float32Array,
+  rows: Int8Array,
+  scales: Float32Array,
+  dim: number,
+  out: Float32Array,
+): void {
   const count = checkBlock('scoreInt8', query, rows.length, dim, out);
-  if (scales.length !== count) throw new LocalrecError('bad-input', `scoreInt8: ${scales.length} scales for ${count} rows`);
+  if (scales.length !== count)
+    throw new LocalrecError('bad-input', `scoreInt8: ${scales.length} scales for ${count} rows`);
   const tail = dim & ~3;
   for (let r = 0, base = 0; r < count; r++, base += dim) {
     let a0 = 0;
@@ -65,7 +90,12 @@ export function scoreInt8(query: Float32Array, rows: Int8Array, scales: Float32A
  *
  * @param rows - (count, dim) row-major.
  */
-export function scoreF32(query: Float32Array, rows: Float32Array, dim: number, out: Float32Array): void {
+export function scoreF32(
+  query: Float32Array,
+  rows: Float32Array,
+  dim: number,
+  out: Float32Array,
+): void {
   const count = checkBlock('scoreF32', query, rows.length, dim, out);
   const tail = dim & ~3;
   for (let r = 0, base = 0; r < count; r++, base += dim) {
@@ -114,7 +144,12 @@ function halfTable(): Float32Array {
  *
  * @param rows - (count, dim) row-major half-precision bit patterns.
  */
-export function scoreF16(query: Float32Array, rows: Uint16Array, dim: number, out: Float32Array): void {
+export function scoreF16(
+  query: Float32Array,
+  rows: Uint16Array,
+  dim: number,
+  out: Float32Array,
+): void {
   const count = checkBlock('scoreF16', query, rows.length, dim, out);
   const t = halfTable();
   const tail = dim & ~3;
@@ -145,7 +180,8 @@ export function scoreF16(query: Float32Array, rows: Uint16Array, dim: number, ou
  * rejected with one comparison, before the (possibly costly) exclusion check.
  */
 export function topK(scores: Float32Array, k: number, exclude?: Exclusion): TopK {
-  if (!Number.isInteger(k) || k < 0) throw new LocalrecError('bad-input', `topK: k must be a non-negative integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 0)
+    throw new LocalrecError('bad-input', `topK: k must be a non-negative integer, got ${k}`);
   const cap = Math.min(k, scores.length);
   const hIdx = new Int32Array(cap);
   const hScore = new Float32Array(cap);
@@ -154,7 +190,8 @@ export function topK(scores: Float32Array, k: number, exclude?: Exclusion): TopK
     exclude === undefined ? null : typeof exclude === 'function' ? exclude : (i) => exclude.has(i);
 
   // "a is worse than b": lower score, or equal score and higher index.
-  const worse = (sa: number, ia: number, sb: number, ib: number) => sa < sb || (sa === sb && ia > ib);
+  const worse = (sa: number, ia: number, sb: number, ib: number) =>
+    sa < sb || (sa === sb && ia > ib);
 
   const siftDown = (pos: number) => {
     const s = hScore[pos]!;

@@ -1,16 +1,34 @@
 /** Device choice in a real browser context, with fake `navigator.gpu`s for the cases SwiftShader cannot show. */
 import { describe, expect, it } from 'vitest';
-import { classifyAdapter, pickDevice, type AdapterLike, type GpuLike } from '../../src/client/device.ts';
+import {
+  classifyAdapter,
+  pickDevice,
+  type AdapterLike,
+  type GpuLike,
+} from '../../src/client/device.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 
 const fakeGpu = (adapter: AdapterLike | null): GpuLike => ({ requestAdapter: async () => adapter });
-const hardware: AdapterLike = { info: { vendor: 'nvidia', architecture: 'ampere', device: '', description: '', isFallbackAdapter: false } };
+const hardware: AdapterLike = {
+  info: {
+    vendor: 'nvidia',
+    architecture: 'ampere',
+    device: '',
+    description: '',
+    isFallbackAdapter: false,
+  },
+};
 
 describe('classifyAdapter', () => {
   it.each([
     [{ info: { vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true } }, true],
     [{ info: { vendor: 'google', architecture: 'swiftshader' } }, true],
-    [{ info: { vendor: 'mesa', architecture: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' } }, true],
+    [
+      {
+        info: { vendor: 'mesa', architecture: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' },
+      },
+      true,
+    ],
     [{ info: { vendor: 'microsoft', description: 'Microsoft Basic Render Driver' } }, true],
     [{ info: { vendor: 'intel' }, isFallbackAdapter: true }, true],
     [{ info: { vendor: 'intel', architecture: 'gen-12lp' } }, false],
@@ -23,7 +41,7 @@ describe('classifyAdapter', () => {
 });
 
 describe('pickDevice', () => {
-  it("auto on this headless Chromium: the real adapter is SwiftShader, so wasm", async () => {
+  it('auto on this headless Chromium: the real adapter is SwiftShader, so wasm', async () => {
     const d = await pickDevice('auto');
     expect(d.device).toBe('wasm');
     expect(d.reason).toMatch(/google\/swiftshader.*software/);
@@ -43,10 +61,19 @@ describe('pickDevice', () => {
   });
 
   it('auto without WebGPU, or without an adapter, falls back to wasm with the reason', async () => {
-    expect(await pickDevice('auto', { gpu: null })).toMatchObject({ device: 'wasm', reason: expect.stringMatching(/navigator\.gpu is missing/) });
-    expect(await pickDevice('auto', { gpu: fakeGpu(null) })).toMatchObject({ device: 'wasm', reason: expect.stringMatching(/no adapter/) });
+    expect(await pickDevice('auto', { gpu: null })).toMatchObject({
+      device: 'wasm',
+      reason: expect.stringMatching(/navigator\.gpu is missing/),
+    });
+    expect(await pickDevice('auto', { gpu: fakeGpu(null) })).toMatchObject({
+      device: 'wasm',
+      reason: expect.stringMatching(/no adapter/),
+    });
     const throwing: GpuLike = { requestAdapter: async () => Promise.reject(new Error('boom')) };
-    expect(await pickDevice('auto', { gpu: throwing })).toMatchObject({ device: 'wasm', reason: expect.stringMatching(/failed: boom/) });
+    expect(await pickDevice('auto', { gpu: throwing })).toMatchObject({
+      device: 'wasm',
+      reason: expect.stringMatching(/failed: boom/),
+    });
   });
 
   it("explicit 'webgpu' with no adapter → device-unavailable naming the valid choices", async () => {

@@ -4,7 +4,11 @@ import { Rng } from '../../src/core/random.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 
 /** The obvious reference: full sort by (score desc, index asc), NaN and excluded dropped. */
-function naiveTopK(scores: Float32Array, k: number, skip: (i: number) => boolean = () => false): number[] {
+function naiveTopK(
+  scores: Float32Array,
+  k: number,
+  skip: (i: number) => boolean = () => false,
+): number[] {
   const idx = Array.from(scores.keys()).filter((i) => !Number.isNaN(scores[i]!) && !skip(i));
   idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
   return idx.slice(0, k);
@@ -84,7 +88,8 @@ describe('scoreInt8 / scoreF32 / scoreF16', () => {
     expect(f16ToF32(0x7e00)).toBeNaN();
     const half = Uint16Array.from(f32, toHalf);
     const back = Float32Array.from(half, f16ToF32);
-    for (let i = 0; i < f32.length; i++) expect(Math.abs(back[i]! - f32[i]!)).toBeLessThanOrEqual(Math.abs(f32[i]!) * 2 ** -10);
+    for (let i = 0; i < f32.length; i++)
+      expect(Math.abs(back[i]! - f32[i]!)).toBeLessThanOrEqual(Math.abs(f32[i]!) * 2 ** -10);
     const a = new Float32Array(count);
     const b = new Float32Array(count);
     scoreF16(q, half, dim, a);
@@ -105,7 +110,9 @@ describe('scoreInt8 / scoreF32 / scoreF16', () => {
     expectBad(() => scoreF32(q.subarray(1), f32, dim, out));
     expectBad(() => scoreF32(q, f32.subarray(1), dim, out));
     expectBad(() => scoreF32(q, f32, dim, new Float32Array(count - 1)));
-    expectBad(() => scoreInt8(q, new Int8Array(count * dim), new Float32Array(count - 1), dim, out));
+    expectBad(() =>
+      scoreInt8(q, new Int8Array(count * dim), new Float32Array(count - 1), dim, out),
+    );
     expectBad(() => scoreF16(q, new Uint16Array(dim), 0, out));
   });
 });
