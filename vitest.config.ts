@@ -26,9 +26,18 @@ export default defineConfig({
         },
       },
       {
+        // Serve onnxruntime-web as shipped instead of pre-bundling it: its bundle finds its
+        // .wasm next to itself, and a dependency discovered late (inside the worker) would
+        // otherwise make vite re-optimize and reload the page mid-run.
+        optimizeDeps: {
+          exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu'],
+          include: ['comlink'],
+        },
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          // Node side: trains and exports the tiny SASRec the ranker tests load (provide/inject).
+          globalSetup: ['test/setup/ranker-fixtures.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
           browser: {
@@ -41,6 +50,8 @@ export default defineConfig({
               },
             }),
             instances: [{ browser: 'chromium' }],
+            // Assertion messages say what failed; PNGs of a blank test page only litter .vitest/.
+            screenshotFailures: false,
           },
         },
       },

@@ -1,0 +1,289 @@
+/**
+ * The ranker worker in real Chromium: the real worker file, the real ORT (WASM and WebGPU on
+ * SwiftShader), an int8 SASRec encoder and int8 shards trained and exported in Node by
+ * test/setup/ranker-fixtures.ts, checked against what tfjs computed in Node.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { transfer, wrap, type Remote } from 'comlink';
+import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
+import { registerErrorTransfer } from '../../src/client/errors-transfer.ts';
+import type { Ranker, RankerLoadResult, ScoredItem } from '../../src/client/ranker-api.ts';
+import type { DeviceChoice } from '../../src/client/device.ts';
+import type { ExpectedCase } from '../setup/ranker-fixtures.ts';
+
+registerErrorTransfer();
+const fx = inject('rankerFixture');
+
+const fromB64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
+interface Started {
+  worker: Worker;
+  ranker: Remote<Ranker>;
+}
+
+function startWorker(): Started {
+  const worker = new Worker(new URL('../../workers/ranker.worker.ts', import.meta.url), {
+    type: 'module',
+  });
+  return { worker, ranker: wrap<Ranker>(worker) };
+}
+
+/** Fresh copies of the fixture bytes, transferred (not copied) to the worker as a page would. */
+function loadArgs(device: DeviceChoice, shards = fx.shardsB64.map(fromB64)) {
+  const encoder = fromB64(fx.encoderB64);
+  return transfer({ encoder, shards, device, maxLen: fx.maxLen }, [
+    encoder.buffer,
+    ...shards.map((s) => s.buffer),
+  ]);
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+/**
+ * Same top-10 as the reference, where a difference is allowed only between items whose
+ * reference scores are within `tol` (a genuine near-tie that float rounding may flip).
+ */
+function expectSameTop10(
+  got: ScoredItem[],
+  ref: { ids: string[]; scores: number[]; score11: number },
+  tol: number,
+  label: string,
+) {
+  expect(got.length, label).toBe(ref.ids.length);
+  got.forEach((item, i) => {
+    expect(item.score, `${label}: score at rank ${i}`).toBeCloseTo(ref.scores[i]!, 2);
+    if (item.id === ref.ids[i]) return;
+    const j = ref.ids.indexOf(item.id);
+    const refScore = j >= 0 ? ref.scores[j]! : ref.score11;
+    const gap = Math.abs(refScore - ref.scores[i]!);
+    console.warn(
+      `${label}: rank ${i} is ${item.id}, reference has ${ref.ids[i]} (reference score gap ${gap.toExponential(2)})`,
+    );
+    expect(
+      gap,
+      `${label}: rank ${i} differs from the reference by more than a near-tie`,
+    ).toBeLessThan(tol);
+  });
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+const nodeRef = (c: ExpectedCase) => ({ ids: c.top10, scores: c.top10Scores, score11: c.score11 });
+
+describe('ranker worker (real Chromium, real ORT)', () => {
+  const started: Started[] = [];
+  const results: Record<
+    'wasm' | 'webgpu',
+    { load: RankerLoadResult; top: ScoredItem[][]; vecs: Float32Array[] }
+  > = {} as never;
+
+  const start = () => {
+    const s = startWorker();
+    started.push(s);
+    return s.ranker;
+  };
+
+  afterAll(async () => {
+    for (const s of started) {
+      await s.ranker.dispose().catch(() => undefined);
+      s.worker.terminate();
+    }
+  });
+
+  for (const device of ['wasm', 'webgpu'] as const) {
+    describe(`on ${device}`, () => {
+      let ranker: Remote<Ranker>;
+      beforeAll(async () => {
+        ranker = start();
+        const load = await ranker.load(loadArgs(device));
+        results[device] = { load, top: [], vecs: [] };
+        console.log(
+          `[${device}] loaded ${load.items} items (dim ${load.dim}) in ${load.loadMs.toFixed(0)} ms: ${load.reason}`,
+        );
+      });
+
+      it('loads every item on the requested device', () => {
+        const { load } = results[device];
+        expect(load.device).toBe(device);
+        expect(load.items).toBe(fx.numItems);
+        expect(load.dim).toBe(fx.dim);
+        if (device === 'webgpu') expect(load.reason).toMatch(/swiftshader/i);
+      });
+
+      // load() already ran a one-item warm-up; on ORT's old JSEP WebGPU backend that poisoned
+      // every later int8 DequantizeLinear (onnxruntime#32578), which is what this caught.
+      it('matches tfjs in Node: user vectors within 1e-3 and the same top-10', async () => {
+        for (const c of fx.cases) {
+          const vec = await ranker.encode(c.history);
+          results[device].vecs.push(vec);
+          const diff = maxAbsDiff(vec, c.userVec);
+          expect(diff, `${c.name}: |ORT ${device} - tfjs| user vector`).toBeLessThan(1e-3);
+          const r = await ranker.recommend({ history: c.history, k: 10 });
+          results[device].top.push(r.items);
+          expect(r.coldStart).toBe(false);
+          expect(r.unknownHistory).toBe(c.history.filter((id) => id.startsWith('unknown-')).length);
+          expectSameTop10(r.items, nodeRef(c), 1e-3, `${device} ${c.name}`);
+        }
+      });
+
+      it('reports timings; p50/p95 over 50 warm calls', async () => {
+        const c = fx.cases.find((x) => x.name === 'longest')!;
+        for (let i = 0; i < 5; i++) await ranker.recommend({ history: c.history, k: 10 });
+        const total: number[] = [];
+        const enc: number[] = [];
+        const score: number[] = [];
+        const roundTrip: number[] = [];
+        for (let i = 0; i < 50; i++) {
+          const t0 = performance.now();
+          const r = await ranker.recommend({ history: c.history, k: 10 });
+          roundTrip.push(performance.now() - t0);
+          total.push(r.timings.totalMs);
+          enc.push(r.timings.encodeMs);
+          score.push(r.timings.scoreMs);
+          expect(r.timings.totalMs).toBeGreaterThanOrEqual(r.timings.encodeMs);
+        }
+        const fmt = (xs: number[]) =>
+          `p50 ${percentile(xs, 50).toFixed(2)} / p95 ${percentile(xs, 95).toFixed(2)} ms`;
+        console.log(
+          `[${device}] recommend (${fx.numItems} items, history ${Math.min(c.history.length, fx.maxLen)}): ` +
+            `total ${fmt(total)}; encode ${fmt(enc)}; score+topk ${fmt(score)}; page round trip ${fmt(roundTrip)}`,
+        );
+      });
+    });
+  }
+
+  it('webgpu and wasm agree: same top-10 ids, user vectors within 1e-3', () => {
+    const a = results.wasm;
+    const b = results.webgpu;
+    expect(a && b, 'both devices loaded').toBeTruthy();
+    fx.cases.forEach((c, n) => {
+      expect(
+        maxAbsDiff(a.vecs[n]!, b.vecs[n]!),
+        `${c.name}: |webgpu - wasm| user vector`,
+      ).toBeLessThan(1e-3);
+      const ref = a.top[n]!;
+      expectSameTop10(
+        b.top[n]!,
+        { ids: ref.map((x) => x.id), scores: ref.map((x) => x.score), score11: -Infinity },
+        1e-3,
+        `webgpu vs wasm ${c.name}`,
+      );
+    });
+  });
+
+  describe('behaviour', () => {
+    let ranker: Remote<Ranker>;
+    beforeAll(async () => {
+      ranker = start();
+    });
+
+    it("a LocalrecError crosses the worker with its code: recommend before load → 'not-loaded'", async () => {
+      const e = await rejection(ranker.recommend({ history: [], k: 3 }));
+      expect(e).toBeInstanceOf(LocalrecError);
+      expect(isLocalrecError(e) && e.code).toBe('not-loaded');
+      expect((e as Error).message).toMatch(/call load/);
+    });
+
+    it("a corrupt shard is rejected with 'bad-format', naming the shard", async () => {
+      const shards = fx.shardsB64.map(fromB64);
+      shards[1]![0] = 0x58; // magic
+      const e = await rejection(ranker.load(loadArgs('wasm', shards)));
+      expect(isLocalrecError(e) && e.code).toBe('bad-format');
+      expect((e as Error).message).toMatch(/shards\[1\]/);
+      const truncated = fx.shardsB64
+        .map(fromB64)
+        .map((s, i) => (i === 0 ? s.slice(0, s.length - 1) : s));
+      const e2 = await rejection(ranker.load(loadArgs('wasm', truncated)));
+      expect(isLocalrecError(e2) && e2.code).toBe('bad-format');
+      expect((e2 as Error).message).toMatch(/truncated/);
+    });
+
+    it("a corrupt encoder is rejected with 'bad-format'", async () => {
+      const encoder = fromB64(fx.encoderB64).slice(0, 200);
+      const e = await rejection(
+        ranker.load({
+          encoder,
+          shards: fx.shardsB64.map(fromB64),
+          device: 'wasm',
+          maxLen: fx.maxLen,
+        }),
+      );
+      expect(isLocalrecError(e) && e.code).toBe('bad-format');
+    });
+
+    it("device 'auto' picks wasm under SwiftShader and says why", async () => {
+      const load = await ranker.load(loadArgs('auto'));
+      expect(load.device).toBe('wasm');
+      expect(load.reason).toMatch(/software/);
+      expect(load.reason).toMatch(/swiftshader/i);
+    });
+
+    it('cold start: only unknown ids → items in shard order, flagged', async () => {
+      const r = await ranker.recommend({ history: ['nope', 'also-nope'], k: 7 });
+      expect(r.coldStart).toBe(true);
+      expect(r.unknownHistory).toBe(2);
+      expect(r.timings.encodeMs).toBe(0);
+      expect(r.items.map((x) => x.score)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+      const first = await ranker.recommend({ history: [], k: 6, exclude: [r.items[1]!.id] });
+      expect(first.items.map((x) => x.id)).toEqual(
+        r.items.filter((_, i) => i !== 1).map((x) => x.id),
+      );
+      await expect(ranker.encode(['nope'])).rejects.toMatchObject({ code: 'bad-input' });
+    });
+
+    it('honours exclude and excludeHistory', async () => {
+      const c = fx.cases[0]!;
+      const r = await ranker.recommend({
+        history: c.history,
+        k: 10,
+        exclude: [c.top10[0]!, c.top10[3]!],
+      });
+      const ids = r.items.map((x) => x.id);
+      expect(ids).not.toContain(c.top10[0]);
+      expect(ids).not.toContain(c.top10[3]);
+      expect(ids.slice(0, 2)).toEqual([c.top10[1], c.top10[2]]);
+      const all = await ranker.recommend({
+        history: c.history,
+        k: fx.numItems,
+        excludeHistory: false,
+      });
+      expect(all.items.length).toBe(fx.numItems);
+      expect(all.items.map((x) => x.id)).toEqual(expect.arrayContaining(c.history));
+      const none = await ranker.recommend({ history: c.history, k: fx.numItems });
+      expect(none.items.length).toBe(fx.numItems - new Set(c.history).size);
+      await expect(ranker.recommend({ history: c.history, k: -1 })).rejects.toMatchObject({
+        code: 'bad-input',
+      });
+    });
+
+    it('a failed load keeps the previous model; dispose unloads it', async () => {
+      const before = await ranker.recommend({ history: fx.cases[0]!.history, k: 3 });
+      await expect(
+        ranker.load(loadArgs('wasm', [fromB64(fx.shardsB64[0]!).slice(0, 10)])),
+      ).rejects.toMatchObject({ code: 'bad-format' });
+      const after = await ranker.recommend({ history: fx.cases[0]!.history, k: 3 });
+      expect(after.items).toEqual(before.items);
+      await ranker.dispose();
+      await expect(ranker.recommend({ history: [], k: 1 })).rejects.toMatchObject({
+        code: 'not-loaded',
+      });
+    });
+  });
+});
