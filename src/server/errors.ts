@@ -1,0 +1,64 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isLocalrecError, type LocalrecErrorCode } from '../core/errors.ts';
+
+/**
+ * The one place a LocalrecError code becomes an HTTP status. A `Record` over the code union
+ * means a new code is a compile error here until someone decides its status.
+ */
+export const httpStatusForCode: Record<LocalrecErrorCode, number> = {
+  'bad-input': 400,
+  'bad-format': 400,
+  'unsupported-version': 400,
+  integrity: 422,
+  'not-found': 404,
+  // The server itself has nothing loaded to serve (no export yet): a temporary condition.
+  'not-loaded': 503,
+  'device-unavailable': 503,
+  internal: 500,
+};
+
+/** The JSON body of every error response: `{ error: { code, message } }`. */
+export interface ErrorBody {
+  error: { code: LocalrecErrorCode; message: string };
+}
+
+/** Builds the error body; kept tiny so every route answers errors in the same shape. */
+export function errorBody(code: LocalrecErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** Maps an HTTP status from Fastify's own errors (body parser, schema validation) to a code. */
+function codeForStatus(status: number): LocalrecErrorCode {
+  if (status === 404) return 'not-found';
+  if (status >= 400 && status < 500) return 'bad-input';
+  return 'internal';
+}
+
+/**
+ * Fastify error handler: LocalrecErrors keep their code and message; Fastify's own 4xx errors
+ * (bad JSON, too large, validation) become `bad-input`; anything else is logged and answered
+ * with a generic 500 so internals (paths, stack traces) never reach the client.
+ */
+export function handleError(
+  err: FastifyError | Error,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  if (isLocalrecError(err)) {
+    const status = httpStatusForCode[err.code];
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    return reply.status(status).send(errorBody(err.code, err.message));
+  }
+  const status = (err as FastifyError).statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return reply.status(status).send(errorBody(codeForStatus(status), err.message));
+  }
+  req.log.error({ err }, 'unhandled error');
+  return reply.status(500).send(errorBody('internal', 'internal server error; see the server log'));
+}
+
+/** Not-found handler: unknown routes get the same JSON error shape as everything else. */
+export function handleNotFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = (req.url.split('?')[0] ?? '').slice(0, 200);
+  return reply.status(404).send(errorBody('not-found', `no route for ${req.method} ${path}`));
+}
