@@ -27,6 +27,8 @@ export interface TrainConfig {
   /** Evaluate on validation every this many epochs. */
   evalEvery: number;
   loss: SasrecLoss;
+  /** Leave items already in the sequence out of each position's softmax (full loss only). */
+  excludeSeen: boolean;
   seed: number;
   /** Stop after this many seconds of training (0 = no limit); the best epoch is kept. */
   maxSeconds: number;
@@ -49,6 +51,7 @@ export const defaultTrainConfig: TrainConfig = {
   patience: 10,
   evalEvery: 1,
   loss: { kind: 'full' },
+  excludeSeen: false,
   seed: 42,
   maxSeconds: 0,
 };

@@ -9,6 +9,9 @@ import { forward, MASK_VALUE, type SasrecWeights } from './model.ts';
  * inputs, targets: (batch, T) int32; targets[b, t] is the item after inputs[b, t] (0 = no target).
  * 'full' is softmax cross-entropy over the whole catalog (SASRec+); 'sampled' is cross-entropy
  * over the positive and `negatives` uniform items shared by the batch, accidental hits masked.
+ * With `excludeSeen` (full loss), items already in the sequence up to each position are left
+ * out of that position's softmax, the target excepted: the same rule the evaluation protocol
+ * and the product's `excludeHistory` apply, so no capacity goes into pushing seen items down.
  */
 export function sasrecLoss(
   c: SasrecConfig,
@@ -17,6 +20,7 @@ export function sasrecLoss(
   targets: tf.Tensor2D,
   loss: SasrecLoss,
   rng: Rng,
+  excludeSeen = false,
 ): tf.Scalar {
   const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
@@ -25,7 +29,8 @@ export function sasrecLoss(
 
   if (loss.kind === 'full') {
     // (rows, numItems+1); the padding column can never be a label, so it only ever loses mass.
-    const logits = matMul(h, table, false, true) as tf.Tensor2D;
+    let logits = matMul(h, table, false, true) as tf.Tensor2D;
+    if (excludeSeen) logits = tf.add(logits, seenMask(inputs, targets, c.numItems + 1)) as tf.Tensor2D;
     return softmaxCrossEntropy(logits, labels, weights);
   }
 
@@ -40,4 +45,29 @@ export function sasrecLoss(
   const negLogits = tf.add(matMul(h, negEmb, false, true), tf.mul(hits, MASK_VALUE)); // (rows, k)
   const logits = tf.concat([posLogit, negLogits], 1) as tf.Tensor2D; // (rows, 1 + k)
   return softmaxCrossEntropy(logits, tf.zeros([labels.shape[0]], 'int32') as tf.Tensor1D, weights);
+}
+
+/**
+ * Additive mask (rows = batch*T, classes): MASK_VALUE where the item occurs in the input
+ * sequence at or before that position and is not that position's target; 0 elsewhere.
+ */
+export function seenMask(inputs: tf.Tensor2D, targets: tf.Tensor2D, classes: number): tf.Tensor2D {
+  const [batch, T] = inputs.shape;
+  const ins = inputs.dataSync();
+  const tgs = targets.dataSync();
+  const out = new Float32Array(batch * T * classes);
+  const seen = new Float32Array(classes); // running mask of the current sequence
+  for (let b = 0; b < batch; b++) {
+    seen.fill(0);
+    for (let t = 0; t < T; t++) {
+      const r = b * T + t;
+      const item = ins[r]!;
+      if (item === 0) continue; // padding row: no target, weight 0
+      seen[item] = MASK_VALUE;
+      const row = out.subarray(r * classes, (r + 1) * classes);
+      row.set(seen);
+      row[tgs[r]!] = 0;
+    }
+  }
+  return tf.tensor2d(out, [batch * T, classes]);
 }

@@ -136,7 +136,7 @@ export async function trainSasrec(
         () => {
           const inputs = padBatch(batch.map((e) => e.input), c.maxLen);
           const targets = padBatch(batch.map((e) => e.target), c.maxLen);
-          return sasrecLoss(c, vars, inputs, targets, tc.loss, rng);
+          return sasrecLoss(c, vars, inputs, targets, tc.loss, rng, tc.excludeSeen);
         },
         true,
         varList,

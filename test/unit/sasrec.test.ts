@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeCheckpoint, encodeCheckpoint } from '../../models/checkpoint.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { validateModelConfig } from '../../models/sasrec/config.ts';
-import { sasrecLoss } from '../../models/sasrec/loss.ts';
+import { sasrecLoss, seenMask } from '../../models/sasrec/loss.ts';
 import { arraysToWeights, encode, initWeights, padBatch, weightsToArrays } from '../../models/sasrec/model.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import { lookup, matMul, softmaxCrossEntropy } from '../../models/tf-ops.ts';
@@ -84,6 +84,18 @@ describe('SASRec model', () => {
   it('padBatch left-pads and keeps the most recent items', () => {
     const t = padBatch([[1, 2, 3], [4]], 2);
     expect(Array.from(t.dataSync())).toEqual([2, 3, 0, 4]);
+  });
+
+  it('seenMask hides the sequence so far from each position, except that position\'s target', () => {
+    // One sequence, left-padded: inputs [0, 2, 3, 2], targets [0, 3, 2, 4]; 5 classes.
+    const m = seenMask(tf.tensor2d([[0, 2, 3, 2]], [1, 4], 'int32'), tf.tensor2d([[0, 3, 2, 4]], [1, 4], 'int32'), 5);
+    const rows = (m.arraySync() as number[][]).map((r) => r.map((x) => (x < 0 ? 1 : 0)));
+    expect(rows).toEqual([
+      [0, 0, 0, 0, 0], // padding position
+      [0, 0, 1, 0, 0], // seen {2}, target 3
+      [0, 0, 0, 1, 0], // seen {2, 3}, target 2 is a repeat: left unmasked
+      [0, 0, 1, 1, 0], // seen {2, 3}, target 4
+    ]);
   });
 
   it('both losses are finite and decrease over a few steps', () => {

@@ -1,0 +1,58 @@
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadDataset } from '../data.ts';
+import { exportModelDir } from '../export.ts';
+import type { Command } from '../main.ts';
+import { runTrain } from '../train.ts';
+import { CHECKPOINT_FILE } from '../train.ts';
+import { DIST_DIR, serveOptions, startServer } from './serve.ts';
+import { parseTrainFlags, trainOptions } from './train.ts';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+/** Quick settings for the built-in catalog: short sequences, a couple of minutes at most. */
+const DEMO_TRAINING = { model: { maxLen: 50 }, train: { epochs: 12, learningRate: 3e-3, patience: 3, maxSeconds: 90 } };
+
+export const demoCommand: Command = {
+  summary: 'train (if needed), export and serve the demo site: recommendations in your browser, computed on your device',
+  usage: 'npm start [-- --data <path>] [--retrain] [--host 127.0.0.1] [--port 8080]',
+  options: {
+    data: { type: 'string', default: 'demo', description: 'dataset (default: the built-in synthetic demo catalog)' },
+    retrain: { type: 'boolean', description: 'train again even if a model exists' },
+    rebuild: { type: 'boolean', description: 'rebuild the web app even if dist/ exists' },
+    ...serveOptions,
+    ...trainOptions,
+  },
+  async run(v) {
+    const data = String(v['data']);
+    const t0 = performance.now();
+    const step = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
+
+    if (v['rebuild'] || !existsSync(join(DIST_DIR, 'index.html'))) {
+      step('building the web app (vite)…');
+      const { build } = await import('vite');
+      await build({ root: ROOT, logLevel: 'warn' });
+    }
+
+    const ds = loadDataset(data);
+    const modelDir = join(ROOT, '.localrec', 'demo', ds.name);
+    const ckPath = join(modelDir, CHECKPOINT_FILE);
+    if (v['retrain'] || !existsSync(ckPath)) {
+      const flags = parseTrainFlags(v);
+      const base = data === 'demo' ? DEMO_TRAINING : { model: {}, train: {} };
+      step(`training on ${ds.name} (${ds.events.length} events)…`);
+      await runTrain(ds, { model: { ...base.model, ...flags.model }, train: { ...base.train, ...flags.train }, out: modelDir, dataSource: data });
+    } else {
+      step(`using the model in ${modelDir} (--retrain to train again)`);
+    }
+    const exportDir = join(modelDir, 'export');
+    const manifest = join(exportDir, 'manifest.json');
+    if (!existsSync(manifest) || statSync(manifest).mtimeMs < statSync(ckPath).mtimeMs) {
+      step('exporting the int8 model and shards…');
+      exportModelDir({ modelDir, out: exportDir, quantization: 'int8', shardItems: 50_000 });
+    }
+    const url = await startServer(exportDir, v);
+    step(`ready: open ${url} — recommendations are computed in your browser`);
+    return { url, dataset: ds.name, modelDir, secondsToReady: Math.round((performance.now() - t0) / 100) / 10 };
+  },
+};
