@@ -32,6 +32,11 @@ export interface TrainConfig {
   seed: number;
   /** Stop after this many seconds of training (0 = no limit); the best epoch is kept. */
   maxSeconds: number;
+  /**
+   * Threads computing gradients (Node only): 1 = this thread alone; N > 1 adds N-1
+   * worker_threads, each taking a slice of every batch.
+   */
+  workers: number;
 }
 
 export const defaultModelConfig: Omit<SasrecConfig, 'numItems'> = {
@@ -54,6 +59,7 @@ export const defaultTrainConfig: TrainConfig = {
   excludeSeen: false,
   seed: 42,
   maxSeconds: 0,
+  workers: 1,
 };
 
 /** Throws a clear error for a config that cannot build a model. */

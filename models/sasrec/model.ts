@@ -72,7 +72,8 @@ export function initWeights(c: SasrecConfig, seed: number): SasrecWeights {
 /** Wraps every weight in a trainable tf.Variable (same names). */
 export function toVariables(w: SasrecWeights): Record<string, tf.Variable> {
   const v: Record<string, tf.Variable> = {};
-  for (const [name, t] of Object.entries(w)) v[name] = tf.variable(t, true, `sasrec/${name}`);
+  // Unnamed: tfjs registers variable names globally, so a named set could not be built twice.
+  for (const [name, t] of Object.entries(w)) v[name] = tf.variable(t, true);
   return v;
 }
 

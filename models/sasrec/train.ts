@@ -4,6 +4,7 @@ import type { SplitData, SplitMetrics } from '../../src/core/types.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
 import { defaultTrainConfig, type SasrecConfig, type TrainConfig } from './config.ts';
 import { sasrecLoss } from './loss.ts';
+import { GradPool } from './parallel.ts';
 import { initWeights, padBatch, scoreAll, toVariables, type SasrecWeights } from './model.ts';
 
 export interface TrainProgress {
@@ -115,6 +116,60 @@ export async function trainSasrec(
   // Evaluating users in length order keeps each scoring batch's padding small.
   const usersByLength = Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
 
+  const names = Object.keys(vars);
+  const pool = tc.workers > 1 ? GradPool.create(tc.workers - 1) : null;
+  const lossOf = (part: Example[]) => {
+    const inputs = padBatch(part.map((e) => e.input), c.maxLen);
+    const targets = padBatch(part.map((e) => e.target), c.maxLen);
+    return sasrecLoss(c, vars, inputs, targets, tc.loss, rng, tc.excludeSeen);
+  };
+  /** One optimizer step on a batch; returns its loss. With a pool, slices go to the workers. */
+  const trainStep = async (batch: Example[]): Promise<number> => {
+    if (!pool || batch.length < 2) {
+      const l = optimizer.minimize(() => lossOf(batch), true, varList)!;
+      const v = (await l.data())[0]!;
+      l.dispose();
+      return v;
+    }
+    // Deal examples round-robin (the batch is length-sorted, so slices get similar work).
+    const parts: Example[][] = Array.from({ length: Math.min(pool.size + 1, batch.length) }, () => []);
+    batch.forEach((e, i) => parts[i % parts.length]!.push(e));
+    const weights = varList.map((v) => (v.dataSync() as Float32Array).slice());
+    const shapes = varList.map((v) => [...v.shape]);
+    const remote = parts.slice(1).map((part, i) =>
+      pool.compute(i, {
+        config: c,
+        names,
+        shapes,
+        weights,
+        inputs: part.map((e) => e.input),
+        targets: part.map((e) => e.target),
+        loss: tc.loss,
+        excludeSeen: tc.excludeSeen,
+        seed: rng.seed(),
+      }),
+    );
+    const local = optimizer.computeGradients(() => lossOf(parts[0]!), varList);
+    const results = await Promise.all(remote);
+    // Each slice's loss is a mean over its positions: weight by positions for the batch mean.
+    const n = parts.map((p) => p.reduce((a, e) => a + e.target.length, 0));
+    const total = n.reduce((a, b) => a + b, 0);
+    const localLoss = (await local.value.data())[0]!;
+    const combined = varList.map((v, j) => ({
+      name: v.name,
+      tensor: tf.tidy(() => {
+        let acc = tf.mul(local.grads[v.name]!, n[0]! / total);
+        results.forEach((r, i) => {
+          acc = tf.add(acc, tf.mul(tf.tensor(r.grads![j]!, v.shape), n[i + 1]! / total));
+        });
+        return acc;
+      }),
+    }));
+    optimizer.applyGradients(combined);
+    tf.dispose([local.value, ...Object.values(local.grads), ...combined.map((g) => g.tensor)]);
+    return (localLoss * n[0]! + results.reduce((a, r, i) => a + r.loss! * n[i + 1]!, 0)) / total;
+  };
+
   const t0 = performance.now();
   const history: EpochReport[] = [];
   let best: SasrecWeights | null = null;
@@ -132,17 +187,7 @@ export async function trainSasrec(
     let positions = 0;
     for (let step = 0; step < batches.length; step++) {
       const batch = batches[step]!;
-      const lossT = optimizer.minimize(
-        () => {
-          const inputs = padBatch(batch.map((e) => e.input), c.maxLen);
-          const targets = padBatch(batch.map((e) => e.target), c.maxLen);
-          return sasrecLoss(c, vars, inputs, targets, tc.loss, rng, tc.excludeSeen);
-        },
-        true,
-        varList,
-      );
-      lossSum += (await lossT!.data())[0]!;
-      lossT!.dispose();
+      lossSum += await trainStep(batch);
       positions += batch.reduce((a, e) => a + e.target.length, 0);
       const secs = (performance.now() - e0) / 1000;
       hooks.onProgress?.({
@@ -191,6 +236,7 @@ export async function trainSasrec(
       break;
     }
   }
+  await pool?.close();
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
     best = snapshot(vars);

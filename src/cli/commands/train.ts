@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
 import type { SasrecConfig, SasrecLoss, TrainConfig } from '../../../models/sasrec/config.ts';
@@ -21,7 +22,10 @@ export const trainOptions = {
   patience: { type: 'string', description: 'evaluations without validation gain before stopping' },
   'eval-every': { type: 'string', description: 'epochs between validation runs' },
   'max-minutes': { type: 'string', description: 'stop training after this long (best epoch kept)' },
+  'exclude-seen': { type: 'boolean', description: "leave each sequence's earlier items out of its softmax" },
+  'no-exclude-seen': { type: 'boolean', description: 'keep seen items in the softmax' },
   seed: { type: 'string', description: 'random seed' },
+  workers: { type: 'string', description: 'threads computing gradients (default: all cores, at most 4)' },
 } satisfies Record<string, CliOption>;
 
 /** Reads the shared training flags into model and training configs (undefined = default). */
@@ -43,6 +47,12 @@ export function parseTrainFlags(v: Record<string, unknown>): { model: Partial<Sa
   set(train, 'patience', num(v, 'patience', { int: true, min: 1 }));
   set(train, 'evalEvery', num(v, 'eval-every', { int: true, min: 1 }));
   set(train, 'seed', num(v, 'seed', { int: true, min: 0 }));
+  train.workers = num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
+  if (v['exclude-seen'] && v['no-exclude-seen']) {
+    throw new LocalrecError('bad-input', '--exclude-seen and --no-exclude-seen contradict each other');
+  }
+  if (v['exclude-seen']) train.excludeSeen = true;
+  if (v['no-exclude-seen']) train.excludeSeen = false;
   const minutes = num(v, 'max-minutes', { min: 0 });
   if (minutes !== undefined) train.maxSeconds = minutes * 60;
   const loss = v['loss'];

@@ -1,0 +1,38 @@
+/**
+ * A gradient worker for data-parallel training in Node (models/sasrec/parallel.ts): receives
+ * the current weights and a slice of the batch, returns the loss gradients for that slice.
+ * tfjs-backend-wasm is single-threaded in Node, so extra cores are only usable this way.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { Rng } from '../../src/core/random.ts';
+import { sasrecLoss } from './loss.ts';
+import { padBatch, type SasrecWeights } from './model.ts';
+import type { GradRequest, GradResponse } from './parallel.ts';
+
+await tf.setBackend('wasm');
+await tf.ready();
+
+parentPort!.on('message', (m: GradRequest) => {
+  try {
+    const out = tf.tidy(() => {
+      const xs = m.names.map((_, i) => tf.tensor(m.weights[i]!, m.shapes[i]!, 'float32'));
+      const inputs = padBatch(m.inputs, m.config.maxLen);
+      const targets = padBatch(m.targets, m.config.maxLen);
+      const rng = new Rng(m.seed);
+      const f = (...ws: tf.Tensor[]) => {
+        const w: SasrecWeights = Object.fromEntries(m.names.map((n, i) => [n, ws[i]!]));
+        return sasrecLoss(m.config, w, inputs, targets, m.loss, rng, m.excludeSeen);
+      };
+      const { value, grads } = tf.valueAndGrads(f)(xs);
+      return { loss: value.dataSync()[0]!, grads: grads.map((g) => g.dataSync() as Float32Array) };
+    });
+    const grads = out.grads.map((g) => g.slice());
+    const res: GradResponse = { id: m.id, loss: out.loss, grads };
+    parentPort!.postMessage(res, grads.map((g) => g.buffer));
+  } catch (e) {
+    const res: GradResponse = { id: m.id, error: e instanceof Error ? e.message : String(e) };
+    parentPort!.postMessage(res);
+  }
+});

@@ -1,0 +1,83 @@
+import { Worker } from 'node:worker_threads';
+import { LocalrecError } from '../../src/core/errors.ts';
+import type { SasrecConfig, SasrecLoss } from './config.ts';
+
+/** What the main thread sends a gradient worker for one slice of one batch. */
+export interface GradRequest {
+  id: number;
+  config: SasrecConfig;
+  names: string[];
+  shapes: number[][];
+  weights: Float32Array[];
+  inputs: Int32Array[];
+  targets: Int32Array[];
+  loss: SasrecLoss;
+  excludeSeen: boolean;
+  seed: number;
+}
+
+export interface GradResponse {
+  id: number;
+  loss?: number;
+  /** One gradient per name, in request order. */
+  grads?: Float32Array[];
+  error?: string;
+}
+
+/**
+ * Worker threads that compute SASRec gradients on slices of a batch, for data-parallel
+ * training in Node: tfjs-backend-wasm runs single-threaded there, so each extra core gets a
+ * worker with its own wasm backend, and the caller averages the gradients (weighted by
+ * positions) before one optimizer step. Same math as one thread; only dropout draws differ.
+ */
+export class GradPool {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (r: GradResponse) => void; reject: (e: Error) => void }>();
+  private closed = false;
+
+  private constructor(private readonly workers: Worker[]) {
+    for (const w of workers) {
+      w.on('message', (r: GradResponse) => {
+        const p = this.pending.get(r.id);
+        if (!p) return;
+        this.pending.delete(r.id);
+        if (r.error) p.reject(new LocalrecError('internal', `gradient worker failed: ${r.error}`));
+        else p.resolve(r);
+      });
+      w.on('error', (e) => this.failAll(e));
+      w.on('exit', (code) => {
+        if (!this.closed) this.failAll(new Error(`gradient worker exited with code ${code}`));
+      });
+    }
+  }
+
+  /** Starts `n` workers (n ≥ 1). */
+  static create(n: number): GradPool {
+    const url = new URL('./grad-worker-boot.js', import.meta.url);
+    return new GradPool(Array.from({ length: n }, () => new Worker(url)));
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  compute(worker: number, req: Omit<GradRequest, 'id'>): Promise<GradResponse> {
+    const w = this.workers[worker];
+    if (!w || this.closed) return Promise.reject(new LocalrecError('internal', `no gradient worker ${worker}`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage({ ...req, id } satisfies GradRequest);
+    });
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(new LocalrecError('internal', `gradient worker failed: ${e.message}`, { cause: e }));
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
