@@ -367,20 +367,29 @@ export function float32ToFloat16(src: Float32Array): Uint16Array {
 
 let halfTable: Float32Array | null = null;
 
+/**
+ * Every binary16 bit pattern decoded once (256 KiB): a table lookup per value is several
+ * times faster than bit twiddling in hot loops, and Float16Array is not everywhere yet.
+ */
+export function float16Table(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = fromFloat16Bits(h);
+  }
+  return halfTable;
+}
+
 /** float16 bits → float32, element-wise (through a 256 KB table built on first use). */
 export function float16ToFloat32(
   src: Uint16Array,
   out: Float32Array = new Float32Array(src.length),
 ): Float32Array {
-  if (!halfTable) {
-    halfTable = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) halfTable[h] = fromFloat16Bits(h);
-  }
+  const table = float16Table();
   if (out.length !== src.length)
     throw new LocalrecError(
       'bad-input',
       `float16ToFloat32: output holds ${out.length} values, need ${src.length}`,
     );
-  for (let i = 0; i < src.length; i++) out[i] = halfTable[src[i]!]!;
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
   return out;
 }

@@ -18,28 +18,10 @@
 import type { Dataset, Interaction, ItemInfo } from './types.ts';
 import { LocalrecError } from './errors.ts';
 import { Rng } from './random.ts';
+import { ML100K_GENRES } from './readers.ts';
 
 /** Genres used when none are given (the MovieLens ones, without "unknown"). */
-export const DEFAULT_GENRES: readonly string[] = [
-  'Action',
-  'Adventure',
-  'Animation',
-  "Children's",
-  'Comedy',
-  'Crime',
-  'Documentary',
-  'Drama',
-  'Fantasy',
-  'Film-Noir',
-  'Horror',
-  'Musical',
-  'Mystery',
-  'Romance',
-  'Sci-Fi',
-  'Thriller',
-  'War',
-  'Western',
-];
+export const DEFAULT_GENRES: readonly string[] = ML100K_GENRES.filter((g) => g !== 'unknown');
 
 /** Options of {@link generateSyntheticCatalog}. */
 export interface SyntheticOptions {

@@ -7,6 +7,7 @@
  * JavaScript; four independent accumulators let it overlap the multiply-adds.
  */
 import { LocalrecError } from './errors.ts';
+import { float16Table } from './quantize.ts';
 
 /** The `k` best entries of a score array, best first. */
 export interface TopK {
@@ -115,30 +116,6 @@ export function scoreF32(
   }
 }
 
-let f16Table: Float32Array | null = null;
-
-/** IEEE 754 half → float for one bit pattern. */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24; // subnormal (and ±0)
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-/**
- * All 65536 halves decoded once (256 KiB): a table lookup per value is several times
- * faster than bit twiddling in the scoring loop, and Float16Array is not everywhere yet.
- */
-function halfTable(): Float32Array {
-  if (!f16Table) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
-  }
-  return f16Table;
-}
-
 /**
  * Scores f16 rows given as raw IEEE half bit patterns: `out[r] = Σ_j query[j] * half(rows[r*dim + j])`.
  *
@@ -151,7 +128,7 @@ export function scoreF16(
   out: Float32Array,
 ): void {
   const count = checkBlock('scoreF16', query, rows.length, dim, out);
-  const t = halfTable();
+  const t = float16Table();
   const tail = dim & ~3;
   for (let r = 0, base = 0; r < count; r++, base += dim) {
     let a0 = 0;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { f16ToF32, scoreF16, scoreF32, scoreInt8, topK } from '../../src/core/topk.ts';
+import { fromFloat16Bits as f16ToF32 } from '../../src/core/quantize.ts';
+import { scoreF16, scoreF32, scoreInt8, topK } from '../../src/core/topk.ts';
 import { Rng } from '../../src/core/random.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 
