@@ -33,6 +33,9 @@ export interface TrainSummary {
   bestEpoch: number;
   stoppedBy: string;
   trainSeconds: number;
+  /** Median over epochs of training positions per second, and the threads that computed them. */
+  positionsPerSec: number;
+  workers: number;
   valid: SplitMetrics | null;
 }
 
@@ -114,7 +117,16 @@ export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ su
     bestEpoch: result.bestEpoch,
     stoppedBy: result.stoppedBy,
     trainSeconds: Math.round(result.trainSeconds * 10) / 10,
+    positionsPerSec: Math.round(median(result.history.map((h) => h.positionsPerSec))),
+    workers: tc.workers,
     valid: result.bestValid,
   };
   return { summary, split };
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }

@@ -44,6 +44,8 @@ export const benchAccuracyCommand: Command = {
       epochs: summary.epochs,
       bestEpoch: summary.bestEpoch,
       parameters: summary.parameters,
+      positionsPerSec: summary.positionsPerSec,
+      workers: summary.workers,
       config: ck.config,
       fp32: strip(fp32),
       int8: strip(int8),
