@@ -17,7 +17,7 @@ export const demoCommand: Command = {
   summary: 'train (if needed), export and serve the demo site: recommendations in your browser, computed on your device',
   usage: 'npm start [-- --data <path>] [--retrain] [--host 127.0.0.1] [--port 8080]',
   options: {
-    data: { type: 'string', default: 'demo', description: 'dataset (default: the built-in synthetic demo catalog)' },
+    data: { type: 'string', default: 'demo', description: 'dataset path, or demo (the built-in synthetic catalog)' },
     retrain: { type: 'boolean', description: 'train again even if a model exists' },
     rebuild: { type: 'boolean', description: 'rebuild the web app even if dist/ exists' },
     ...serveOptions,
