@@ -27,6 +27,8 @@ export interface TrainConfig {
   /** Evaluate on validation every this many epochs. */
   evalEvery: number;
   loss: SasrecLoss;
+  /** Share of users who train on a random prefix of their sequence each epoch (0 = none). */
+  cropRate: number;
   /** Leave items already in the sequence out of each position's softmax (full loss only). */
   excludeSeen: boolean;
   seed: number;
@@ -57,6 +59,7 @@ export const defaultTrainConfig: TrainConfig = {
   evalEvery: 1,
   loss: { kind: 'full' },
   excludeSeen: false,
+  cropRate: 0,
   seed: 42,
   maxSeconds: 0,
   workers: 1,

@@ -47,19 +47,27 @@ export interface TrainHooks {
   onCheckpoint?: (w: SasrecWeights, r: EpochReport) => void | Promise<void>;
 }
 
-interface Example {
+export interface Example {
   input: Int32Array;
   target: Int32Array;
 }
 
-/** One example per user: input = train[:-1], target = train[1:], the last maxLen of each. */
-function buildExamples(split: SplitData, maxLen: number): Example[] {
+/**
+ * One example per user: input = train[:-1], target = train[1:], the last maxLen of each.
+ * With `cropRate` > 0, that share of users (drawn afresh each epoch) instead trains on a
+ * random prefix of its sequence, so no user's items sit at the same positions every epoch:
+ * without it the model memorises each user's own context, which helps validation (whose
+ * inputs were all trained on) but not test (whose last input never was).
+ */
+export function buildExamples(split: SplitData, maxLen: number, cropRate = 0, rng?: Rng): Example[] {
   const out: Example[] = [];
   for (const u of split.users) {
     const s = u.train;
     if (s.length < 2) continue;
-    const start = Math.max(0, s.length - 1 - maxLen);
-    out.push({ input: s.subarray(start, s.length - 1), target: s.subarray(start + 1) });
+    // end in [2, length]: keep at least one input/target pair.
+    const end = cropRate > 0 && rng && rng.next() < cropRate ? 2 + rng.int(s.length - 1) : s.length;
+    const start = Math.max(0, end - 1 - maxLen);
+    out.push({ input: s.subarray(start, end - 1), target: s.subarray(start + 1, end) });
   }
   return out;
 }
@@ -111,7 +119,7 @@ export async function trainSasrec(
   const vars = toVariables(initWeights(c, rng.seed()));
   const varList = Object.values(vars);
   const optimizer = tf.train.adam(tc.learningRate, 0.9, 0.98);
-  const examples = buildExamples(split, c.maxLen);
+  const fixedExamples = tc.cropRate > 0 ? null : buildExamples(split, c.maxLen);
   const hasValid = split.users.some((u) => u.valid > 0);
   // Evaluating users in length order keeps each scoring batch's padding small.
   const usersByLength = Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
@@ -182,6 +190,7 @@ export async function trainSasrec(
 
   for (epoch = 1; epoch <= tc.epochs; epoch++) {
     const e0 = performance.now();
+    const examples = fixedExamples ?? buildExamples(split, c.maxLen, tc.cropRate, rng);
     const batches = makeBatches(examples, tc.batchSize, rng);
     let lossSum = 0;
     let positions = 0;

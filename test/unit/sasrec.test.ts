@@ -6,7 +6,7 @@ import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { validateModelConfig } from '../../models/sasrec/config.ts';
 import { sasrecLoss, seenMask } from '../../models/sasrec/loss.ts';
 import { arraysToWeights, encode, initWeights, padBatch, weightsToArrays } from '../../models/sasrec/model.ts';
-import { trainSasrec } from '../../models/sasrec/train.ts';
+import { buildExamples, trainSasrec } from '../../models/sasrec/train.ts';
 import { lookup, matMul, softmaxCrossEntropy } from '../../models/tf-ops.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
@@ -129,6 +129,41 @@ describe('SASRec model', () => {
     expect(r.bestValid!.full.ndcg10).toBeGreaterThan(2 * pop.full.ndcg10);
     tf.dispose(Object.values(r.weights));
   }, 60_000);
+});
+
+describe('training examples', () => {
+  const split = leaveOneOut(generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 5, maxEvents: 40 }).events);
+
+  it('without cropping: each user\'s last maxLen+1 training items, input shifted against target', () => {
+    const ex = buildExamples(split, 10);
+    const users = split.users.filter((u) => u.train.length >= 2);
+    expect(ex).toHaveLength(users.length);
+    ex.forEach((e, i) => {
+      const s = Array.from(users[i]!.train);
+      expect(Array.from(e.target)).toEqual(s.slice(-Math.min(10, s.length - 1)));
+      expect(Array.from(e.input)).toEqual(s.slice(0, -1).slice(-Math.min(10, s.length - 1)));
+    });
+  });
+
+  it('cropping trains on random prefixes (never past the training items) that change between epochs', () => {
+    const rng = new Rng(4);
+    const a = buildExamples(split, 10, 1, rng);
+    const b = buildExamples(split, 10, 1, rng);
+    const users = split.users.filter((u) => u.train.length >= 2);
+    let shorter = 0;
+    a.forEach((e, i) => {
+      const s = Array.from(users[i]!.train);
+      expect(e.input.length).toBeGreaterThanOrEqual(1);
+      expect(e.input.length).toBe(e.target.length);
+      // Synthetic users never repeat an item, so the prefix ends right after its last target.
+      const end = s.indexOf(e.target[e.target.length - 1]!) + 1;
+      expect(Array.from(e.target)).toEqual(s.slice(end - e.target.length, end));
+      expect(Array.from(e.input)).toEqual(s.slice(end - 1 - e.input.length, end - 1));
+      if (end < s.length) shorter++;
+    });
+    expect(shorter).toBeGreaterThan(users.length / 2);
+    expect(a.map((e) => e.target.length)).not.toEqual(b.map((e) => e.target.length));
+  });
 });
 
 describe('data-parallel training', () => {
