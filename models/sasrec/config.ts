@@ -29,6 +29,8 @@ export interface TrainConfig {
   loss: SasrecLoss;
   /** Share of users who train on a random prefix of their sequence each epoch (0 = none). */
   cropRate: number;
+  /** Share of input items dropped (with their targets) each epoch; the last input is kept. */
+  maskRate: number;
   /** Leave items already in the sequence out of each position's softmax (full loss only). */
   excludeSeen: boolean;
   seed: number;
@@ -60,6 +62,7 @@ export const defaultTrainConfig: TrainConfig = {
   loss: { kind: 'full' },
   excludeSeen: false,
   cropRate: 0,
+  maskRate: 0,
   seed: 42,
   maxSeconds: 0,
   workers: 1,

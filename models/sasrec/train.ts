@@ -59,7 +59,7 @@ export interface Example {
  * without it the model memorises each user's own context, which helps validation (whose
  * inputs were all trained on) but not test (whose last input never was).
  */
-export function buildExamples(split: SplitData, maxLen: number, cropRate = 0, rng?: Rng): Example[] {
+export function buildExamples(split: SplitData, maxLen: number, cropRate = 0, rng?: Rng, maskRate = 0): Example[] {
   const out: Example[] = [];
   for (const u of split.users) {
     const s = u.train;
@@ -67,7 +67,17 @@ export function buildExamples(split: SplitData, maxLen: number, cropRate = 0, rn
     // end in [2, length]: keep at least one input/target pair.
     const end = cropRate > 0 && rng && rng.next() < cropRate ? 2 + rng.int(s.length - 1) : s.length;
     const start = Math.max(0, end - 1 - maxLen);
-    out.push({ input: s.subarray(start, end - 1), target: s.subarray(start + 1, end) });
+    let input = s.subarray(start, end - 1);
+    let target = s.subarray(start + 1, end);
+    if (maskRate > 0 && rng) {
+      // Item masking: drop inputs (as padding) and their targets; never the last input.
+      input = input.slice();
+      target = target.slice();
+      for (let i = 0; i < input.length - 1; i++) {
+        if (rng.next() < maskRate) input[i] = target[i] = 0;
+      }
+    }
+    out.push({ input, target });
   }
   return out;
 }
@@ -119,7 +129,7 @@ export async function trainSasrec(
   const vars = toVariables(initWeights(c, rng.seed()));
   const varList = Object.values(vars);
   const optimizer = tf.train.adam(tc.learningRate, 0.9, 0.98);
-  const fixedExamples = tc.cropRate > 0 ? null : buildExamples(split, c.maxLen);
+  const fixedExamples = tc.cropRate > 0 || tc.maskRate > 0 ? null : buildExamples(split, c.maxLen);
   const hasValid = split.users.some((u) => u.valid > 0);
   // Evaluating users in length order keeps each scoring batch's padding small.
   const usersByLength = Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
@@ -190,7 +200,7 @@ export async function trainSasrec(
 
   for (epoch = 1; epoch <= tc.epochs; epoch++) {
     const e0 = performance.now();
-    const examples = fixedExamples ?? buildExamples(split, c.maxLen, tc.cropRate, rng);
+    const examples = fixedExamples ?? buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate);
     const batches = makeBatches(examples, tc.batchSize, rng);
     let lossSum = 0;
     let positions = 0;

@@ -166,6 +166,34 @@ describe('training examples', () => {
   });
 });
 
+describe('item masking', () => {
+  it('drops inputs together with their targets, never the last input, at about the asked rate', () => {
+    const split = leaveOneOut(generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 }).events);
+    const plain = buildExamples(split, 30);
+    const masked = buildExamples(split, 30, 0, new Rng(2), 0.3);
+    let dropped = 0;
+    let total = 0;
+    masked.forEach((e, i) => {
+      const p = plain[i]!;
+      expect(e.input.length).toBe(p.input.length);
+      expect(e.input.at(-1)).toBe(p.input.at(-1));
+      for (let j = 0; j < e.input.length - 1; j++) {
+        total++;
+        if (e.input[j] === 0) {
+          dropped++;
+          expect(e.target[j]).toBe(0);
+        } else {
+          expect([e.input[j], e.target[j]]).toEqual([p.input[j], p.target[j]]);
+        }
+      }
+    });
+    expect(dropped / total).toBeGreaterThan(0.2);
+    expect(dropped / total).toBeLessThan(0.4);
+    // The split itself is untouched.
+    expect(Array.from(plain[0]!.input)).toEqual(Array.from(buildExamples(split, 30)[0]!.input));
+  });
+});
+
 describe('data-parallel training', () => {
   it('two threads give the weights one thread gives (dropout off, full loss)', async () => {
     const ds = generateSyntheticCatalog({ items: 120, users: 150, seed: 5, minEvents: 6, maxEvents: 20 });
