@@ -26,6 +26,9 @@ export interface TrainConfig {
   patience: number;
   /** Evaluate on validation every this many epochs. */
   evalEvery: number;
+  /** Multiply the learning rate by `lrDecay` after this many evaluations without a gain (0 = never). */
+  lrPatience: number;
+  lrDecay: number;
   loss: SasrecLoss;
   /** Share of users who train on a random prefix of their sequence each epoch (0 = none). */
   cropRate: number;
@@ -59,6 +62,8 @@ export const defaultTrainConfig: TrainConfig = {
   learningRate: 1e-3,
   patience: 10,
   evalEvery: 1,
+  lrPatience: 0,
+  lrDecay: 0.5,
   loss: { kind: 'full' },
   excludeSeen: false,
   cropRate: 0,

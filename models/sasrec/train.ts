@@ -28,6 +28,8 @@ export interface EpochReport {
   positionsPerSec: number;
   valid?: SplitMetrics;
   best: boolean;
+  /** Set when this epoch's evaluation lowered the learning rate (to this value). */
+  learningRate?: number;
 }
 
 export interface TrainResult {
@@ -128,7 +130,8 @@ export async function trainSasrec(
   const rng = new Rng(tc.seed);
   const vars = toVariables(initWeights(c, rng.seed()));
   const varList = Object.values(vars);
-  const optimizer = tf.train.adam(tc.learningRate, 0.9, 0.98);
+  let learningRate = tc.learningRate;
+  const optimizer = tf.train.adam(learningRate, 0.9, 0.98);
   const fixedExamples = tc.cropRate > 0 || tc.maskRate > 0 ? null : buildExamples(split, c.maxLen);
   const hasValid = split.users.some((u) => u.valid > 0);
   // Evaluating users in length order keeps each scoring batch's padding small.
@@ -242,6 +245,12 @@ export async function trainSasrec(
         await hooks.onCheckpoint?.(best, report);
       } else {
         sinceBest += 1;
+        // Reduce on plateau: every `lrPatience` evaluations without a gain, scale the rate down.
+        if (tc.lrPatience > 0 && sinceBest % tc.lrPatience === 0) {
+          learningRate *= tc.lrDecay;
+          (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+          report.learningRate = learningRate;
+        }
       }
     }
     history.push(report);

@@ -85,7 +85,10 @@ export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ su
       );
     },
     onEpoch: (r) =>
-      say(`epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s ${fmt(r.valid)}${r.best ? '  (best)' : ''}`),
+      say(
+        `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s ${fmt(r.valid)}${r.best ? '  (best)' : ''}` +
+          (r.learningRate !== undefined ? `  (learning rate now ${r.learningRate.toExponential(1)})` : ''),
+      ),
     onCheckpoint: (w, r) => {
       writeFileSync(
         join(opts.out, CHECKPOINT_FILE),

@@ -166,6 +166,17 @@ describe('training examples', () => {
   });
 });
 
+describe('learning-rate schedule', () => {
+  it('halves the rate after each lrPatience evaluations without a validation gain', async () => {
+    const split = leaveOneOut(generateSyntheticCatalog({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 }).events);
+    const c: SasrecConfig = { ...small, numItems: split.numItems };
+    // A rate too small to change the ranking: validation cannot improve after epoch 1.
+    const r = await trainSasrec(c, split, { epochs: 4, batchSize: 16, learningRate: 1e-9, evalEvery: 1, patience: 100, lrPatience: 1 });
+    expect(r.history.map((h) => h.learningRate)).toEqual([undefined, 5e-10, 2.5e-10, 1.25e-10]);
+    expect(r.bestEpoch).toBe(1);
+  }, 30_000);
+});
+
 describe('item masking', () => {
   it('drops inputs together with their targets, never the last input, at about the asked rate', () => {
     const split = leaveOneOut(generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 }).events);

@@ -26,6 +26,7 @@ export const trainOptions = {
   'no-exclude-seen': { type: 'boolean', description: 'keep seen items in the softmax' },
   seed: { type: 'string', description: 'random seed' },
   crop: { type: 'string', description: 'share of users trained on a random prefix each epoch (0-1)' },
+  'lr-patience': { type: 'string', description: 'halve the learning rate after this many evaluations without a gain (0 = never)' },
   'mask-items': { type: 'string', description: 'share of input items dropped each epoch (0-1)' },
   workers: { type: 'string', description: 'threads computing gradients (default: all cores, at most 4)' },
 } satisfies Record<string, CliOption>;
@@ -50,6 +51,7 @@ export function parseTrainFlags(v: Record<string, unknown>): { model: Partial<Sa
   set(train, 'evalEvery', num(v, 'eval-every', { int: true, min: 1 }));
   set(train, 'seed', num(v, 'seed', { int: true, min: 0 }));
   set(train, 'cropRate', num(v, 'crop', { min: 0, max: 1 }));
+  set(train, 'lrPatience', num(v, 'lr-patience', { int: true, min: 0 }));
   set(train, 'maskRate', num(v, 'mask-items', { min: 0, max: 0.9 }));
   train.workers = num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
   if (v['exclude-seen'] && v['no-exclude-seen']) {
