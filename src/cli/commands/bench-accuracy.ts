@@ -28,6 +28,8 @@ export const benchAccuracyCommand: Command = {
     const out = String(v['out']);
     const ds = { ...loadDataset(data), name: 'ml-100k' };
     const { model, train } = parseTrainFlags(v);
+    // The default run must finish within 30 minutes on a 2-core machine: cap training at 28.
+    train.maxSeconds ??= 28 * 60;
     const { summary, split } = await runTrain(ds, { model, train, out, dataSource: data });
     const ck = readSasrecCheckpoint(out);
     process.stderr.write('evaluating fp32 and int8 on validation and test…\n');

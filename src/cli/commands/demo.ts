@@ -11,7 +11,7 @@ import { parseTrainFlags, trainOptions } from './train.ts';
 const ROOT = resolve(import.meta.dirname, '../../..');
 
 /** Quick settings for the built-in catalog: short sequences, a couple of minutes at most. */
-const DEMO_TRAINING = { model: { maxLen: 50 }, train: { epochs: 12, learningRate: 3e-3, patience: 3, maxSeconds: 90 } };
+const DEMO_TRAINING = { model: { maxLen: 50 }, train: { epochs: 12, learningRate: 3e-3, evalEvery: 2, patience: 3, maxSeconds: 90 } };
 
 export const demoCommand: Command = {
   summary: 'train (if needed), export and serve the demo site: recommendations in your browser, computed on your device',
