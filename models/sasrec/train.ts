@@ -99,6 +99,11 @@ function makeBatches(examples: Example[], batchSize: number, rng: Rng): Example[
   return rng.shuffle(batches) as Example[][];
 }
 
+/** User indices in training-length order: evaluating in this order keeps each scoring batch's padding small. */
+export function usersByTrainLength(split: SplitData): number[] {
+  return Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
+}
+
 /** Scores for evaluation, in batches, as plain arrays (one per input sequence). */
 export function makeScorer(c: SasrecConfig, w: SasrecWeights) {
   return async (inputs: Int32Array[]): Promise<Float32Array[]> => {
@@ -134,8 +139,7 @@ export async function trainSasrec(
   const optimizer = tf.train.adam(learningRate, 0.9, 0.98);
   const fixedExamples = tc.cropRate > 0 || tc.maskRate > 0 ? null : buildExamples(split, c.maxLen);
   const hasValid = split.users.some((u) => u.valid > 0);
-  // Evaluating users in length order keeps each scoring batch's padding small.
-  const usersByLength = Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
+  const usersByLength = usersByTrainLength(split);
 
   const names = Object.keys(vars);
   const pool = tc.workers > 1 ? GradPool.create(tc.workers - 1) : null;

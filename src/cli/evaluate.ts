@@ -5,7 +5,7 @@ import type { Dataset, SplitData, SplitMetrics } from '../core/types.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { quantizeSasrecWeights } from '../../models/sasrec/export-onnx.ts';
 import { arraysToWeights } from '../../models/sasrec/model.ts';
-import { makeScorer } from '../../models/sasrec/train.ts';
+import { makeScorer, usersByTrainLength } from '../../models/sasrec/train.ts';
 import type { WeightArrays } from '../../models/weights.ts';
 import * as tf from '@tensorflow/tfjs';
 import { initTf } from './tf-node.ts';
@@ -45,7 +45,7 @@ export async function evaluateSasrec(
   const arrays = quantization === 'fp32' ? weights : quantizeSasrecWeights(config, weights, quantization).dequantized;
   const w = arraysToWeights(config, arrays);
   try {
-    const users = Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
+    const users = usersByTrainLength(split);
     const scorer = makeScorer(config, w);
     const valid = await evaluateRanking(split, 'valid', scorer, { users });
     const test = await evaluateRanking(split, 'test', scorer, { users });

@@ -4,8 +4,8 @@ import { leaveOneOut } from '../core/split.ts';
 import type { Dataset, SplitData, SplitMetrics } from '../core/types.ts';
 import { encodeCheckpoint } from '../../models/checkpoint.ts';
 import { defaultModelConfig, defaultTrainConfig, type SasrecConfig, type TrainConfig } from '../../models/sasrec/config.ts';
-import { countParameters, weightsToArrays } from '../../models/sasrec/model.ts';
-import { trainSasrec, type EpochReport } from '../../models/sasrec/train.ts';
+import { countParameters, weightsToArrays, type SasrecWeights } from '../../models/sasrec/model.ts';
+import { trainSasrec } from '../../models/sasrec/train.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
 import { initTf } from './tf-node.ts';
 
@@ -68,14 +68,10 @@ export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ su
       `${countParameters(config)} parameters, loss ${tc.loss.kind}${tc.loss.kind === 'sampled' ? `(${tc.loss.negatives})` : ''}`,
   );
   mkdirSync(opts.out, { recursive: true });
-  const meta = (r: EpochReport) => ({
-    dataset: ds.name,
-    dataSource: opts.dataSource,
-    itemIds: split.itemIds,
-    bestEpoch: r.epoch,
-    valid: r.valid,
-    train: tc,
-  });
+  const writeCheckpoint = (w: SasrecWeights, bestEpoch: number, valid?: SplitMetrics) => {
+    const meta = { dataset: ds.name, dataSource: opts.dataSource, itemIds: split.itemIds, bestEpoch, valid, train: tc };
+    writeFileSync(join(opts.out, CHECKPOINT_FILE), encodeCheckpoint({ model: 'sasrec', config, meta, weights: weightsToArrays(w) }));
+  };
   const result = await trainSasrec(config, split, tc, {
     onProgress: (p) => {
       if (opts.quiet) return;
@@ -89,25 +85,10 @@ export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ su
         `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s ${fmt(r.valid)}${r.best ? '  (best)' : ''}` +
           (r.learningRate !== undefined ? `  (learning rate now ${r.learningRate.toExponential(1)})` : ''),
       ),
-    onCheckpoint: (w, r) => {
-      writeFileSync(
-        join(opts.out, CHECKPOINT_FILE),
-        encodeCheckpoint({ model: 'sasrec', config, meta: meta(r), weights: weightsToArrays(w) }),
-      );
-    },
+    onCheckpoint: (w, r) => writeCheckpoint(w, r.epoch, r.valid),
   });
-  if (!result.bestValid) {
-    // No validation users: keep the final weights.
-    writeFileSync(
-      join(opts.out, CHECKPOINT_FILE),
-      encodeCheckpoint({
-        model: 'sasrec',
-        config,
-        meta: { dataset: ds.name, dataSource: opts.dataSource, itemIds: split.itemIds, bestEpoch: result.bestEpoch, train: tc },
-        weights: weightsToArrays(result.weights),
-      }),
-    );
-  }
+  // No validation users: nothing was checkpointed; keep the final weights.
+  if (!result.bestValid) writeCheckpoint(result.weights, result.bestEpoch);
   writeFileSync(join(opts.out, CATALOG_FILE), JSON.stringify(catalogFor(ds, split)));
   const summary: TrainSummary = {
     dataset: ds.name,

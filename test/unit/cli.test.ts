@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -48,6 +48,18 @@ describe('localrec CLI', () => {
     expect(fp32.valid.full.users).toBe(150);
     expect(fp32.valid.full.ndcg10).toBeGreaterThan(0);
   }, 120_000);
+
+  it('keeps the final weights when no user has a validation item (every user has < 3 events)', async () => {
+    const csv = join(dir, 'short.csv');
+    const rows = ['user,item,timestamp'];
+    for (let u = 0; u < 30; u++) rows.push(`u${u},i${u % 7},1`, `u${u},i${(u + 1) % 7},2`);
+    writeFileSync(csv, rows.join('\n'));
+    const model = join(dir, 'short-model');
+    const train = await localrec('train', '--data', csv, '--out', model, '--epochs', '2', '--max-len', '4', '--dim', '8', '--workers', '1');
+    expect(train.code).toBe(0);
+    expect(train.json).toMatchObject({ items: 7, epochs: 2, bestEpoch: 2, valid: null });
+    expect(existsSync(join(model, 'sasrec.ckpt'))).toBe(true);
+  }, 60_000);
 
   it('answers bad input with a clear error, a JSON error line and a non-zero exit', async () => {
     const missing = await localrec('train', '--data', join(dir, 'nope.csv'));
