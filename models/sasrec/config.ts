@@ -34,6 +34,8 @@ export interface TrainConfig {
   cropRate: number;
   /** Share of input items dropped (with their targets) each epoch; the last input is kept. */
   maskRate: number;
+  /** Weigh every training sequence equally in the loss (1 / its positions), as users are in the metric. */
+  perUserLoss: boolean;
   /** Leave items already in the sequence out of each position's softmax (full loss only). */
   excludeSeen: boolean;
   seed: number;
@@ -72,6 +74,7 @@ export const defaultTrainConfig: TrainConfig = {
   excludeSeen: true,
   cropRate: 0.5,
   maskRate: 0,
+  perUserLoss: false,
   seed: 42,
   maxSeconds: 0,
   workers: 1,

@@ -23,7 +23,7 @@ parentPort!.on('message', (m: GradRequest) => {
       const rng = new Rng(m.seed);
       const f = (...ws: tf.Tensor[]) => {
         const w: SasrecWeights = Object.fromEntries(m.names.map((n, i) => [n, ws[i]!]));
-        return sasrecLoss(m.config, w, inputs, targets, m.loss, rng, m.excludeSeen);
+        return sasrecLoss(m.config, w, inputs, targets, m.loss, rng, m.excludeSeen, m.perUser);
       };
       const { value, grads } = tf.valueAndGrads(f)(xs);
       return { loss: value.dataSync()[0]!, grads: grads.map((g) => g.dataSync() as Float32Array) };

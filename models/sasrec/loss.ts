@@ -21,10 +21,16 @@ export function sasrecLoss(
   loss: SasrecLoss,
   rng: Rng,
   excludeSeen = false,
+  perUser = false,
 ): tf.Scalar {
   const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
-  const weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
+  let weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
+  if (perUser) {
+    // Each sequence weighs the same in total (as each user does in the metric): 1 / its positions.
+    const w2 = weights.reshape(targets.shape);
+    weights = tf.div(w2, tf.maximum(tf.sum(w2, 1, true), 1)).reshape([-1]) as tf.Tensor1D;
+  }
   const table = w['item_emb'] as tf.Tensor2D; // (numItems+1, dim)
 
   if (loss.kind === 'full') {

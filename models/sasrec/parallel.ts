@@ -13,6 +13,7 @@ export interface GradRequest {
   targets: Int32Array[];
   loss: SasrecLoss;
   excludeSeen: boolean;
+  perUser: boolean;
   seed: number;
 }
 

@@ -99,6 +99,16 @@ function makeBatches(examples: Example[], batchSize: number, rng: Rng): Example[
   return rng.shuffle(batches) as Example[][];
 }
 
+/** The total loss weight of some examples: their real targets, or their sequences with per-user weighting. */
+function lossWeight(examples: Example[], perUser: boolean): number {
+  let w = 0;
+  for (const e of examples) {
+    const real = e.target.reduce((a, t) => a + (t !== 0 ? 1 : 0), 0);
+    w += perUser ? (real > 0 ? 1 : 0) : real;
+  }
+  return w;
+}
+
 /** User indices in training-length order: evaluating in this order keeps each scoring batch's padding small. */
 export function usersByTrainLength(split: SplitData): number[] {
   return Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
@@ -146,7 +156,7 @@ export async function trainSasrec(
   const lossOf = (part: Example[]) => {
     const inputs = padBatch(part.map((e) => e.input), c.maxLen);
     const targets = padBatch(part.map((e) => e.target), c.maxLen);
-    return sasrecLoss(c, vars, inputs, targets, tc.loss, rng, tc.excludeSeen);
+    return sasrecLoss(c, vars, inputs, targets, tc.loss, rng, tc.excludeSeen, tc.perUserLoss);
   };
   /** One optimizer step on a batch; returns its loss. With a pool, slices go to the workers. */
   const trainStep = async (batch: Example[]): Promise<number> => {
@@ -171,13 +181,15 @@ export async function trainSasrec(
         targets: part.map((e) => e.target),
         loss: tc.loss,
         excludeSeen: tc.excludeSeen,
+        perUser: tc.perUserLoss,
         seed: rng.seed(),
       }),
     );
     const local = optimizer.computeGradients(() => lossOf(parts[0]!), varList);
     const results = await Promise.all(remote);
-    // Each slice's loss is a mean over its positions: weight by positions for the batch mean.
-    const n = parts.map((p) => p.reduce((a, e) => a + e.target.length, 0));
+    // Each slice's loss is a weighted mean; combine slices by their total loss weight so the
+    // result is the whole batch's mean: non-padding targets, or sequences with per-user weights.
+    const n = parts.map((p) => lossWeight(p, tc.perUserLoss));
     const total = n.reduce((a, b) => a + b, 0);
     const localLoss = (await local.value.data())[0]!;
     const combined = varList.map((v, j) => ({

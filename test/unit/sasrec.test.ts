@@ -5,7 +5,13 @@ import { decodeCheckpoint, encodeCheckpoint } from '../../models/checkpoint.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { validateModelConfig } from '../../models/sasrec/config.ts';
 import { sasrecLoss, seenMask } from '../../models/sasrec/loss.ts';
-import { arraysToWeights, encode, initWeights, padBatch, weightsToArrays } from '../../models/sasrec/model.ts';
+import {
+  arraysToWeights,
+  encode,
+  initWeights,
+  padBatch,
+  weightsToArrays,
+} from '../../models/sasrec/model.ts';
 import { buildExamples, trainSasrec } from '../../models/sasrec/train.ts';
 import { lookup, matMul, softmaxCrossEntropy } from '../../models/tf-ops.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
@@ -14,7 +20,16 @@ import { Rng } from '../../src/core/random.ts';
 import { leaveOneOut } from '../../src/core/split.ts';
 import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
 
-const small: SasrecConfig = { numItems: 50, maxLen: 12, dim: 16, blocks: 2, heads: 2, ffnDim: 32, dropout: 0.2, layerNormEps: 1e-6 };
+const small: SasrecConfig = {
+  numItems: 50,
+  maxLen: 12,
+  dim: 16,
+  blocks: 2,
+  heads: 2,
+  ffnDim: 32,
+  dropout: 0.2,
+  layerNormEps: 1e-6,
+};
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
@@ -43,7 +58,10 @@ describe('tf-ops gradients (wasm backend)', () => {
     const labels = tf.tensor1d([1, 2, 0, 6, 3], 'int32');
     const w = tf.tensor1d([1, 1, 0, 1, 1]);
     const ref = (l: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 7), l, w);
-    expect(softmaxCrossEntropy(logits, labels, w).dataSync()[0]).toBeCloseTo(ref(logits).dataSync()[0]!, 5);
+    expect(softmaxCrossEntropy(logits, labels, w).dataSync()[0]).toBeCloseTo(
+      ref(logits).dataSync()[0]!,
+      5,
+    );
     const ga = tf.grad((l) => softmaxCrossEntropy(l as tf.Tensor2D, labels, w))(logits);
     const gb = tf.grad((l) => ref(l))(logits);
     expect(maxAbsDiff(ga, gb)).toBeLessThan(1e-6);
@@ -86,9 +104,13 @@ describe('SASRec model', () => {
     expect(Array.from(t.dataSync())).toEqual([2, 3, 0, 4]);
   });
 
-  it('seenMask hides the sequence so far from each position, except that position\'s target', () => {
+  it("seenMask hides the sequence so far from each position, except that position's target", () => {
     // One sequence, left-padded: inputs [0, 2, 3, 2], targets [0, 3, 2, 4]; 5 classes.
-    const m = seenMask(tf.tensor2d([[0, 2, 3, 2]], [1, 4], 'int32'), tf.tensor2d([[0, 3, 2, 4]], [1, 4], 'int32'), 5);
+    const m = seenMask(
+      tf.tensor2d([[0, 2, 3, 2]], [1, 4], 'int32'),
+      tf.tensor2d([[0, 3, 2, 4]], [1, 4], 'int32'),
+      5,
+    );
     const rows = (m.arraySync() as number[][]).map((r) => r.map((x) => (x < 0 ? 1 : 0)));
     expect(rows).toEqual([
       [0, 0, 0, 0, 0], // padding position
@@ -101,13 +123,31 @@ describe('SASRec model', () => {
   it('both losses are finite and decrease over a few steps', () => {
     const rng = new Rng(1);
     for (const loss of [{ kind: 'full' as const }, { kind: 'sampled' as const, negatives: 16 }]) {
-      const vars = Object.fromEntries(Object.entries(initWeights(small, 3)).map(([k, v]) => [k, tf.variable(v)]));
+      const vars = Object.fromEntries(
+        Object.entries(initWeights(small, 3)).map(([k, v]) => [k, tf.variable(v)]),
+      );
       const opt = tf.train.adam(1e-2);
-      const inputs = padBatch([[1, 2, 3, 4, 5], [6, 7, 8]], small.maxLen);
-      const targets = padBatch([[2, 3, 4, 5, 6], [7, 8, 9]], small.maxLen);
+      const inputs = padBatch(
+        [
+          [1, 2, 3, 4, 5],
+          [6, 7, 8],
+        ],
+        small.maxLen,
+      );
+      const targets = padBatch(
+        [
+          [2, 3, 4, 5, 6],
+          [7, 8, 9],
+        ],
+        small.maxLen,
+      );
       const losses: number[] = [];
       for (let i = 0; i < 30; i++) {
-        const l = opt.minimize(() => sasrecLoss(small, vars, inputs, targets, loss, rng), true, Object.values(vars));
+        const l = opt.minimize(
+          () => sasrecLoss(small, vars, inputs, targets, loss, rng),
+          true,
+          Object.values(vars),
+        );
         losses.push(l!.dataSync()[0]!);
       }
       expect(losses.every(Number.isFinite)).toBe(true);
@@ -116,10 +156,23 @@ describe('SASRec model', () => {
   });
 
   it('learns a synthetic catalog far better than popularity, picking the epoch by validation', async () => {
-    const ds = generateSyntheticCatalog({ items: 200, users: 400, seed: 11, minEvents: 8, maxEvents: 30 });
+    const ds = generateSyntheticCatalog({
+      items: 200,
+      users: 400,
+      seed: 11,
+      minEvents: 8,
+      maxEvents: 30,
+    });
     const split = leaveOneOut(ds.events);
     const c: SasrecConfig = { ...small, numItems: split.numItems, maxLen: 30, dim: 32 };
-    const r = await trainSasrec(c, split, { epochs: 6, batchSize: 32, learningRate: 5e-3, evalEvery: 1, patience: 3, seed: 1 });
+    const r = await trainSasrec(c, split, {
+      epochs: 6,
+      batchSize: 32,
+      learningRate: 5e-3,
+      evalEvery: 1,
+      patience: 3,
+      seed: 1,
+    });
     expect(r.bestValid).not.toBeNull();
     expect(r.history.filter((h) => h.best).at(-1)!.epoch).toBe(r.bestEpoch);
     // Popularity baseline on the same split and protocol.
@@ -132,9 +185,11 @@ describe('SASRec model', () => {
 });
 
 describe('training examples', () => {
-  const split = leaveOneOut(generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 5, maxEvents: 40 }).events);
+  const split = leaveOneOut(
+    generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 5, maxEvents: 40 }).events,
+  );
 
-  it('without cropping: each user\'s last maxLen+1 training items, input shifted against target', () => {
+  it("without cropping: each user's last maxLen+1 training items, input shifted against target", () => {
     const ex = buildExamples(split, 10);
     const users = split.users.filter((u) => u.train.length >= 2);
     expect(ex).toHaveLength(users.length);
@@ -168,10 +223,20 @@ describe('training examples', () => {
 
 describe('learning-rate schedule', () => {
   it('halves the rate after each lrPatience evaluations without a validation gain', async () => {
-    const split = leaveOneOut(generateSyntheticCatalog({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 }).events);
+    const split = leaveOneOut(
+      generateSyntheticCatalog({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 })
+        .events,
+    );
     const c: SasrecConfig = { ...small, numItems: split.numItems };
     // A rate too small to change the ranking: validation cannot improve after epoch 1.
-    const r = await trainSasrec(c, split, { epochs: 4, batchSize: 16, learningRate: 1e-9, evalEvery: 1, patience: 100, lrPatience: 1 });
+    const r = await trainSasrec(c, split, {
+      epochs: 4,
+      batchSize: 16,
+      learningRate: 1e-9,
+      evalEvery: 1,
+      patience: 100,
+      lrPatience: 1,
+    });
     expect(r.history.map((h) => h.learningRate)).toEqual([undefined, 5e-10, 2.5e-10, 1.25e-10]);
     expect(r.bestEpoch).toBe(1);
   }, 30_000);
@@ -179,7 +244,10 @@ describe('learning-rate schedule', () => {
 
 describe('item masking', () => {
   it('drops inputs together with their targets, never the last input, at about the asked rate', () => {
-    const split = leaveOneOut(generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 }).events);
+    const split = leaveOneOut(
+      generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 })
+        .events,
+    );
     const plain = buildExamples(split, 30);
     const masked = buildExamples(split, 30, 0, new Rng(2), 0.3);
     let dropped = 0;
@@ -207,22 +275,40 @@ describe('item masking', () => {
 
 describe('data-parallel training', () => {
   it('two threads give the weights one thread gives (dropout off, full loss)', async () => {
-    const ds = generateSyntheticCatalog({ items: 120, users: 150, seed: 5, minEvents: 6, maxEvents: 20 });
+    const ds = generateSyntheticCatalog({
+      items: 120,
+      users: 150,
+      seed: 5,
+      minEvents: 6,
+      maxEvents: 20,
+    });
     const split = leaveOneOut(ds.events);
     const c: SasrecConfig = { ...small, numItems: split.numItems, maxLen: 20, dropout: 0 };
-    const run = (workers: number) =>
-      trainSasrec(c, split, { epochs: 1, batchSize: 32, learningRate: 1e-2, evalEvery: 100, seed: 3, workers });
-    const one = await run(1);
-    const two = await run(2);
-    for (const k of Object.keys(one.weights)) {
-      // The key bias shifts every score of a query equally, so softmax ignores it: its true
-      // gradient is 0 and what remains is rounding noise, which Adam rescales to full steps.
-      if (k.endsWith('attn.bk')) continue;
-      expect(maxAbsDiff(one.weights[k]!, two.weights[k]!), k).toBeLessThan(1e-4);
+    for (const extra of [{}, { perUserLoss: true, maskRate: 0.2 }]) {
+      const run = (workers: number) =>
+        trainSasrec(c, split, {
+          epochs: 1,
+          batchSize: 32,
+          learningRate: 1e-2,
+          evalEvery: 100,
+          seed: 3,
+          workers,
+          ...extra,
+        });
+      const one = await run(1);
+      const two = await run(2);
+      for (const k of Object.keys(one.weights)) {
+        // The key bias shifts every score of a query equally, so softmax ignores it: its true
+        // gradient is 0 and what remains is rounding noise, which Adam rescales to full steps.
+        if (k.endsWith('attn.bk')) continue;
+        expect(maxAbsDiff(one.weights[k]!, two.weights[k]!), k).toBeLessThan(1e-4);
+      }
+      // The update is real: weights moved away from a fresh init.
+      expect(
+        maxAbsDiff(one.weights['item_emb']!, initWeights(c, new Rng(3).seed())['item_emb']!),
+      ).toBeGreaterThan(1e-3);
+      expect(two.history[0]!.loss).toBeCloseTo(one.history[0]!.loss, 4);
     }
-    // The update is real: weights moved away from a fresh init.
-    expect(maxAbsDiff(one.weights['item_emb']!, initWeights(c, new Rng(3).seed())['item_emb']!)).toBeGreaterThan(1e-3);
-    expect(two.history[0]!.loss).toBeCloseTo(one.history[0]!.loss, 4);
   }, 60_000);
 });
 
@@ -230,7 +316,12 @@ describe('checkpoint codec', () => {
   it('round-trips config, meta and weights exactly', () => {
     const w = initWeights(small, 5);
     const arrays = weightsToArrays(w);
-    const bytes = encodeCheckpoint({ model: 'sasrec', config: small, meta: { itemIds: ['', 'a'] }, weights: arrays });
+    const bytes = encodeCheckpoint({
+      model: 'sasrec',
+      config: small,
+      meta: { itemIds: ['', 'a'] },
+      weights: arrays,
+    });
     const back = decodeCheckpoint<SasrecConfig>(bytes);
     expect(back.config).toEqual(small);
     expect(back.meta).toEqual({ itemIds: ['', 'a'] });
@@ -241,13 +332,19 @@ describe('checkpoint codec', () => {
     // A Node Buffer from readFileSync is a view into a shared pool: decoding must not care.
     const pooled = Buffer.concat([Buffer.from('padding'), Buffer.from(bytes)]).subarray(7);
     const fromBuffer = decodeCheckpoint<SasrecConfig>(pooled);
-    for (const [k, a] of Object.entries(arrays)) expect(Array.from(fromBuffer.weights[k]!.data)).toEqual(Array.from(a.data));
+    for (const [k, a] of Object.entries(arrays))
+      expect(Array.from(fromBuffer.weights[k]!.data)).toEqual(Array.from(a.data));
     const again = arraysToWeights(small, back.weights);
     expect(maxAbsDiff(again['item_emb']!, w['item_emb']!)).toBe(0);
   });
 
   it('rejects wrong magic, unknown versions, truncation and shape mismatches with clear errors', () => {
-    const bytes = encodeCheckpoint({ model: 'sasrec', config: small, meta: {}, weights: weightsToArrays(initWeights(small, 5)) });
+    const bytes = encodeCheckpoint({
+      model: 'sasrec',
+      config: small,
+      meta: {},
+      weights: weightsToArrays(initWeights(small, 5)),
+    });
     const code = (f: () => unknown) => {
       try {
         f();
@@ -258,13 +355,21 @@ describe('checkpoint codec', () => {
     };
     const bad = bytes.slice();
     bad[0] = 0;
-    expect(code(() => decodeCheckpoint(bad, 'x.ckpt'))).toMatch(/^bad-format: x\.ckpt: not a localrec checkpoint/);
+    expect(code(() => decodeCheckpoint(bad, 'x.ckpt'))).toMatch(
+      /^bad-format: x\.ckpt: not a localrec checkpoint/,
+    );
     const v2 = bytes.slice();
     new DataView(v2.buffer).setUint32(4, 2, true);
-    expect(code(() => decodeCheckpoint(v2))).toMatch(/^unsupported-version: .*version 2.*reads version 1/);
-    expect(code(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 8)))).toMatch(/^bad-format: .*truncated/);
+    expect(code(() => decodeCheckpoint(v2))).toMatch(
+      /^unsupported-version: .*version 2.*reads version 1/,
+    );
+    expect(code(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 8)))).toMatch(
+      /^bad-format: .*truncated/,
+    );
     expect(code(() => decodeCheckpoint(bytes.subarray(0, 5)))).toMatch(/^bad-format: .*too short/);
     const other = { ...small, dim: 8, heads: 1 };
-    expect(code(() => arraysToWeights(other, decodeCheckpoint(bytes).weights))).toMatch(/^bad-format: .*item_emb has shape/);
+    expect(code(() => arraysToWeights(other, decodeCheckpoint(bytes).weights))).toMatch(
+      /^bad-format: .*item_emb has shape/,
+    );
   });
 });

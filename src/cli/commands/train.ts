@@ -27,6 +27,7 @@ export const trainOptions = {
   seed: { type: 'string', description: 'random seed' },
   crop: { type: 'string', description: 'share of users trained on a random prefix each epoch (0-1)' },
   'lr-patience': { type: 'string', description: 'halve the learning rate after this many evaluations without a gain (0 = never)' },
+  'per-user-loss': { type: 'boolean', description: 'weigh each training sequence equally in the loss' },
   'mask-items': { type: 'string', description: 'share of input items dropped each epoch (0-1)' },
   workers: { type: 'string', description: 'threads computing gradients (default: all cores, at most 4)' },
 } satisfies Record<string, CliOption>;
@@ -59,6 +60,7 @@ export function parseTrainFlags(v: Record<string, unknown>): { model: Partial<Sa
   }
   if (v['exclude-seen']) train.excludeSeen = true;
   if (v['no-exclude-seen']) train.excludeSeen = false;
+  if (v['per-user-loss']) train.perUserLoss = true;
   const minutes = num(v, 'max-minutes', { min: 0 });
   if (minutes !== undefined) train.maxSeconds = minutes * 60;
   const loss = v['loss'];
