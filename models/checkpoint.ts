@@ -30,12 +30,17 @@ export function encodeCheckpoint(ck: Checkpoint): Uint8Array {
   for (const [name, a] of Object.entries(ck.weights)) {
     const n = a.shape.reduce((x, y) => x * y, 1);
     if (n !== a.data.length) {
-      throw new LocalrecError('bad-input', `checkpoint tensor ${name}: shape ${a.shape} has ${n} values, data has ${a.data.length}`);
+      throw new LocalrecError(
+        'bad-input',
+        `checkpoint tensor ${name}: shape ${a.shape} has ${n} values, data has ${a.data.length}`,
+      );
     }
     tensors.push({ name, shape: a.shape, offset });
     offset += n * 4;
   }
-  const json = new TextEncoder().encode(JSON.stringify({ model: ck.model, config: ck.config, meta: ck.meta, tensors }));
+  const json = new TextEncoder().encode(
+    JSON.stringify({ model: ck.model, config: ck.config, meta: ck.meta, tensors }),
+  );
   const dataStart = Math.ceil((12 + json.length) / 4) * 4;
   const out = new Uint8Array(dataStart + offset);
   const dv = new DataView(out.buffer);
@@ -48,22 +53,32 @@ export function encodeCheckpoint(ck: Checkpoint): Uint8Array {
   return out;
 }
 
-export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, source = 'checkpoint'): Checkpoint<C> {
+export function decodeCheckpoint<C = unknown>(
+  bytes: Uint8Array,
+  source = 'checkpoint',
+): Checkpoint<C> {
   const fail = (code: 'bad-format' | 'unsupported-version', m: string): never => {
     throw new LocalrecError(code, `${source}: ${m}`);
   };
-  if (bytes.length < 12) fail('bad-format', `too short to be a localrec checkpoint (${bytes.length} bytes)`);
+  if (bytes.length < 12)
+    fail('bad-format', `too short to be a localrec checkpoint (${bytes.length} bytes)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dv.getUint32(0, true) !== MAGIC) fail('bad-format', 'not a localrec checkpoint (magic is not LRCK)');
+  if (dv.getUint32(0, true) !== MAGIC)
+    fail('bad-format', 'not a localrec checkpoint (magic is not LRCK)');
   const version = dv.getUint32(4, true);
   if (version !== CHECKPOINT_VERSION) {
-    fail('unsupported-version', `checkpoint version ${version}; this build reads version ${CHECKPOINT_VERSION}`);
+    fail(
+      'unsupported-version',
+      `checkpoint version ${version}; this build reads version ${CHECKPOINT_VERSION}`,
+    );
   }
   const jsonLen = dv.getUint32(8, true);
   if (12 + jsonLen > bytes.length) fail('bad-format', 'truncated header');
   let header: Header;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + jsonLen))) as Header;
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + jsonLen)),
+    ) as Header;
   } catch (e) {
     return fail('bad-format', `header is not valid JSON (${(e as Error).message})`);
   }

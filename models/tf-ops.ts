@@ -13,7 +13,8 @@ export function lookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
       value: tf.gather(tt, ids),
       // dy: (ids.length, dim) -> (rows, dim)
       // Saved tensors outlive the forward tidy; captured ones would not.
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.scatterND(saved[0]!.expandDims(1), dy, tt.shape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.scatterND(saved[0]!.expandDims(1), dy, tt.shape),
     };
   });
   return (f as (t: tf.Tensor) => tf.Tensor)(table) as tf.Tensor2D;
@@ -33,7 +34,12 @@ function swapLast(t: tf.Tensor): tf.Tensor {
  * transposeB), and tf.matMul's own gradient uses them; here every product, forward and
  * backward, is a plain matmul over an explicit transpose.
  */
-export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+export function matMul(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  transposeA = false,
+  transposeB = false,
+): tf.Tensor {
   const f = tf.customGrad((x, y, save) => {
     (save as tf.GradSaveFunc)([x as tf.Tensor, y as tf.Tensor]);
     return {
@@ -44,7 +50,10 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
       },
     };
   });
-  return (f as (x: tf.Tensor, y: tf.Tensor) => tf.Tensor)(transposeA ? swapLast(a) : a, transposeB ? swapLast(b) : b);
+  return (f as (x: tf.Tensor, y: tf.Tensor) => tf.Tensor)(
+    transposeA ? swapLast(a) : a,
+    transposeB ? swapLast(b) : b,
+  );
 }
 
 /** Dense layer on the last axis: (..., in) @ (in, out) + (out). */
@@ -56,7 +65,12 @@ export function dense(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor {
 }
 
 /** Layer normalisation over the last axis, the same math as ONNX LayerNormalization. */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+export function layerNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+): tf.Tensor {
   const axis = x.shape.length - 1;
   const { mean, variance } = tf.moments(x, axis, true);
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
@@ -67,7 +81,11 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
  * so no gather/oneHot gradient is needed: d loss / d logits = (softmax - onehot) * w / sum(w).
  * logits: (rows, classes); labels: (rows) int32; weights: (rows) 0/1.
  */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+export function softmaxCrossEntropy(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  weights: tf.Tensor1D,
+): tf.Scalar {
   const classes = logits.shape[1];
   const f = tf.customGrad((lg, save) => {
     const l = lg as tf.Tensor2D;

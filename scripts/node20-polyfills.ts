@@ -16,7 +16,10 @@ if (typeof M.groupBy !== 'function') {
 }
 const O = Object as unknown as { groupBy?: unknown };
 if (typeof O.groupBy !== 'function') {
-  O.groupBy = function groupBy<V>(items: Iterable<V>, key: (v: V, i: number) => PropertyKey): Record<PropertyKey, V[]> {
+  O.groupBy = function groupBy<V>(
+    items: Iterable<V>,
+    key: (v: V, i: number) => PropertyKey,
+  ): Record<PropertyKey, V[]> {
     const out: Record<PropertyKey, V[]> = Object.create(null);
     let i = 0;
     for (const v of items) (out[key(v, i++)] ??= []).push(v);

@@ -30,7 +30,10 @@ parentPort!.on('message', (m: GradRequest) => {
     });
     const grads = out.grads.map((g) => g.slice());
     const res: GradResponse = { id: m.id, loss: out.loss, grads };
-    parentPort!.postMessage(res, grads.map((g) => g.buffer));
+    parentPort!.postMessage(
+      res,
+      grads.map((g) => g.buffer),
+    );
   } catch (e) {
     const res: GradResponse = { id: m.id, error: e instanceof Error ? e.message : String(e) };
     parentPort!.postMessage(res);

@@ -36,7 +36,8 @@ export function sasrecLoss(
   if (loss.kind === 'full') {
     // (rows, numItems+1); the padding column can never be a label, so it only ever loses mass.
     let logits = matMul(h, table, false, true) as tf.Tensor2D;
-    if (excludeSeen) logits = tf.add(logits, seenMask(inputs, targets, c.numItems + 1)) as tf.Tensor2D;
+    if (excludeSeen)
+      logits = tf.add(logits, seenMask(inputs, targets, c.numItems + 1)) as tf.Tensor2D;
     return softmaxCrossEntropy(logits, labels, weights);
   }
 

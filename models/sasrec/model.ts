@@ -97,7 +97,12 @@ function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Tensor {
  * Returns the final hidden states (batch, T, dim); rows at padding positions are zero before
  * the final LayerNorm and meaningless after it.
  */
-export function forward(c: SasrecConfig, w: SasrecWeights, ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+export function forward(
+  c: SasrecConfig,
+  w: SasrecWeights,
+  ids: tf.Tensor2D,
+  opts: ForwardOptions = {},
+): tf.Tensor3D {
   const [batch, T] = ids.shape;
   const { dim, heads } = c;
   const dh = dim / heads;
@@ -119,7 +124,12 @@ export function forward(c: SasrecConfig, w: SasrecWeights, ids: tf.Tensor2D, opt
   for (let i = 0; i < c.blocks; i++) {
     const p = `blocks.${i}.`;
     const g = (n: string) => get(w, p + n);
-    let h = layerNorm(x, g('ln1.gamma') as tf.Tensor1D, g('ln1.beta') as tf.Tensor1D, c.layerNormEps);
+    let h = layerNorm(
+      x,
+      g('ln1.gamma') as tf.Tensor1D,
+      g('ln1.beta') as tf.Tensor1D,
+      c.layerNormEps,
+    );
     const q = splitHeads(dense(h, g('attn.wq') as tf.Tensor2D, g('attn.bq') as tf.Tensor1D));
     const k = splitHeads(dense(h, g('attn.wk') as tf.Tensor2D, g('attn.bk') as tf.Tensor1D));
     const v = splitHeads(dense(h, g('attn.wv') as tf.Tensor2D, g('attn.bv') as tf.Tensor1D));
@@ -134,7 +144,12 @@ export function forward(c: SasrecConfig, w: SasrecWeights, ids: tf.Tensor2D, opt
     f = dense(dropout(f, c.dropout, opts), g('ffn.w2') as tf.Tensor2D, g('ffn.b2') as tf.Tensor1D);
     x = tf.mul(tf.add(x, dropout(f, c.dropout, opts)), mask3);
   }
-  return layerNorm(x, get(w, 'final_ln.gamma') as tf.Tensor1D, get(w, 'final_ln.beta') as tf.Tensor1D, c.layerNormEps) as tf.Tensor3D;
+  return layerNorm(
+    x,
+    get(w, 'final_ln.gamma') as tf.Tensor1D,
+    get(w, 'final_ln.beta') as tf.Tensor1D,
+    c.layerNormEps,
+  ) as tf.Tensor3D;
 }
 
 /**
@@ -162,8 +177,14 @@ export function encode(c: SasrecConfig, w: SasrecWeights, seqs: ArrayLike<number
 }
 
 /** Scores of every item (index 0 = padding included) for each sequence: (batch, numItems+1). */
-export function scoreAll(c: SasrecConfig, w: SasrecWeights, seqs: ArrayLike<number>[]): tf.Tensor2D {
-  return tf.tidy(() => tf.matMul(encode(c, w, seqs), get(w, 'item_emb') as tf.Tensor2D, false, true));
+export function scoreAll(
+  c: SasrecConfig,
+  w: SasrecWeights,
+  seqs: ArrayLike<number>[],
+): tf.Tensor2D {
+  return tf.tidy(() =>
+    tf.matMul(encode(c, w, seqs), get(w, 'item_emb') as tf.Tensor2D, false, true),
+  );
 }
 
 export function countParameters(c: SasrecConfig): number {
@@ -173,7 +194,8 @@ export function countParameters(c: SasrecConfig): number {
 /** tfjs weights → plain arrays (for checkpoints, quantization and export). */
 export function weightsToArrays(w: SasrecWeights): WeightArrays {
   const out: WeightArrays = {};
-  for (const [name, t] of Object.entries(w)) out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
+  for (const [name, t] of Object.entries(w))
+    out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
   return out;
 }
 
@@ -184,7 +206,10 @@ export function arraysToWeights(c: SasrecConfig, a: WeightArrays): SasrecWeights
     const x = a[name];
     if (!x) throw new LocalrecError('bad-format', `SASRec weights lack ${name}`);
     if (x.shape.join(',') !== shape.join(',')) {
-      throw new LocalrecError('bad-format', `SASRec weight ${name} has shape [${x.shape}], config needs [${shape}]`);
+      throw new LocalrecError(
+        'bad-format',
+        `SASRec weight ${name} has shape [${x.shape}], config needs [${shape}]`,
+      );
     }
     w[name] = tf.tensor(x.data, shape, 'float32');
   }

@@ -33,7 +33,10 @@ export interface GradResponse {
  */
 export class GradPool {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (r: GradResponse) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: GradResponse) => void; reject: (e: Error) => void }
+  >();
   private closed = false;
 
   private constructor(private readonly workers: Worker[]) {
@@ -64,7 +67,8 @@ export class GradPool {
 
   compute(worker: number, req: Omit<GradRequest, 'id'>): Promise<GradResponse> {
     const w = this.workers[worker];
-    if (!w || this.closed) return Promise.reject(new LocalrecError('internal', `no gradient worker ${worker}`));
+    if (!w || this.closed)
+      return Promise.reject(new LocalrecError('internal', `no gradient worker ${worker}`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -73,7 +77,8 @@ export class GradPool {
   }
 
   private failAll(e: Error): void {
-    for (const p of this.pending.values()) p.reject(new LocalrecError('internal', `gradient worker failed: ${e.message}`, { cause: e }));
+    for (const p of this.pending.values())
+      p.reject(new LocalrecError('internal', `gradient worker failed: ${e.message}`, { cause: e }));
     this.pending.clear();
   }
 

@@ -61,7 +61,13 @@ export interface Example {
  * without it the model memorises each user's own context, which helps validation (whose
  * inputs were all trained on) but not test (whose last input never was).
  */
-export function buildExamples(split: SplitData, maxLen: number, cropRate = 0, rng?: Rng, maskRate = 0): Example[] {
+export function buildExamples(
+  split: SplitData,
+  maxLen: number,
+  cropRate = 0,
+  rng?: Rng,
+  maskRate = 0,
+): Example[] {
   const out: Example[] = [];
   for (const u of split.users) {
     const s = u.train;
@@ -93,8 +99,11 @@ function makeBatches(examples: Example[], batchSize: number, rng: Rng): Example[
   const pool = batchSize * 8;
   const batches: Example[][] = [];
   for (let p = 0; p < idx.length; p += pool) {
-    const chunk = idx.slice(p, p + pool).sort((a, b) => examples[a]!.input.length - examples[b]!.input.length);
-    for (let b = 0; b < chunk.length; b += batchSize) batches.push(chunk.slice(b, b + batchSize).map((i) => examples[i]!));
+    const chunk = idx
+      .slice(p, p + pool)
+      .sort((a, b) => examples[a]!.input.length - examples[b]!.input.length);
+    for (let b = 0; b < chunk.length; b += batchSize)
+      batches.push(chunk.slice(b, b + batchSize).map((i) => examples[i]!));
   }
   return rng.shuffle(batches) as Example[][];
 }
@@ -111,7 +120,9 @@ function lossWeight(examples: Example[], perUser: boolean): number {
 
 /** User indices in training-length order: evaluating in this order keeps each scoring batch's padding small. */
 export function usersByTrainLength(split: SplitData): number[] {
-  return Array.from(split.users.keys()).sort((a, b) => split.users[a]!.train.length - split.users[b]!.train.length);
+  return Array.from(split.users.keys()).sort(
+    (a, b) => split.users[a]!.train.length - split.users[b]!.train.length,
+  );
 }
 
 /** Scores for evaluation, in batches, as plain arrays (one per input sequence). */
@@ -154,8 +165,14 @@ export async function trainSasrec(
   const names = Object.keys(vars);
   const pool = tc.workers > 1 ? GradPool.create(tc.workers - 1) : null;
   const lossOf = (part: Example[]) => {
-    const inputs = padBatch(part.map((e) => e.input), c.maxLen);
-    const targets = padBatch(part.map((e) => e.target), c.maxLen);
+    const inputs = padBatch(
+      part.map((e) => e.input),
+      c.maxLen,
+    );
+    const targets = padBatch(
+      part.map((e) => e.target),
+      c.maxLen,
+    );
     return sasrecLoss(c, vars, inputs, targets, tc.loss, rng, tc.excludeSeen, tc.perUserLoss);
   };
   /** One optimizer step on a batch; returns its loss. With a pool, slices go to the workers. */
@@ -167,7 +184,10 @@ export async function trainSasrec(
       return v;
     }
     // Deal examples round-robin (the batch is length-sorted, so slices get similar work).
-    const parts: Example[][] = Array.from({ length: Math.min(pool.size + 1, batch.length) }, () => []);
+    const parts: Example[][] = Array.from(
+      { length: Math.min(pool.size + 1, batch.length) },
+      () => [],
+    );
     batch.forEach((e, i) => parts[i % parts.length]!.push(e));
     const weights = varList.map((v) => (v.dataSync() as Float32Array).slice());
     const shapes = varList.map((v) => [...v.shape]);
@@ -249,7 +269,9 @@ export async function trainSasrec(
     };
     const lastEpoch = epoch === tc.epochs;
     if (hasValid && (epoch % tc.evalEvery === 0 || lastEpoch)) {
-      report.valid = await evaluateRanking(split, 'valid', makeScorer(c, vars), { users: usersByLength });
+      report.valid = await evaluateRanking(split, 'valid', makeScorer(c, vars), {
+        users: usersByLength,
+      });
       if (report.valid.full.ndcg10 > bestScore) {
         bestScore = report.valid.full.ndcg10;
         bestEpoch = epoch;

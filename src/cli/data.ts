@@ -22,7 +22,14 @@ export const DATA_FORMATS_HELP = `--data accepts:
 
 /** The built-in demo catalog: synthetic, seeded, with titles and genres. */
 export function demoDataset(items = 1500, users = 2000, seed = 7): Dataset {
-  return generateSyntheticCatalog({ items, users, seed, minEvents: 8, maxEvents: 60, name: 'demo' });
+  return generateSyntheticCatalog({
+    items,
+    users,
+    seed,
+    minEvents: 8,
+    maxEvents: 60,
+    name: 'demo',
+  });
 }
 
 /** Loads any supported dataset from a path (or `demo[:items:users:seed]`). */
@@ -31,29 +38,42 @@ export function loadDataset(path: string): Dataset {
     const [, items, users, seed] = path.split(':').map(Number);
     return demoDataset(items || undefined, users || undefined, seed || undefined);
   }
-  if (!existsSync(path)) throw new LocalrecError('not-found', `no such file or folder: ${path}\n${DATA_FORMATS_HELP}`);
+  if (!existsSync(path))
+    throw new LocalrecError('not-found', `no such file or folder: ${path}\n${DATA_FORMATS_HELP}`);
   const text = (p: string) => readFileSync(p, 'utf8');
   const latin1 = (p: string) => decodeLatin1(readFileSync(p));
   if (statSync(path).isDirectory()) {
     const f = (n: string) => join(path, n);
     if (existsSync(f('u.data'))) {
-      const ds = parseMovieLens100k(latin1(f('u.data')), existsSync(f('u.item')) ? latin1(f('u.item')) : null, {
-        data: f('u.data'),
-        item: f('u.item'),
-      });
+      const ds = parseMovieLens100k(
+        latin1(f('u.data')),
+        existsSync(f('u.item')) ? latin1(f('u.item')) : null,
+        {
+          data: f('u.data'),
+          item: f('u.item'),
+        },
+      );
       return { ...ds, name: basename(path) };
     }
     if (existsSync(f('ratings.dat'))) {
-      const ds = parseMovieLens1m(latin1(f('ratings.dat')), existsSync(f('movies.dat')) ? latin1(f('movies.dat')) : null, {
-        ratings: f('ratings.dat'),
-        movies: f('movies.dat'),
-      });
+      const ds = parseMovieLens1m(
+        latin1(f('ratings.dat')),
+        existsSync(f('movies.dat')) ? latin1(f('movies.dat')) : null,
+        {
+          ratings: f('ratings.dat'),
+          movies: f('movies.dat'),
+        },
+      );
       return { ...ds, name: basename(path) };
     }
-    throw new LocalrecError('bad-input', `${path}: a folder must hold u.data or ratings.dat\n${DATA_FORMATS_HELP}`);
+    throw new LocalrecError(
+      'bad-input',
+      `${path}: a folder must hold u.data or ratings.dat\n${DATA_FORMATS_HELP}`,
+    );
   }
   if (path.endsWith('.csv')) return parseEventsCsv(text(path), path);
-  if (path.endsWith('.jsonl') || path.endsWith('.ndjson')) return parseEventsJsonl(text(path), path);
+  if (path.endsWith('.jsonl') || path.endsWith('.ndjson'))
+    return parseEventsJsonl(text(path), path);
   if (path.endsWith('.txt')) return parseSasrecText(text(path), path);
   throw new LocalrecError('bad-input', `${path}: unknown data format\n${DATA_FORMATS_HELP}`);
 }

@@ -42,7 +42,10 @@ export async function evaluateSasrec(
   quantization: EvalQuantization,
 ): Promise<EvalResult> {
   await initTf();
-  const arrays = quantization === 'fp32' ? weights : quantizeSasrecWeights(config, weights, quantization).dequantized;
+  const arrays =
+    quantization === 'fp32'
+      ? weights
+      : quantizeSasrecWeights(config, weights, quantization).dequantized;
   const w = arraysToWeights(config, arrays);
   try {
     const users = usersByTrainLength(split);

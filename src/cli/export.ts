@@ -18,9 +18,17 @@ export interface Manifest {
   modelVersion: string;
   createdAt: string;
   models: {
-    sasrec: { encoder: BlobRef & { quantization: Quantization; format: 'onnx' }; config: Record<string, unknown> };
+    sasrec: {
+      encoder: BlobRef & { quantization: Quantization; format: 'onnx' };
+      config: Record<string, unknown>;
+    };
   };
-  shards: (BlobRef & { dtype: 'int8' | 'f16' | 'f32'; dim: number; count: number; baseIndex: number })[];
+  shards: (BlobRef & {
+    dtype: 'int8' | 'f16' | 'f32';
+    dim: number;
+    count: number;
+    baseIndex: number;
+  })[];
   metadata: (BlobRef & { format: 'catalog-json-v1'; count: number }) | null;
   llm: null;
   federated: null;
@@ -53,12 +61,20 @@ function putBlob(dir: string, bytes: Uint8Array): BlobRef {
 }
 
 /** Turns a trained model folder into a content-addressed export (blobs/ + manifest.json). */
-export function exportModelDir(opts: { modelDir: string; out?: string; quantization: Quantization; shardItems: number }): ExportSummary {
+export function exportModelDir(opts: {
+  modelDir: string;
+  out?: string;
+  quantization: Quantization;
+  shardItems: number;
+}): ExportSummary {
   const ck = readSasrecCheckpoint(opts.modelDir);
   const out = opts.out ?? join(opts.modelDir, 'export');
   mkdirSync(join(out, 'blobs'), { recursive: true });
   const { config, weights } = ck;
-  const encoder = putBlob(out, exportSasrecEncoder(config, weights, { quantization: opts.quantization }));
+  const encoder = putBlob(
+    out,
+    exportSasrecEncoder(config, weights, { quantization: opts.quantization }),
+  );
 
   // The shards carry the same item table the encoder reads its inputs from (row r = item baseIndex + r).
   const table = weights['item_emb']!;
@@ -67,18 +83,35 @@ export function exportModelDir(opts: { modelDir: string; out?: string; quantizat
   const shards: Manifest['shards'] = [];
   for (let start = 1; start <= config.numItems; start += opts.shardItems) {
     const end = Math.min(config.numItems + 1, start + opts.shardItems);
-    const bytes = encodeShard({ dtype, dim, baseIndex: start, ids: ck.meta.itemIds.slice(start, end), rows: table.data.subarray(start * dim, end * dim) });
+    const bytes = encodeShard({
+      dtype,
+      dim,
+      baseIndex: start,
+      ids: ck.meta.itemIds.slice(start, end),
+      rows: table.data.subarray(start * dim, end * dim),
+    });
     shards.push({ ...putBlob(out, bytes), dtype, dim, count: end - start, baseIndex: start });
   }
   const catalog = readCatalog(opts.modelDir);
-  const metadata = catalog ? { ...putBlob(out, new TextEncoder().encode(JSON.stringify(catalog))), format: 'catalog-json-v1' as const, count: catalog.length } : null;
+  const metadata = catalog
+    ? {
+        ...putBlob(out, new TextEncoder().encode(JSON.stringify(catalog))),
+        format: 'catalog-json-v1' as const,
+        count: catalog.length,
+      }
+    : null;
 
   const createdAt = new Date().toISOString();
   const manifest: Manifest = {
     formatVersion: 1,
     modelVersion: `${createdAt.replace(/\.\d+Z$/, 'Z')}-${encoder.sha256.slice(0, 8)}`,
     createdAt,
-    models: { sasrec: { encoder: { ...encoder, quantization: opts.quantization, format: 'onnx' }, config: { ...config } } },
+    models: {
+      sasrec: {
+        encoder: { ...encoder, quantization: opts.quantization, format: 'onnx' },
+        config: { ...config },
+      },
+    },
     shards,
     metadata,
     llm: null,
@@ -92,7 +125,11 @@ export function exportModelDir(opts: { modelDir: string; out?: string; quantizat
     out,
     modelVersion: manifest.modelVersion,
     quantization: opts.quantization,
-    bytes: { encoderOnnx: encoder.bytes, itemShards: shards.reduce((a, s) => a + s.bytes, 0), metadata: metadata?.bytes ?? 0 },
+    bytes: {
+      encoderOnnx: encoder.bytes,
+      itemShards: shards.reduce((a, s) => a + s.bytes, 0),
+      metadata: metadata?.bytes ?? 0,
+    },
     shards: shards.length,
     items: config.numItems,
   };

@@ -14,7 +14,10 @@ export interface Command {
   summary: string;
   usage: string;
   options: Record<string, CliOption>;
-  run: (values: Record<string, string | boolean | undefined>, positionals: string[]) => Promise<unknown>;
+  run: (
+    values: Record<string, string | boolean | undefined>,
+    positionals: string[],
+  ) => Promise<unknown>;
 }
 
 const commands: Record<string, () => Promise<Command>> = {
@@ -63,20 +66,35 @@ export async function main(argv: string[]): Promise<number> {
   }
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`localrec: unknown command '${name}'. Commands: ${Object.keys(commands).join(', ')}\n`);
+    process.stderr.write(
+      `localrec: unknown command '${name}'. Commands: ${Object.keys(commands).join(', ')}\n`,
+    );
     return 2;
   }
   const cmd = await load();
   try {
-    const options: Record<string, CliOption> = { ...cmd.options, help: { type: 'boolean', short: 'h' } };
+    const options: Record<string, CliOption> = {
+      ...cmd.options,
+      help: { type: 'boolean', short: 'h' },
+    };
     // parseArgs does not know our `description` field; strip it.
-    const clean = Object.fromEntries(Object.entries(options).map(([k, { description: _d, ...o }]) => [k, o]));
-    const { values, positionals } = parseArgs({ args: rest, options: clean, allowPositionals: true, strict: true });
+    const clean = Object.fromEntries(
+      Object.entries(options).map(([k, { description: _d, ...o }]) => [k, o]),
+    );
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: clean,
+      allowPositionals: true,
+      strict: true,
+    });
     if (values.help) {
       process.stdout.write(helpFor(name, cmd));
       return 0;
     }
-    const summary = await cmd.run(values as Record<string, string | boolean | undefined>, positionals);
+    const summary = await cmd.run(
+      values as Record<string, string | boolean | undefined>,
+      positionals,
+    );
     if (summary !== undefined) process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } catch (e) {
@@ -85,7 +103,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
       return 1;
     }
-    if (e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+    if (
+      e instanceof TypeError &&
+      'code' in e &&
+      String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`localrec ${name}: ${e.message}\n\n${helpFor(name, cmd)}`);
       return 2;
     }
@@ -94,11 +116,19 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Parses a numeric flag with a clear error. */
-export function num(values: Record<string, unknown>, key: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
+export function num(
+  values: Record<string, unknown>,
+  key: string,
+  opts: { int?: boolean; min?: number; max?: number } = {},
+): number | undefined {
   const v = values[key];
   if (v === undefined) return undefined;
   const n = Number(v);
-  const ok = Number.isFinite(n) && (!opts.int || Number.isInteger(n)) && (opts.min === undefined || n >= opts.min) && (opts.max === undefined || n <= opts.max);
+  const ok =
+    Number.isFinite(n) &&
+    (!opts.int || Number.isInteger(n)) &&
+    (opts.min === undefined || n >= opts.min) &&
+    (opts.max === undefined || n <= opts.max);
   if (!ok) {
     const want = `${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}${opts.max !== undefined ? ` <= ${opts.max}` : ''}`;
     throw new LocalrecError('bad-input', `--${key} must be ${want}, got '${String(v)}'`);

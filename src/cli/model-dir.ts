@@ -16,10 +16,14 @@ export interface SasrecMeta {
 export function readSasrecCheckpoint(dir: string): Checkpoint<SasrecConfig> & { meta: SasrecMeta } {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) {
-    throw new LocalrecError('not-found', `no checkpoint at ${path}; run \`localrec train --data … --out ${dir}\` first`);
+    throw new LocalrecError(
+      'not-found',
+      `no checkpoint at ${path}; run \`localrec train --data … --out ${dir}\` first`,
+    );
   }
   const ck = decodeCheckpoint<SasrecConfig>(readFileSync(path), path);
-  if (ck.model !== 'sasrec') throw new LocalrecError('bad-format', `${path} holds a '${ck.model}' model, not sasrec`);
+  if (ck.model !== 'sasrec')
+    throw new LocalrecError('bad-format', `${path} holds a '${ck.model}' model, not sasrec`);
   const ids = ck.meta['itemIds'];
   if (!Array.isArray(ids) || ids.length !== ck.config.numItems + 1) {
     throw new LocalrecError('bad-format', `${path}: item id table missing or not numItems+1 long`);
@@ -27,7 +31,9 @@ export function readSasrecCheckpoint(dir: string): Checkpoint<SasrecConfig> & { 
   return ck as Checkpoint<SasrecConfig> & { meta: SasrecMeta };
 }
 
-export function readCatalog(dir: string): { id: string; title: string; categories: string[]; url?: string }[] | null {
+export function readCatalog(
+  dir: string,
+): { id: string; title: string; categories: string[]; url?: string }[] | null {
   const path = join(dir, CATALOG_FILE);
   return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : null;
 }

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { leaveOneOut } from '../core/split.ts';
 import type { Dataset, SplitData, SplitMetrics } from '../core/types.ts';
 import { encodeCheckpoint } from '../../models/checkpoint.ts';
-import { defaultModelConfig, defaultTrainConfig, type SasrecConfig, type TrainConfig } from '../../models/sasrec/config.ts';
+import {
+  defaultModelConfig,
+  defaultTrainConfig,
+  type SasrecConfig,
+  type TrainConfig,
+} from '../../models/sasrec/config.ts';
 import { countParameters, weightsToArrays, type SasrecWeights } from '../../models/sasrec/model.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
@@ -48,7 +53,12 @@ export function catalogFor(ds: Dataset, split: SplitData) {
   const byId = new Map(ds.items.map((i) => [i.id, i]));
   return split.itemIds.slice(1).map((id) => {
     const info = byId.get(id);
-    return { id, title: info?.title ?? id, categories: info?.categories ?? [], ...(info?.url ? { url: info.url } : {}) };
+    return {
+      id,
+      title: info?.title ?? id,
+      categories: info?.categories ?? [],
+      ...(info?.url ? { url: info.url } : {}),
+    };
   });
 }
 
@@ -56,7 +66,10 @@ export function catalogFor(ds: Dataset, split: SplitData) {
  * Splits the dataset, trains SASRec with progress on stderr, writes `sasrec.ckpt` (best
  * validation epoch, item ids in meta) and `catalog.json` into `out`.
  */
-export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ summary: TrainSummary; split: SplitData }> {
+export async function runTrain(
+  ds: Dataset,
+  opts: TrainRunOptions,
+): Promise<{ summary: TrainSummary; split: SplitData }> {
   await initTf();
   const split = leaveOneOut(ds.events, { extraItems: ds.items.map((i) => i.id) });
   const config: SasrecConfig = { ...defaultModelConfig, ...opts.model, numItems: split.numItems };
@@ -69,8 +82,18 @@ export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ su
   );
   mkdirSync(opts.out, { recursive: true });
   const writeCheckpoint = (w: SasrecWeights, bestEpoch: number, valid?: SplitMetrics) => {
-    const meta = { dataset: ds.name, dataSource: opts.dataSource, itemIds: split.itemIds, bestEpoch, valid, train: tc };
-    writeFileSync(join(opts.out, CHECKPOINT_FILE), encodeCheckpoint({ model: 'sasrec', config, meta, weights: weightsToArrays(w) }));
+    const meta = {
+      dataset: ds.name,
+      dataSource: opts.dataSource,
+      itemIds: split.itemIds,
+      bestEpoch,
+      valid,
+      train: tc,
+    };
+    writeFileSync(
+      join(opts.out, CHECKPOINT_FILE),
+      encodeCheckpoint({ model: 'sasrec', config, meta, weights: weightsToArrays(w) }),
+    );
   };
   const result = await trainSasrec(config, split, tc, {
     onProgress: (p) => {
@@ -83,7 +106,9 @@ export async function runTrain(ds: Dataset, opts: TrainRunOptions): Promise<{ su
     onEpoch: (r) =>
       say(
         `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s ${fmt(r.valid)}${r.best ? '  (best)' : ''}` +
-          (r.learningRate !== undefined ? `  (learning rate now ${r.learningRate.toExponential(1)})` : ''),
+          (r.learningRate !== undefined
+            ? `  (learning rate now ${r.learningRate.toExponential(1)})`
+            : ''),
       ),
     onCheckpoint: (w, r) => writeCheckpoint(w, r.epoch, r.valid),
   });

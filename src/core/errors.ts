@@ -20,5 +20,9 @@ export class LocalrecError extends Error {
 }
 
 export function isLocalrecError(e: unknown): e is LocalrecError {
-  return e instanceof Error && e.name === 'LocalrecError' && typeof (e as LocalrecError).code === 'string';
+  return (
+    e instanceof Error &&
+    e.name === 'LocalrecError' &&
+    typeof (e as LocalrecError).code === 'string'
+  );
 }

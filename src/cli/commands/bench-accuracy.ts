@@ -13,7 +13,8 @@ import { parseTrainFlags, trainOptions } from './train.ts';
 export const SHARED_ML100K = resolve(import.meta.dirname, '../../../../shared/data/ml-100k');
 
 export const benchAccuracyCommand: Command = {
-  summary: 'train the default SASRec on MovieLens 100K, evaluate fp32 and int8 (full ranking + sampled-100), report sizes',
+  summary:
+    'train the default SASRec on MovieLens 100K, evaluate fp32 and int8 (full ranking + sampled-100), report sizes',
   usage: 'npm run bench:accuracy [-- --data <ml-100k folder>] [training options]',
   options: {
     data: { type: 'string', description: `MovieLens 100K folder (default ${SHARED_ML100K})` },
@@ -23,7 +24,10 @@ export const benchAccuracyCommand: Command = {
   async run(v) {
     const data = typeof v['data'] === 'string' ? v['data'] : SHARED_ML100K;
     if (!existsSync(join(data, 'u.data'))) {
-      throw new LocalrecError('not-found', `MovieLens 100K not found at ${data} (expected u.data); pass --data <folder>`);
+      throw new LocalrecError(
+        'not-found',
+        `MovieLens 100K not found at ${data} (expected u.data); pass --data <folder>`,
+      );
     }
     const out = String(v['out']);
     const ds = { ...loadDataset(data), name: 'ml-100k' };
@@ -51,7 +55,8 @@ export const benchAccuracyCommand: Command = {
       config: ck.config,
       fp32: strip(fp32),
       int8: strip(int8),
-      int8RelativeNdcgChange: (int8.test.full.ndcg10 - fp32.test.full.ndcg10) / fp32.test.full.ndcg10,
+      int8RelativeNdcgChange:
+        (int8.test.full.ndcg10 - fp32.test.full.ndcg10) / fp32.test.full.ndcg10,
       bytes: { encoderOnnx: exp.bytes.encoderOnnx, itemShard: exp.bytes.itemShards },
     };
   },

@@ -11,13 +11,21 @@ import { parseTrainFlags, trainOptions } from './train.ts';
 const ROOT = resolve(import.meta.dirname, '../../..');
 
 /** Quick settings for the built-in catalog: short sequences, a couple of minutes at most. */
-const DEMO_TRAINING = { model: { maxLen: 50 }, train: { epochs: 12, learningRate: 3e-3, evalEvery: 2, patience: 3, maxSeconds: 90 } };
+const DEMO_TRAINING = {
+  model: { maxLen: 50 },
+  train: { epochs: 12, learningRate: 3e-3, evalEvery: 2, patience: 3, maxSeconds: 90 },
+};
 
 export const demoCommand: Command = {
-  summary: 'train (if needed), export and serve the demo site: recommendations in your browser, computed on your device',
+  summary:
+    'train (if needed), export and serve the demo site: recommendations in your browser, computed on your device',
   usage: 'npm start [-- --data <path>] [--retrain] [--host 127.0.0.1] [--port 8080]',
   options: {
-    data: { type: 'string', default: 'demo', description: 'dataset path, or demo (the built-in synthetic catalog)' },
+    data: {
+      type: 'string',
+      default: 'demo',
+      description: 'dataset path, or demo (the built-in synthetic catalog)',
+    },
     retrain: { type: 'boolean', description: 'train again even if a model exists' },
     rebuild: { type: 'boolean', description: 'rebuild the web app even if dist/ exists' },
     ...serveOptions,
@@ -26,7 +34,8 @@ export const demoCommand: Command = {
   async run(v) {
     const data = String(v['data']);
     const t0 = performance.now();
-    const step = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
+    const step = (s: string) =>
+      process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
 
     if (v['rebuild'] || !existsSync(join(DIST_DIR, 'index.html'))) {
       step('building the web app (vite)…');
@@ -41,7 +50,12 @@ export const demoCommand: Command = {
       const flags = parseTrainFlags(v);
       const base = data === 'demo' ? DEMO_TRAINING : { model: {}, train: {} };
       step(`training on ${ds.name} (${ds.events.length} events)…`);
-      await runTrain(ds, { model: { ...base.model, ...flags.model }, train: { ...base.train, ...flags.train }, out: modelDir, dataSource: data });
+      await runTrain(ds, {
+        model: { ...base.model, ...flags.model },
+        train: { ...base.train, ...flags.train },
+        out: modelDir,
+        dataSource: data,
+      });
     } else {
       step(`using the model in ${modelDir} (--retrain to train again)`);
     }
@@ -53,6 +67,11 @@ export const demoCommand: Command = {
     }
     const url = await startServer(exportDir, v);
     step(`ready: open ${url} — recommendations are computed in your browser`);
-    return { url, dataset: ds.name, modelDir, secondsToReady: Math.round((performance.now() - t0) / 100) / 10 };
+    return {
+      url,
+      dataset: ds.name,
+      modelDir,
+      secondsToReady: Math.round((performance.now() - t0) / 100) / 10,
+    };
   },
 };

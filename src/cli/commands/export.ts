@@ -3,25 +3,40 @@ import type { Command } from '../main.ts';
 import { exportModelDir, type Quantization } from '../export.ts';
 
 export const exportCommand: Command = {
-  summary: 'quantize a trained checkpoint; write the ONNX user encoder, item-embedding shards, catalog and manifest',
-  usage: 'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N]',
+  summary:
+    'quantize a trained checkpoint; write the ONNX user encoder, item-embedding shards, catalog and manifest',
+  usage:
+    'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N]',
   options: {
     model: { type: 'string', description: 'folder with sasrec.ckpt (from `localrec train`)' },
     out: { type: 'string', description: 'export folder (default <model>/export)' },
-    quantization: { type: 'string', default: 'int8', description: 'weights of the shipped encoder and shards' },
+    quantization: {
+      type: 'string',
+      default: 'int8',
+      description: 'weights of the shipped encoder and shards',
+    },
     'shard-items': { type: 'string', default: '50000', description: 'items per embedding shard' },
   },
   async run(v) {
     const model = v['model'];
-    if (typeof model !== 'string') throw new LocalrecError('bad-input', '--model is required (a folder with sasrec.ckpt)');
+    if (typeof model !== 'string')
+      throw new LocalrecError('bad-input', '--model is required (a folder with sasrec.ckpt)');
     const q = String(v['quantization'] ?? 'int8');
     if (q !== 'int8' && q !== 'fp32' && q !== 'int4') {
       throw new LocalrecError('bad-input', `--quantization must be int8, fp32 or int4, got '${q}'`);
     }
     const shardItems = Number(v['shard-items'] ?? 50000);
     if (!Number.isInteger(shardItems) || shardItems < 1) {
-      throw new LocalrecError('bad-input', `--shard-items must be a positive integer, got '${String(v['shard-items'])}'`);
+      throw new LocalrecError(
+        'bad-input',
+        `--shard-items must be a positive integer, got '${String(v['shard-items'])}'`,
+      );
     }
-    return exportModelDir({ modelDir: model, out: typeof v['out'] === 'string' ? v['out'] : undefined, quantization: q as Quantization, shardItems });
+    return exportModelDir({
+      modelDir: model,
+      out: typeof v['out'] === 'string' ? v['out'] : undefined,
+      quantization: q as Quantization,
+      shardItems,
+    });
   },
 };

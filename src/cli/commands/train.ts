@@ -22,18 +22,36 @@ export const trainOptions = {
   patience: { type: 'string', description: 'evaluations without validation gain before stopping' },
   'eval-every': { type: 'string', description: 'epochs between validation runs' },
   'max-minutes': { type: 'string', description: 'stop training after this long (best epoch kept)' },
-  'exclude-seen': { type: 'boolean', description: "leave each sequence's earlier items out of its softmax" },
+  'exclude-seen': {
+    type: 'boolean',
+    description: "leave each sequence's earlier items out of its softmax",
+  },
   'no-exclude-seen': { type: 'boolean', description: 'keep seen items in the softmax' },
   seed: { type: 'string', description: 'random seed' },
-  crop: { type: 'string', description: 'share of users trained on a random prefix each epoch (0-1)' },
-  'lr-patience': { type: 'string', description: 'halve the learning rate after this many evaluations without a gain (0 = never)' },
-  'per-user-loss': { type: 'boolean', description: 'weigh each training sequence equally in the loss' },
+  crop: {
+    type: 'string',
+    description: 'share of users trained on a random prefix each epoch (0-1)',
+  },
+  'lr-patience': {
+    type: 'string',
+    description: 'halve the learning rate after this many evaluations without a gain (0 = never)',
+  },
+  'per-user-loss': {
+    type: 'boolean',
+    description: 'weigh each training sequence equally in the loss',
+  },
   'mask-items': { type: 'string', description: 'share of input items dropped each epoch (0-1)' },
-  workers: { type: 'string', description: 'threads computing gradients (default: all cores, at most 4)' },
+  workers: {
+    type: 'string',
+    description: 'threads computing gradients (default: all cores, at most 4)',
+  },
 } satisfies Record<string, CliOption>;
 
 /** Reads the shared training flags into model and training configs (undefined = default). */
-export function parseTrainFlags(v: Record<string, unknown>): { model: Partial<SasrecConfig>; train: Partial<TrainConfig> } {
+export function parseTrainFlags(v: Record<string, unknown>): {
+  model: Partial<SasrecConfig>;
+  train: Partial<TrainConfig>;
+} {
   const model: Partial<SasrecConfig> = {};
   const train: Partial<TrainConfig> = {};
   const set = <T extends object, K extends keyof T>(o: T, k: K, x: T[K] | undefined) => {
@@ -54,9 +72,13 @@ export function parseTrainFlags(v: Record<string, unknown>): { model: Partial<Sa
   set(train, 'cropRate', num(v, 'crop', { min: 0, max: 1 }));
   set(train, 'lrPatience', num(v, 'lr-patience', { int: true, min: 0 }));
   set(train, 'maskRate', num(v, 'mask-items', { min: 0, max: 0.9 }));
-  train.workers = num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
+  train.workers =
+    num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
   if (v['exclude-seen'] && v['no-exclude-seen']) {
-    throw new LocalrecError('bad-input', '--exclude-seen and --no-exclude-seen contradict each other');
+    throw new LocalrecError(
+      'bad-input',
+      '--exclude-seen and --no-exclude-seen contradict each other',
+    );
   }
   if (v['exclude-seen']) train.excludeSeen = true;
   if (v['no-exclude-seen']) train.excludeSeen = false;
@@ -66,8 +88,16 @@ export function parseTrainFlags(v: Record<string, unknown>): { model: Partial<Sa
   const loss = v['loss'];
   if (loss !== undefined) {
     if (loss === 'full') train.loss = { kind: 'full' } satisfies SasrecLoss;
-    else if (loss === 'sampled') train.loss = { kind: 'sampled', negatives: num(v, 'negatives', { int: true, min: 1 }) ?? 256 };
-    else throw new LocalrecError('bad-input', `--loss must be 'full' or 'sampled', got '${String(loss)}'`);
+    else if (loss === 'sampled')
+      train.loss = {
+        kind: 'sampled',
+        negatives: num(v, 'negatives', { int: true, min: 1 }) ?? 256,
+      };
+    else
+      throw new LocalrecError(
+        'bad-input',
+        `--loss must be 'full' or 'sampled', got '${String(loss)}'`,
+      );
   }
   return { model, train };
 }
@@ -82,7 +112,8 @@ export const trainCommand: Command = {
   },
   async run(v) {
     const data = v['data'];
-    if (typeof data !== 'string') throw new LocalrecError('bad-input', '--data is required (a dataset path, or demo)');
+    if (typeof data !== 'string')
+      throw new LocalrecError('bad-input', '--data is required (a dataset path, or demo)');
     const ds = loadDataset(data);
     const out = typeof v['out'] === 'string' ? v['out'] : join('.localrec', 'models', ds.name);
     const { model, train } = parseTrainFlags(v);
