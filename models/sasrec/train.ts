@@ -163,6 +163,7 @@ export async function trainSasrec(
   const usersByLength = usersByTrainLength(split);
 
   const names = Object.keys(vars);
+  const shapes = varList.map((v) => [...v.shape]);
   const pool = tc.workers > 1 ? GradPool.create(tc.workers - 1) : null;
   const lossOf = (part: Example[]) => {
     const inputs = padBatch(
@@ -190,7 +191,6 @@ export async function trainSasrec(
     );
     batch.forEach((e, i) => parts[i % parts.length]!.push(e));
     const weights = varList.map((v) => (v.dataSync() as Float32Array).slice());
-    const shapes = varList.map((v) => [...v.shape]);
     const remote = parts.slice(1).map((part, i) =>
       pool.compute(i, {
         config: c,
@@ -237,72 +237,77 @@ export async function trainSasrec(
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
   let epoch = 0;
 
-  for (epoch = 1; epoch <= tc.epochs; epoch++) {
-    const e0 = performance.now();
-    const examples = fixedExamples ?? buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate);
-    const batches = makeBatches(examples, tc.batchSize, rng);
-    let lossSum = 0;
-    let positions = 0;
-    for (let step = 0; step < batches.length; step++) {
-      const batch = batches[step]!;
-      lossSum += await trainStep(batch);
-      positions += batch.reduce((a, e) => a + e.target.length, 0);
-      const secs = (performance.now() - e0) / 1000;
-      hooks.onProgress?.({
+  // Worker threads keep the process alive: close them however training ends.
+  try {
+    for (epoch = 1; epoch <= tc.epochs; epoch++) {
+      const e0 = performance.now();
+      const examples =
+        fixedExamples ?? buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate);
+      const batches = makeBatches(examples, tc.batchSize, rng);
+      let lossSum = 0;
+      let positions = 0;
+      for (let step = 0; step < batches.length; step++) {
+        const batch = batches[step]!;
+        lossSum += await trainStep(batch);
+        positions += lossWeight(batch, false);
+        const secs = (performance.now() - e0) / 1000;
+        hooks.onProgress?.({
+          epoch,
+          epochs: tc.epochs,
+          step: step + 1,
+          stepsPerEpoch: batches.length,
+          loss: lossSum / (step + 1),
+          positionsPerSec: positions / secs,
+          epochEtaSec: (secs / (step + 1)) * (batches.length - step - 1),
+          elapsedSec: (performance.now() - t0) / 1000,
+        });
+      }
+      const seconds = (performance.now() - e0) / 1000;
+      const report: EpochReport = {
         epoch,
-        epochs: tc.epochs,
-        step: step + 1,
-        stepsPerEpoch: batches.length,
-        loss: lossSum / (step + 1),
-        positionsPerSec: positions / secs,
-        epochEtaSec: (secs / (step + 1)) * (batches.length - step - 1),
-        elapsedSec: (performance.now() - t0) / 1000,
-      });
-    }
-    const seconds = (performance.now() - e0) / 1000;
-    const report: EpochReport = {
-      epoch,
-      loss: lossSum / Math.max(1, batches.length),
-      seconds,
-      positionsPerSec: positions / seconds,
-      best: false,
-    };
-    const lastEpoch = epoch === tc.epochs;
-    if (hasValid && (epoch % tc.evalEvery === 0 || lastEpoch)) {
-      report.valid = await evaluateRanking(split, 'valid', makeScorer(c, vars), {
-        users: usersByLength,
-      });
-      if (report.valid.full.ndcg10 > bestScore) {
-        bestScore = report.valid.full.ndcg10;
-        bestEpoch = epoch;
-        bestValid = report.valid;
-        sinceBest = 0;
-        report.best = true;
-        if (best) tf.dispose(Object.values(best));
-        best = snapshot(vars);
-        await hooks.onCheckpoint?.(best, report);
-      } else {
-        sinceBest += 1;
-        // Reduce on plateau: every `lrPatience` evaluations without a gain, scale the rate down.
-        if (tc.lrPatience > 0 && sinceBest % tc.lrPatience === 0) {
-          learningRate *= tc.lrDecay;
-          (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-          report.learningRate = learningRate;
+        loss: lossSum / Math.max(1, batches.length),
+        seconds,
+        positionsPerSec: positions / seconds,
+        best: false,
+      };
+      const lastEpoch = epoch === tc.epochs;
+      if (hasValid && (epoch % tc.evalEvery === 0 || lastEpoch)) {
+        report.valid = await evaluateRanking(split, 'valid', makeScorer(c, vars), {
+          users: usersByLength,
+        });
+        if (report.valid.full.ndcg10 > bestScore) {
+          bestScore = report.valid.full.ndcg10;
+          bestEpoch = epoch;
+          bestValid = report.valid;
+          sinceBest = 0;
+          report.best = true;
+          if (best) tf.dispose(Object.values(best));
+          best = snapshot(vars);
+          await hooks.onCheckpoint?.(best, report);
+        } else {
+          sinceBest += 1;
+          // Reduce on plateau: every `lrPatience` evaluations without a gain, scale the rate down.
+          if (tc.lrPatience > 0 && sinceBest % tc.lrPatience === 0) {
+            learningRate *= tc.lrDecay;
+            (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+            report.learningRate = learningRate;
+          }
         }
       }
+      history.push(report);
+      hooks.onEpoch?.(report);
+      if (hasValid && sinceBest >= tc.patience) {
+        stoppedBy = 'patience';
+        break;
+      }
+      if (tc.maxSeconds > 0 && (performance.now() - t0) / 1000 >= tc.maxSeconds) {
+        stoppedBy = 'time';
+        break;
+      }
     }
-    history.push(report);
-    hooks.onEpoch?.(report);
-    if (hasValid && sinceBest >= tc.patience) {
-      stoppedBy = 'patience';
-      break;
-    }
-    if (tc.maxSeconds > 0 && (performance.now() - t0) / 1000 >= tc.maxSeconds) {
-      stoppedBy = 'time';
-      break;
-    }
+  } finally {
+    await pool?.close();
   }
-  await pool?.close();
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
     best = snapshot(vars);
