@@ -10,7 +10,8 @@ import {
   parseSasrecText,
 } from '../core/readers.ts';
 import { generateSyntheticCatalog } from '../core/synthetic.ts';
-import type { Dataset } from '../core/types.ts';
+import { leaveOneOut } from '../core/split.ts';
+import type { Dataset, SplitData } from '../core/types.ts';
 
 /** What `--data` accepts, in the order it is recognised. */
 export const DATA_FORMATS_HELP = `--data accepts:
@@ -76,4 +77,12 @@ export function loadDataset(path: string): Dataset {
     return parseEventsJsonl(text(path), path);
   if (path.endsWith('.txt')) return parseSasrecText(text(path), path);
   throw new LocalrecError('bad-input', `${path}: unknown data format\n${DATA_FORMATS_HELP}`);
+}
+
+/**
+ * The one split the CLI trains and evaluates on: leave-one-out over the events, with catalog
+ * items that have no events indexed after the rest. `eval` must rebuild exactly this.
+ */
+export function splitDataset(ds: Dataset): SplitData {
+  return leaveOneOut(ds.events, { extraItems: ds.items.map((i) => i.id) });
 }

@@ -1,6 +1,5 @@
 import { LocalrecError } from '../core/errors.ts';
 import { evaluateRanking } from '../core/metrics.ts';
-import { leaveOneOut } from '../core/split.ts';
 import type { Dataset, SplitData, SplitMetrics } from '../core/types.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { quantizeSasrecWeights } from '../../models/sasrec/export-onnx.ts';
@@ -8,6 +7,7 @@ import { arraysToWeights } from '../../models/sasrec/model.ts';
 import { makeScorer, usersByTrainLength } from '../../models/sasrec/train.ts';
 import type { WeightArrays } from '../../models/weights.ts';
 import * as tf from '@tensorflow/tfjs';
+import { splitDataset } from './data.ts';
 import { initTf } from './tf-node.ts';
 
 export type EvalQuantization = 'fp32' | 'int8' | 'int4';
@@ -19,7 +19,7 @@ export interface EvalResult {
 
 /** Rebuilds the split a checkpoint was trained on and checks its item table matches. */
 export function splitForCheckpoint(ds: Dataset, itemIds: string[]): SplitData {
-  const split = leaveOneOut(ds.events, { extraItems: ds.items.map((i) => i.id) });
+  const split = splitDataset(ds);
   if (split.itemIds.length !== itemIds.length || split.itemIds.some((id, i) => id !== itemIds[i])) {
     throw new LocalrecError(
       'bad-input',

@@ -1,6 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { leaveOneOut } from '../core/split.ts';
 import type { Dataset, SplitData, SplitMetrics } from '../core/types.ts';
 import { encodeCheckpoint } from '../../models/checkpoint.ts';
 import {
@@ -11,6 +10,7 @@ import {
 } from '../../models/sasrec/config.ts';
 import { countParameters, weightsToArrays, type SasrecWeights } from '../../models/sasrec/model.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
+import { splitDataset } from './data.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
 import { initTf } from './tf-node.ts';
 
@@ -71,7 +71,7 @@ export async function runTrain(
   opts: TrainRunOptions,
 ): Promise<{ summary: TrainSummary; split: SplitData }> {
   await initTf();
-  const split = leaveOneOut(ds.events, { extraItems: ds.items.map((i) => i.id) });
+  const split = splitDataset(ds);
   const config: SasrecConfig = { ...defaultModelConfig, ...opts.model, numItems: split.numItems };
   const tc: TrainConfig = { ...defaultTrainConfig, ...opts.train };
   const progress = new ProgressLine();
