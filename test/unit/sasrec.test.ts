@@ -18,7 +18,7 @@ import { isLocalrecError } from '../../src/core/errors.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
 import { Rng } from '../../src/core/random.ts';
 import { leaveOneOut } from '../../src/core/split.ts';
-import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
+import { generateSyntheticCatalog, type SyntheticOptions } from '../../src/core/synthetic.ts';
 
 const small: SasrecConfig = {
   numItems: 50,
@@ -33,6 +33,11 @@ const small: SasrecConfig = {
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}
+
+/** A leave-one-out split of a seeded synthetic catalog. */
+function syntheticSplit(opts: SyntheticOptions) {
+  return leaveOneOut(generateSyntheticCatalog(opts).events);
 }
 
 beforeAll(async () => {
@@ -156,14 +161,7 @@ describe('SASRec model', () => {
   });
 
   it('learns a synthetic catalog far better than popularity, picking the epoch by validation', async () => {
-    const ds = generateSyntheticCatalog({
-      items: 200,
-      users: 400,
-      seed: 11,
-      minEvents: 8,
-      maxEvents: 30,
-    });
-    const split = leaveOneOut(ds.events);
+    const split = syntheticSplit({ items: 200, users: 400, seed: 11, minEvents: 8, maxEvents: 30 });
     const c: SasrecConfig = { ...small, numItems: split.numItems, maxLen: 30, dim: 32 };
     const r = await trainSasrec(c, split, {
       epochs: 6,
@@ -185,9 +183,7 @@ describe('SASRec model', () => {
 });
 
 describe('training examples', () => {
-  const split = leaveOneOut(
-    generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 5, maxEvents: 40 }).events,
-  );
+  const split = syntheticSplit({ items: 80, users: 60, seed: 9, minEvents: 5, maxEvents: 40 });
 
   it("without cropping: each user's last maxLen+1 training items, input shifted against target", () => {
     const ex = buildExamples(split, 10);
@@ -223,10 +219,7 @@ describe('training examples', () => {
 
 describe('learning-rate schedule', () => {
   it('halves the rate after each lrPatience evaluations without a validation gain', async () => {
-    const split = leaveOneOut(
-      generateSyntheticCatalog({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 })
-        .events,
-    );
+    const split = syntheticSplit({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 });
     const c: SasrecConfig = { ...small, numItems: split.numItems };
     // A rate too small to change the ranking: validation cannot improve after epoch 1.
     const r = await trainSasrec(c, split, {
@@ -244,10 +237,7 @@ describe('learning-rate schedule', () => {
 
 describe('item masking', () => {
   it('drops inputs together with their targets, never the last input, at about the asked rate', () => {
-    const split = leaveOneOut(
-      generateSyntheticCatalog({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 })
-        .events,
-    );
+    const split = syntheticSplit({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 });
     const plain = buildExamples(split, 30);
     const masked = buildExamples(split, 30, 0, new Rng(2), 0.3);
     let dropped = 0;
@@ -275,14 +265,7 @@ describe('item masking', () => {
 
 describe('data-parallel training', () => {
   it('two threads give the weights one thread gives (dropout off, full loss)', async () => {
-    const ds = generateSyntheticCatalog({
-      items: 120,
-      users: 150,
-      seed: 5,
-      minEvents: 6,
-      maxEvents: 20,
-    });
-    const split = leaveOneOut(ds.events);
+    const split = syntheticSplit({ items: 120, users: 150, seed: 5, minEvents: 6, maxEvents: 20 });
     const c: SasrecConfig = { ...small, numItems: split.numItems, maxLen: 20, dropout: 0 };
     for (const extra of [{}, { perUserLoss: true, maskRate: 0.2 }]) {
       const run = (workers: number) =>
