@@ -1,16 +1,20 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeShard } from '../core/shard.ts';
+import type { BlobRef } from '../core/blob.ts';
+import type { ItemInfo } from '../core/types.ts';
 import { exportSasrecEncoder } from '../../models/sasrec/export-onnx.ts';
 import { readCatalog, readSasrecCheckpoint } from './model-dir.ts';
+import {
+  putBlob,
+  writeShardSet,
+  type EmbeddingShardRef,
+  type MetadataShardRef,
+  type ShardSet,
+} from './shards.ts';
 
 export type Quantization = 'fp32' | 'int8' | 'int4';
 
-export interface BlobRef {
-  sha256: string;
-  bytes: number;
-}
+export type { BlobRef };
 
 /** The manifest `localrec export` writes (signing arrives with the sync-server issue). */
 export interface Manifest {
@@ -23,13 +27,10 @@ export interface Manifest {
       config: Record<string, unknown>;
     };
   };
-  shards: (BlobRef & {
-    dtype: 'int8' | 'f16' | 'f32';
-    dim: number;
-    count: number;
-    baseIndex: number;
-  })[];
-  metadata: (BlobRef & { format: 'catalog-json-v1'; count: number }) | null;
+  /** Embedding shards, in internal index order. */
+  shards: EmbeddingShardRef[];
+  /** Metadata shards over the same ranges as `shards`. */
+  metadata: MetadataShardRef[];
   llm: null;
   federated: null;
   signature: null;
@@ -42,22 +43,7 @@ export interface ExportSummary {
   bytes: { encoderOnnx: number; itemShards: number; metadata: number };
   shards: number;
   items: number;
-}
-
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-/** Writes a blob under its own hash (write to a temp name, then rename, so readers never see half a file). */
-function putBlob(dir: string, bytes: Uint8Array): BlobRef {
-  const hash = sha256(bytes);
-  const path = join(dir, 'blobs', hash);
-  if (!existsSync(path)) {
-    const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  }
-  return { sha256: hash, bytes: bytes.length };
+  droppedLinks: ShardSet['droppedLinkCount'];
 }
 
 /** Turns a trained model folder into a content-addressed export (blobs/ + manifest.json). */
@@ -65,7 +51,10 @@ export function exportModelDir(opts: {
   modelDir: string;
   out?: string;
   quantization: Quantization;
-  shardItems: number;
+  /** Items per shard (default: shards of about 4 MB). */
+  shardItems?: number;
+  /** Item metadata to ship (default: the model folder's catalog.json). */
+  items?: ItemInfo[];
 }): ExportSummary {
   const ck = readSasrecCheckpoint(opts.modelDir);
   const out = opts.out ?? join(opts.modelDir, 'export');
@@ -77,29 +66,17 @@ export function exportModelDir(opts: {
   );
 
   // The shards carry the same item table the encoder reads its inputs from (row r = item baseIndex + r).
-  const table = weights['item_emb']!;
-  const dim = config.dim;
-  const dtype = opts.quantization === 'fp32' ? 'f32' : 'int8';
-  const shards: Manifest['shards'] = [];
-  for (let start = 1; start <= config.numItems; start += opts.shardItems) {
-    const end = Math.min(config.numItems + 1, start + opts.shardItems);
-    const bytes = encodeShard({
-      dtype,
-      dim,
-      baseIndex: start,
-      ids: ck.meta.itemIds.slice(start, end),
-      rows: table.data.subarray(start * dim, end * dim),
-    });
-    shards.push({ ...putBlob(out, bytes), dtype, dim, count: end - start, baseIndex: start });
-  }
-  const catalog = readCatalog(opts.modelDir);
-  const metadata = catalog
-    ? {
-        ...putBlob(out, new TextEncoder().encode(JSON.stringify(catalog))),
-        format: 'catalog-json-v1' as const,
-        count: catalog.length,
-      }
-    : null;
+  const catalog = opts.items ?? readCatalog(opts.modelDir);
+  const set = writeShardSet({
+    out,
+    table: weights['item_emb']!.data,
+    dim: config.dim,
+    itemIds: ck.meta.itemIds,
+    items: catalog ? new Map(catalog.map((i) => [i.id, i])) : undefined,
+    dtype: opts.quantization === 'fp32' ? 'f32' : 'int8',
+    shardItems: opts.shardItems,
+  });
+  const { embedding: shards, metadata } = set;
 
   const createdAt = new Date().toISOString();
   const manifest: Manifest = {
@@ -128,9 +105,10 @@ export function exportModelDir(opts: {
     bytes: {
       encoderOnnx: encoder.bytes,
       itemShards: shards.reduce((a, s) => a + s.bytes, 0),
-      metadata: metadata?.bytes ?? 0,
+      metadata: metadata.reduce((a, s) => a + s.bytes, 0),
     },
     shards: shards.length,
     items: config.numItems,
+    droppedLinks: set.droppedLinkCount,
   };
 }

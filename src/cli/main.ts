@@ -24,6 +24,7 @@ const commands: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./commands/train.ts')).trainCommand,
   eval: async () => (await import('./commands/eval.ts')).evalCommand,
   export: async () => (await import('./commands/export.ts')).exportCommand,
+  shards: async () => (await import('./commands/shards.ts')).shardsCommand,
   serve: async () => (await import('./commands/serve.ts')).serveCommand,
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
   'bench-accuracy': async () => (await import('./commands/bench-accuracy.ts')).benchAccuracyCommand,
@@ -39,6 +40,7 @@ commands:
   train           train SASRec on an event file; writes a checkpoint
   eval            evaluate a checkpoint (full ranking and sampled-100, validation and test)
   export          quantize a checkpoint and write the ONNX encoder, item shards and manifest
+  shards          write item embeddings + metadata as sha256-named shards (int8, f16 or f32)
   serve           serve exported models and the demo site
   bench-accuracy  train + evaluate the default config on MovieLens 100K; JSON on the last line
 `;

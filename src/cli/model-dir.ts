@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalrecError } from '../core/errors.ts';
+import type { ItemInfo } from '../core/types.ts';
 import { decodeCheckpoint, type Checkpoint } from '../../models/checkpoint.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { CATALOG_FILE, CHECKPOINT_FILE } from './train.ts';
@@ -33,7 +34,7 @@ export function readSasrecCheckpoint(dir: string): Checkpoint<SasrecConfig> & { 
 
 export function readCatalog(
   dir: string,
-): { id: string; title: string; categories: string[]; url?: string }[] | null {
+): ItemInfo[] | null {
   const path = join(dir, CATALOG_FILE);
   return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : null;
 }

@@ -58,6 +58,7 @@ export function catalogFor(ds: Dataset, split: SplitData) {
       title: info?.title ?? id,
       categories: info?.categories ?? [],
       ...(info?.url ? { url: info.url } : {}),
+      ...(info?.image ? { image: info.image } : {}),
     };
   });
 }

@@ -2,15 +2,11 @@
  * The item catalog the page renders: titles and genres by external id, and search over them.
  * Ranking never needs it (the ranker works on ids); only display does.
  */
-import { LocalrecError } from '../core/errors.ts';
+import { decodeMetadataShard } from '../core/metadata.ts';
+import type { ItemInfo } from '../core/types.ts';
 
-/** One catalog entry (the `catalog-json-v1` metadata format). */
-export interface CatalogItem {
-  id: string;
-  title: string;
-  categories: string[];
-  url?: string;
-}
+/** One catalog entry, as a metadata shard carries it (src/core/metadata.ts). */
+export type CatalogItem = ItemInfo;
 
 /** Items in catalog order plus a lookup by id. */
 export interface Catalog {
@@ -26,33 +22,16 @@ export function catalogFrom(entries: CatalogItem[]): Catalog {
 }
 
 /**
- * Parses the metadata blob: a JSON array of `{ id, title, categories, url? }` in internal
- * index order. Throws `bad-format` naming the first bad entry.
+ * The catalog from the export's metadata shards (each validated: links are http(s) only),
+ * in internal index order. Throws `bad-format` / `unsupported-version` for a bad shard.
  */
-export function parseCatalog(bytes: Uint8Array): Catalog {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new LocalrecError('bad-format', 'the catalog metadata is not valid JSON', { cause: e });
-  }
-  if (!Array.isArray(json))
-    throw new LocalrecError('bad-format', 'the catalog metadata is not a JSON array');
-  const entries = json.map((v: unknown, i): CatalogItem => {
-    const e = v as Partial<CatalogItem> | null;
-    if (!e || typeof e.id !== 'string')
-      throw new LocalrecError('bad-format', `catalog entry ${i} has no string id`);
-    const item: CatalogItem = {
-      id: e.id,
-      title: typeof e.title === 'string' && e.title !== '' ? e.title : e.id,
-      categories: Array.isArray(e.categories)
-        ? e.categories.filter((c): c is string => typeof c === 'string')
-        : [],
-    };
-    if (typeof e.url === 'string') item.url = e.url;
-    return item;
-  });
-  return catalogFrom(entries);
+export function catalogFromMetadata(blobs: Uint8Array[]): Catalog {
+  const shards = blobs.map((b) => decodeMetadataShard(b)).sort((a, b) => a.baseIndex - b.baseIndex);
+  return catalogFrom(
+    shards.flatMap((s) =>
+      s.items.map((item) => (item.title === '' ? { ...item, title: item.id } : item)),
+    ),
+  );
 }
 
 /** What to show for an id the catalog lacks (an export without metadata, or a stale history entry). */

@@ -9,7 +9,7 @@ import { isLocalrecError, LocalrecError } from '../core/errors.ts';
 import { DEVICE_CHOICES, type DeviceChoice } from '../client/device.ts';
 import { registerErrorTransfer } from '../client/errors-transfer.ts';
 import type { Ranker, RecommendResult } from '../client/ranker-api.ts';
-import { catalogFrom, parseCatalog, searchCatalog, type Catalog } from './catalog.ts';
+import { catalogFrom, catalogFromMetadata, searchCatalog, type Catalog } from './catalog.ts';
 import { byId, replaceChildren } from './dom.ts';
 import { downloadBlobs } from './download.ts';
 import { addToHistory, clearHistory, loadHistory, removeFromHistory } from './history.ts';
@@ -204,11 +204,7 @@ async function boot(): Promise<void> {
   ui.model.textContent = manifest.modelVersion;
   ui.model.title = manifest.modelVersion;
 
-  const refs = [
-    manifest.encoder,
-    ...manifest.shards,
-    ...(manifest.metadata ? [manifest.metadata] : []),
-  ];
+  const refs = [manifest.encoder, ...manifest.shards, ...manifest.metadata];
   const blobs = await downloadBlobs(refs, ({ loaded, total }) => {
     setStatus(
       `downloading model ${mb(loaded)}/${mb(total)} MB`,
@@ -218,10 +214,11 @@ async function boot(): Promise<void> {
   });
   const [encoder, ...rest] = blobs;
   const shards = rest.slice(0, manifest.shards.length);
-  const metadata = manifest.metadata ? rest[manifest.shards.length] : undefined;
+  const metadata = rest.slice(manifest.shards.length);
   if (!encoder) throw new LocalrecError('internal', 'the encoder download went missing');
 
-  state.catalog = metadata ? parseCatalog(metadata) : await catalogFromShards(shards);
+  state.catalog =
+    metadata.length > 0 ? catalogFromMetadata(metadata) : await catalogFromShards(shards);
   ui.search.disabled = false;
   renderHistoryAndCatalog();
 

@@ -3,13 +3,10 @@
  * runtime: the page must say clearly what is wrong with a manifest rather than fail later
  * inside the worker.
  */
+import { SHA256_HEX, type BlobRef } from '../core/blob.ts';
 import { LocalrecError } from '../core/errors.ts';
 
-/** A content-addressed file: fetch `/v1/blobs/<sha256>`, expect `bytes` bytes. */
-export interface BlobRef {
-  sha256: string;
-  bytes: number;
-}
+export type { BlobRef };
 
 /** What the page needs from a format-1 manifest. */
 export interface DemoManifest {
@@ -19,11 +16,9 @@ export interface DemoManifest {
   /** Longest history the encoder was trained for. */
   maxLen: number;
   shards: BlobRef[];
-  /** The catalog (`catalog-json-v1`), or null when the export has no item metadata. */
-  metadata: BlobRef | null;
+  /** Metadata shards (titles, genres, links), empty when the export has no item metadata. */
+  metadata: BlobRef[];
 }
-
-const HEX64 = /^[0-9a-f]{64}$/;
 
 function bad(what: string): LocalrecError {
   return new LocalrecError('bad-format', `manifest: ${what}; re-run \`localrec export\``);
@@ -32,11 +27,17 @@ function bad(what: string): LocalrecError {
 function blobRef(v: unknown, where: string): BlobRef {
   const b = v as Partial<BlobRef> | null;
   if (!b || typeof b !== 'object') throw bad(`${where} is missing`);
-  if (typeof b.sha256 !== 'string' || !HEX64.test(b.sha256))
+  if (typeof b.sha256 !== 'string' || !SHA256_HEX.test(b.sha256))
     throw bad(`${where}.sha256 is not 64 lowercase hex characters`);
   if (typeof b.bytes !== 'number' || !Number.isInteger(b.bytes) || b.bytes < 0)
     throw bad(`${where}.bytes is not a byte count`);
   return { sha256: b.sha256, bytes: b.bytes };
+}
+
+function metadataRefs(v: unknown): BlobRef[] {
+  if (v == null) return [];
+  if (!Array.isArray(v)) throw bad('metadata is not a list of metadata shards');
+  return v.map((s, i) => blobRef(s, `metadata[${i}]`));
 }
 
 /**
@@ -70,6 +71,6 @@ export function readManifest(json: unknown): DemoManifest {
     encoder: blobRef(sasrec.encoder, 'models.sasrec.encoder'),
     maxLen,
     shards: shards.map((s, i) => blobRef(s, `shards[${i}]`)),
-    metadata: m['metadata'] == null ? null : blobRef(m['metadata'], 'metadata'),
+    metadata: metadataRefs(m['metadata']),
   };
 }

@@ -2,8 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import type { RecommendResult } from '../../src/client/ranker-api.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
-import { catalogFrom, parseCatalog, searchCatalog } from '../../src/demo/catalog.ts';
-import { verifyBlob } from '../../src/demo/download.ts';
+import { verifyBlob } from '../../src/core/blob.ts';
+import { encodeMetadataShard } from '../../src/core/metadata.ts';
+import { catalogFrom, catalogFromMetadata, searchCatalog } from '../../src/demo/catalog.ts';
 import { readManifest } from '../../src/demo/manifest.ts';
 import {
   catalogCards,
@@ -98,17 +99,30 @@ describe('catalog', () => {
     expect(searchCatalog(catalog, '   ').length).toBe(3);
   });
 
-  it('parses the metadata blob and rejects one that is not a catalog', async () => {
-    const bytes = new TextEncoder().encode(
-      JSON.stringify([{ id: 'x', title: 'X', categories: ['A'], url: '/x' }, { id: 'y' }]),
-    );
-    const c = parseCatalog(bytes);
+  it('reads metadata shards in index order and rejects one that is not a metadata shard', async () => {
+    const late = encodeMetadataShard(3, [{ id: 'z', title: '', categories: [] }]);
+    const early = encodeMetadataShard(1, [
+      { id: 'x', title: 'X', categories: ['A'], url: '/x' },
+      { id: 'y', title: 'Y', categories: [] },
+    ]);
+    const c = catalogFromMetadata([late, early]);
+    expect(c.items.map((i) => i.id)).toEqual(['x', 'y', 'z']);
     expect(c.byId.get('x')).toEqual({ id: 'x', title: 'X', categories: ['A'], url: '/x' });
-    expect(c.byId.get('y')?.title).toBe('y');
-    expect(await codeOf(() => parseCatalog(new TextEncoder().encode('{nope')))).toBe('bad-format');
-    expect(await codeOf(() => parseCatalog(new TextEncoder().encode('[{"title":"no id"}]')))).toBe(
-      'bad-format',
-    );
+    expect(c.byId.get('z')?.title).toBe('z');
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    expect(await codeOf(() => catalogFromMetadata([enc([{ id: 'x' }])]))).toBe('bad-format');
+    expect(
+      await codeOf(() =>
+        catalogFromMetadata([
+          enc({
+            format: 'localrec-metadata',
+            version: 1,
+            baseIndex: 1,
+            items: [{ id: 'x', title: 'X', categories: [], url: 'javascript:alert(1)' }],
+          }),
+        ]),
+      ),
+    ).toBe('bad-format');
   });
 });
 
@@ -119,13 +133,17 @@ describe('manifest and blobs', () => {
     modelVersion: 'v1',
     models: { sasrec: { encoder: { sha256: hash, bytes: 10 }, config: { maxLen: 50 } } },
     shards: [{ sha256: hash, bytes: 5 }],
-    metadata: null,
+    metadata: [{ sha256: hash, bytes: 7 }],
   };
 
   it('reads a format-1 manifest and names what is wrong with a bad one', async () => {
     const m = readManifest(good);
     expect(m.maxLen).toBe(50);
-    expect(m.metadata).toBeNull();
+    expect(m.metadata).toEqual([{ sha256: hash, bytes: 7 }]);
+    expect(readManifest({ ...good, metadata: null }).metadata).toEqual([]);
+    expect(
+      await codeOf(() => readManifest({ ...good, metadata: { sha256: hash, bytes: 7 } })),
+    ).toBe('bad-format');
     expect(await codeOf(() => readManifest({ ...good, formatVersion: 2 }))).toBe(
       'unsupported-version',
     );
@@ -143,5 +161,6 @@ describe('manifest and blobs', () => {
     };
     await verifyBlob(ref, bytes);
     expect(await codeOf(verifyBlob(ref, new TextEncoder().encode('abd')))).toBe('integrity');
+    expect(await codeOf(verifyBlob(ref, new TextEncoder().encode('abcd')))).toBe('integrity');
   });
 });

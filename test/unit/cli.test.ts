@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { decodeMetadataShard } from '../../src/core/metadata.ts';
 import { decodeShard } from '../../src/core/shard.ts';
+import type { ItemInfo } from '../../src/core/types.ts';
 
 const run = promisify(execFile);
 const bin = join(import.meta.dirname, '../../bin/localrec.js');
@@ -69,6 +72,60 @@ describe('localrec CLI', () => {
       readFileSync(join(model, 'export', 'blobs', manifest.shards[1].sha256)),
     );
     expect(shard).toMatchObject({ dtype: 'int8', dim: 16, count: 50, baseIndex: 51 });
+
+    // Metadata shards cover the same ranges, carry the catalog, and are named by their hash too.
+    const meta = decodeMetadataShard(
+      readFileSync(join(model, 'export', 'blobs', manifest.metadata[1].sha256)),
+    );
+    expect(meta.baseIndex).toBe(51);
+    expect(meta.items.map((i) => i.id)).toEqual(shard.ids);
+    expect(meta.items[0]!.title).not.toBe('');
+
+    // `localrec shards`: another dtype and size, metadata from an item file whose unsafe link is dropped.
+    const itemsFile = join(dir, 'items.jsonl');
+    writeFileSync(
+      itemsFile,
+      [
+        JSON.stringify({ id: shard.ids[0], title: 'Safe', url: 'https://example.com/a' }),
+        JSON.stringify({ id: shard.ids[1], title: 'Hostile', url: 'javascript:alert(1)' }),
+      ].join('\n'),
+    );
+    const sh = await localrec(
+      'shards',
+      '--model',
+      model,
+      '--dtype',
+      'f16',
+      '--shard-items',
+      '40',
+      '--items',
+      itemsFile,
+    );
+    expect(sh.code).toBe(0);
+    expect(sh.json).toMatchObject({
+      dtype: 'f16',
+      embeddingShards: 3,
+      metadataShards: 3,
+      droppedLinks: 1,
+    });
+    expect(sh.stderr).toMatch(/dropped 1 links that are not http\(s\)/);
+    const index = JSON.parse(readFileSync(join(model, 'shards', 'shards.json'), 'utf8'));
+    const blob = (ref: { sha256: string }) =>
+      readFileSync(join(model, 'shards', 'blobs', ref.sha256));
+    for (const ref of [...index.shards, ...index.metadata]) {
+      expect(createHash('sha256').update(blob(ref)).digest('hex')).toBe(ref.sha256);
+    }
+    expect(decodeShard(blob(index.shards[2])).dtype).toBe('f16');
+    const titled = index.metadata
+      .flatMap((r: { sha256: string }) => decodeMetadataShard(blob(r)).items)
+      .filter((i: ItemInfo) => i.title === 'Safe' || i.title === 'Hostile');
+    expect(titled).toEqual([
+      { id: shard.ids[0], title: 'Safe', categories: [], url: 'https://example.com/a' },
+      { id: shard.ids[1], title: 'Hostile', categories: [] },
+    ]);
+    const badDtype = await localrec('shards', '--model', model, '--dtype', 'int3');
+    expect(badDtype.code).toBe(1);
+    expect(badDtype.stderr).toMatch(/--dtype must be int8, f16 or f32/);
 
     const ev = await localrec('eval', '--model', model, '--quantization', 'fp32,int8');
     expect(ev.code).toBe(0);

@@ -1,12 +1,13 @@
 import { LocalrecError } from '../../core/errors.ts';
 import type { Command } from '../main.ts';
 import { exportModelDir, type Quantization } from '../export.ts';
+import { readItemsFile } from '../shards.ts';
 
 export const exportCommand: Command = {
   summary:
     'quantize a trained checkpoint; write the ONNX user encoder, item-embedding shards, catalog and manifest',
   usage:
-    'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N]',
+    'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N] [--items file]',
   options: {
     model: { type: 'string', description: 'folder with sasrec.ckpt (from `localrec train`)' },
     out: { type: 'string', description: 'export folder (default <model>/export)' },
@@ -15,7 +16,14 @@ export const exportCommand: Command = {
       default: 'int8',
       description: 'weights of the shipped encoder and shards',
     },
-    'shard-items': { type: 'string', default: '50000', description: 'items per embedding shard' },
+    'shard-items': {
+      type: 'string',
+      description: 'items per embedding shard (default: shards of about 4 MB)',
+    },
+    items: {
+      type: 'string',
+      description: 'item metadata file, .csv or .jsonl (default: the catalog saved by train)',
+    },
   },
   async run(v) {
     const model = v['model'];
@@ -25,8 +33,8 @@ export const exportCommand: Command = {
     if (q !== 'int8' && q !== 'fp32' && q !== 'int4') {
       throw new LocalrecError('bad-input', `--quantization must be int8, fp32 or int4, got '${q}'`);
     }
-    const shardItems = Number(v['shard-items'] ?? 50000);
-    if (!Number.isInteger(shardItems) || shardItems < 1) {
+    const shardItems = v['shard-items'] === undefined ? undefined : Number(v['shard-items']);
+    if (shardItems !== undefined && (!Number.isInteger(shardItems) || shardItems < 1)) {
       throw new LocalrecError(
         'bad-input',
         `--shard-items must be a positive integer, got '${String(v['shard-items'])}'`,
@@ -37,6 +45,7 @@ export const exportCommand: Command = {
       out: typeof v['out'] === 'string' ? v['out'] : undefined,
       quantization: q as Quantization,
       shardItems,
+      items: typeof v['items'] === 'string' ? readItemsFile(v['items']) : undefined,
     });
   },
 };

@@ -1,0 +1,100 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalrecError } from '../../core/errors.ts';
+import type { ShardDtype } from '../../core/shard.ts';
+import type { Command } from '../main.ts';
+import { readCatalog, readSasrecCheckpoint } from '../model-dir.ts';
+import { itemsPerShard, readItemsFile, writeShardSet } from '../shards.ts';
+
+/** The index `localrec shards` writes next to the blobs. */
+export const SHARDS_INDEX_FILE = 'shards.json';
+
+function positiveNumber(v: unknown, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new LocalrecError('bad-input', `--${flag} must be a positive number, got '${String(v)}'`);
+  return n;
+}
+
+export const shardsCommand: Command = {
+  summary:
+    'write the item-embedding table and item metadata as content-addressed shards (blobs/<sha256> + shards.json)',
+  usage:
+    'localrec shards --model <dir> [--out <dir>] [--dtype int8|f16|f32] [--shard-mb 4 | --shard-items N] [--items file]',
+  options: {
+    model: { type: 'string', description: 'folder with sasrec.ckpt (from `localrec train`)' },
+    out: { type: 'string', description: 'output folder (default <model>/shards)' },
+    dtype: { type: 'string', default: 'int8', description: 'row storage: int8, f16 or f32' },
+    'shard-mb': { type: 'string', default: '4', description: 'target size of one shard in MB' },
+    'shard-items': { type: 'string', description: 'items per shard (overrides --shard-mb)' },
+    items: {
+      type: 'string',
+      description: 'item metadata file, .csv or .jsonl (default: the catalog saved by train)',
+    },
+  },
+  async run(v) {
+    const model = v['model'];
+    if (typeof model !== 'string')
+      throw new LocalrecError('bad-input', '--model is required (a folder with sasrec.ckpt)');
+    const dtype = String(v['dtype'] ?? 'int8');
+    if (dtype !== 'int8' && dtype !== 'f16' && dtype !== 'f32')
+      throw new LocalrecError('bad-input', `--dtype must be int8, f16 or f32, got '${dtype}'`);
+    const shardMb = positiveNumber(v['shard-mb'] ?? '4', 'shard-mb')!;
+    const shardItemsFlag = positiveNumber(v['shard-items'], 'shard-items');
+    if (shardItemsFlag !== undefined && !Number.isInteger(shardItemsFlag))
+      throw new LocalrecError(
+        'bad-input',
+        `--shard-items must be a positive integer, got '${String(v['shard-items'])}'`,
+      );
+
+    const ck = readSasrecCheckpoint(model);
+    const out = typeof v['out'] === 'string' ? v['out'] : join(model, 'shards');
+    const items = typeof v['items'] === 'string' ? readItemsFile(v['items']) : readCatalog(model);
+    const { dim } = ck.config;
+    const shardItems =
+      shardItemsFlag ??
+      itemsPerShard(dtype as ShardDtype, dim, ck.meta.itemIds, Math.round(shardMb * 1024 * 1024));
+    mkdirSync(out, { recursive: true });
+    const set = writeShardSet({
+      out,
+      table: ck.weights['item_emb']!.data,
+      dim,
+      itemIds: ck.meta.itemIds,
+      items: items ? new Map(items.map((i) => [i.id, i])) : undefined,
+      dtype: dtype as ShardDtype,
+      shardItems,
+    });
+    if (set.droppedLinkCount > 0) {
+      process.stderr.write(
+        `warning: dropped ${set.droppedLinkCount} links that are not http(s) (e.g. item ${set.droppedLinks[0]!.id} ${set.droppedLinks[0]!.field})\n`,
+      );
+    }
+    const index = {
+      formatVersion: 1,
+      model: 'sasrec',
+      dim,
+      dtype,
+      items: ck.config.numItems,
+      shards: set.embedding,
+      metadata: set.metadata,
+    };
+    const tmp = join(out, `${SHARDS_INDEX_FILE}.tmp-${process.pid}`);
+    writeFileSync(tmp, JSON.stringify(index, null, 2));
+    renameSync(tmp, join(out, SHARDS_INDEX_FILE));
+    return {
+      out,
+      dtype,
+      dim,
+      items: ck.config.numItems,
+      itemsPerShard: shardItems,
+      embeddingShards: set.embedding.length,
+      metadataShards: set.metadata.length,
+      bytes: {
+        embedding: set.embedding.reduce((a, s) => a + s.bytes, 0),
+        metadata: set.metadata.reduce((a, s) => a + s.bytes, 0),
+      },
+      droppedLinks: set.droppedLinkCount,
+    };
+  },
+};
