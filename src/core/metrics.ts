@@ -219,3 +219,93 @@ function userRng(seed: number, user: number, stage: 'valid' | 'test'): Rng {
   h ^= h >>> 16;
   return new Rng(h >>> 0);
 }
+
+/**
+ * Recall@k of one user in the leave-one-out protocol, where the relevant set is the single
+ * held-out target: 1 when its 0-based full-ranking `rank` is below k, else 0. With one
+ * relevant item this equals HR@k; the name says what a retrieval stage is judged on: did its
+ * top k candidates contain the item the user went on to pick?
+ */
+export function recallAt(rank: number, k: number): number {
+  return rank < k ? 1 : 0;
+}
+
+/** Full-ranking quality of a retrieval model: Recall@100 next to HR@10 and NDCG@10. */
+export interface RetrievalMetrics {
+  recall100: number;
+  hr10: number;
+  ndcg10: number;
+  /** Number of users (ranks) averaged. */
+  users: number;
+}
+
+/** Means of per-user 0-based full ranks; zeros when there are none. */
+export function retrievalMetrics(ranks: ArrayLike<number>): RetrievalMetrics {
+  const n = ranks.length;
+  if (n === 0) return { recall100: 0, hr10: 0, ndcg10: 0, users: 0 };
+  let r100 = 0;
+  let hr = 0;
+  let ndcg = 0;
+  for (let i = 0; i < n; i++) {
+    const r = ranks[i]!;
+    r100 += recallAt(r, 100);
+    hr += hitAt(r, 10);
+    ndcg += ndcgAt(r, 10);
+  }
+  return { recall100: r100 / n, hr10: hr / n, ndcg10: ndcg / n, users: n };
+}
+
+/** Per-user full ranks of one stage: `ranks[k]` belongs to user index `users[k]`. */
+export interface FullRanks {
+  users: Int32Array;
+  ranks: Int32Array;
+}
+
+/**
+ * The full-ranking rank ({@link rankFull}) of every evaluable user's `valid` or `test` target,
+ * with exactly the inputs, targets and exclusions of {@link evaluateRanking} (no sampled-100).
+ * Kept per user so callers can summarise any subset (e.g. users whose target is a cold item)
+ * with {@link retrievalMetrics}.
+ */
+export async function fullRanks(
+  split: SplitData,
+  stage: 'valid' | 'test',
+  score: BatchScorer,
+  opts: Pick<EvaluateOptions, 'batchSize' | 'users'> = {},
+): Promise<FullRanks> {
+  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 128));
+  const candidates = opts.users ?? split.users.map((_, i) => i);
+  const order: number[] = [];
+  for (const u of candidates) {
+    const us = split.users[u];
+    if (us === undefined)
+      throw new LocalrecError(
+        'bad-input',
+        `user index ${u} is outside 0..${split.users.length - 1}`,
+      );
+    if (stageTarget(us, stage) !== 0) order.push(u);
+  }
+  const ranks = new Int32Array(order.length);
+  for (let b = 0; b < order.length; b += batchSize) {
+    const batch = order.slice(b, b + batchSize);
+    const inputs = batch.map((u) => stageInput(split.users[u]!, stage));
+    const out = await score(inputs);
+    if (out.length !== inputs.length) {
+      throw new LocalrecError(
+        'bad-input',
+        `scorer returned ${out.length} score vectors for ${inputs.length} inputs`,
+      );
+    }
+    for (let k = 0; k < batch.length; k++) {
+      const scores = out[k]!;
+      if (scores.length !== split.numItems + 1) {
+        throw new LocalrecError(
+          'bad-input',
+          `scorer returned ${scores.length} scores; expected numItems + 1 = ${split.numItems + 1}`,
+        );
+      }
+      ranks[b + k] = rankFull(scores, stageTarget(split.users[batch[k]!]!, stage), inputs[k]!);
+    }
+  }
+  return { users: Int32Array.from(order), ranks };
+}

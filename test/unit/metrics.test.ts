@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   RankAccumulator,
   evaluateRanking,
+  fullRanks,
   hitAt,
   ndcgAt,
   rankFull,
   rankSampled,
+  recallAt,
+  retrievalMetrics,
   sampleNegatives,
 } from '../../src/core/metrics.ts';
 import { Rng } from '../../src/core/random.ts';
@@ -204,5 +207,46 @@ describe('evaluateRanking', () => {
     await expect(evaluateRanking(split, 'valid', () => [])).rejects.toThrow(
       /0 score vectors for 3 inputs/,
     );
+  });
+});
+
+describe('recallAt / retrievalMetrics / fullRanks', () => {
+  it('Recall@100 counts ranks below 100, next to HR@10 and NDCG@10', () => {
+    expect(recallAt(99, 100)).toBe(1);
+    expect(recallAt(100, 100)).toBe(0);
+    expect(retrievalMetrics([])).toEqual({ recall100: 0, hr10: 0, ndcg10: 0, users: 0 });
+    const m = retrievalMetrics(Int32Array.of(0, 5, 99, 100, 1000));
+    expect(m.users).toBe(5);
+    expect(m.recall100).toBeCloseTo(3 / 5, 12);
+    expect(m.hr10).toBeCloseTo(2 / 5, 12);
+    expect(m.ndcg10).toBeCloseTo((1 + 1 / Math.log2(7)) / 5, 12);
+  });
+
+  it('gives the per-user ranks evaluateRanking averages (same inputs and exclusions)', async () => {
+    const split: SplitData = {
+      numItems: 6,
+      itemIds: ['', 'a', 'b', 'c', 'd', 'e', 'f'],
+      users: [
+        { user: 'A', train: Int32Array.of(2), valid: 4, test: 6 },
+        { user: 'B', train: Int32Array.of(1, 3), valid: 2, test: 3 },
+        { user: 'C', train: Int32Array.of(5), valid: 0, test: 0 },
+        { user: 'D', train: Int32Array.of(1, 5), valid: 6, test: 1 },
+      ],
+    };
+    const scorer = (inputs: Int32Array[]) => inputs.map(() => S.slice());
+    const v = await fullRanks(split, 'valid', scorer, { batchSize: 2 });
+    expect([...v.users]).toEqual([0, 1, 3]); // C is train-only
+    expect([...v.ranks]).toEqual([1, 0, 3]);
+    const t = await fullRanks(split, 'test', scorer);
+    expect([...t.ranks]).toEqual([2, 0, 3]);
+    const ref = await evaluateRanking(split, 'test', scorer);
+    const m = retrievalMetrics(t.ranks);
+    expect(m.ndcg10).toBeCloseTo(ref.full.ndcg10, 12);
+    expect(m.hr10).toBe(ref.full.hr10);
+    expect(m.recall100).toBe(1);
+    const only = await fullRanks(split, 'test', scorer, { users: [3, 2] });
+    expect([...only.users]).toEqual([3]);
+    await expect(fullRanks(split, 'test', scorer, { users: [9] })).rejects.toThrow(/outside 0..3/);
+    await expect(fullRanks(split, 'test', () => [])).rejects.toThrow(/0 score vectors/);
   });
 });
