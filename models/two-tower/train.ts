@@ -1,0 +1,257 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  fullRanks,
+  retrievalMetrics,
+  type BatchScorer,
+  type FullRanks,
+  type RetrievalMetrics,
+} from '../../src/core/metrics.ts';
+import { Rng } from '../../src/core/random.ts';
+import type { SplitData } from '../../src/core/types.ts';
+import { buildExamples, usersByTrainLength, type Example } from '../sasrec/train.ts';
+import { matMul } from '../tf-ops.ts';
+import {
+  defaultTwoTowerTrainConfig,
+  validateTwoTowerTrainConfig,
+  type TwoTowerConfig,
+  type TwoTowerTrainConfig,
+} from './config.ts';
+import type { ItemFeatures } from './features.ts';
+import { prepareBatch, targetDistribution, twoTowerLoss } from './loss.ts';
+import { encodeUsers, initWeights, itemTable, type TwoTowerWeights } from './model.ts';
+
+export interface TwoTowerProgress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  /** Mean loss over the epoch so far. */
+  loss: number;
+  /** Training examples (positions with a target) per second over the epoch so far. */
+  examplesPerSec: number;
+  /** Seconds left in this epoch at the current rate. */
+  epochEtaSec: number;
+  elapsedSec: number;
+}
+
+export interface TwoTowerEpochReport {
+  epoch: number;
+  loss: number;
+  seconds: number;
+  examplesPerSec: number;
+  valid?: RetrievalMetrics;
+  best: boolean;
+}
+
+export interface TwoTowerTrainResult {
+  weights: TwoTowerWeights;
+  bestEpoch: number;
+  epochsRun: number;
+  bestValid: RetrievalMetrics | null;
+  trainSeconds: number;
+  history: TwoTowerEpochReport[];
+  stoppedBy: 'epochs' | 'patience' | 'time';
+}
+
+export interface TwoTowerHooks {
+  onProgress?: (p: TwoTowerProgress) => void;
+  onEpoch?: (r: TwoTowerEpochReport) => void;
+  /** Called with the best weights so far whenever validation improves. */
+  onCheckpoint?: (w: TwoTowerWeights, r: TwoTowerEpochReport) => void | Promise<void>;
+}
+
+export interface TwoTowerTrainOptions {
+  /** Validation users to select the epoch on (default: all with a validation item). */
+  validUsers?: number[];
+}
+
+/**
+ * Batches of similar length (less padding): shuffle, sort inside pools of 8 batches by
+ * length, shuffle the batch order.
+ */
+function lengthBatches(examples: Example[], batchSize: number, rng: Rng): Example[][] {
+  const idx = rng.shuffle(Array.from(examples.keys())) as number[];
+  const pool = batchSize * 8;
+  const batches: Example[][] = [];
+  for (let p = 0; p < idx.length; p += pool) {
+    const chunk = idx
+      .slice(p, p + pool)
+      .sort((a, b) => examples[a]!.input.length - examples[b]!.input.length);
+    for (let b = 0; b < chunk.length; b += batchSize)
+      batches.push(chunk.slice(b, b + batchSize).map((i) => examples[i]!));
+  }
+  return rng.shuffle(batches) as Example[][];
+}
+
+/**
+ * A full-ranking scorer: the item table is computed once, then each batch of histories is
+ * encoded and scored against every item. Call `dispose()` when done.
+ */
+export function makeTwoTowerScorer(
+  c: TwoTowerConfig,
+  w: TwoTowerWeights,
+  f: ItemFeatures,
+): { score: BatchScorer; table: tf.Tensor2D; dispose: () => void } {
+  const table = itemTable(c, w, f);
+  const tableT = tf.tidy(() => table.transpose()); // (dim, numItems+1): a plain matmul per batch
+  const n = c.numItems + 1;
+  return {
+    table,
+    score: async (inputs) => {
+      const s = tf.tidy(() => matMul(encodeUsers(c, w, table, inputs), tableT));
+      const data = (await s.data()) as Float32Array;
+      s.dispose();
+      return inputs.map((_, i) => data.subarray(i * n, (i + 1) * n));
+    },
+    dispose: () => tf.dispose([table, tableT]),
+  };
+}
+
+/** Full-ranking Recall@100 / HR@10 / NDCG@10 of one stage, with the per-user ranks. */
+export async function evaluateTwoTower(
+  c: TwoTowerConfig,
+  w: TwoTowerWeights,
+  f: ItemFeatures,
+  split: SplitData,
+  stage: 'valid' | 'test',
+  users?: number[],
+): Promise<{ metrics: RetrievalMetrics; ranks: FullRanks }> {
+  const s = makeTwoTowerScorer(c, w, f);
+  try {
+    const ranks = await fullRanks(split, stage, s.score, {
+      users: users ?? usersByTrainLength(split),
+    });
+    return { metrics: retrievalMetrics(ranks.ranks), ranks };
+  } finally {
+    s.dispose();
+  }
+}
+
+function snapshot(vars: Record<string, tf.Variable>): TwoTowerWeights {
+  const w: TwoTowerWeights = {};
+  for (const [k, v] of Object.entries(vars)) w[k] = tf.clone(v);
+  return w;
+}
+
+/**
+ * Trains the two towers on the split's training sequences (in-batch softmax with the logQ
+ * correction, loss.ts), evaluating validation every `evalEvery` epochs with full ranking and
+ * keeping the weights of the best validation Recall@100 — the retrieval stage's job is to get
+ * the item into the candidate list, so that is the metric it is selected on. Test is never looked at.
+ */
+export async function trainTwoTower(
+  c: TwoTowerConfig,
+  split: SplitData,
+  f: ItemFeatures,
+  config: Partial<TwoTowerTrainConfig> = {},
+  hooks: TwoTowerHooks = {},
+  opts: TwoTowerTrainOptions = {},
+): Promise<TwoTowerTrainResult> {
+  const tc: TwoTowerTrainConfig = { ...defaultTwoTowerTrainConfig, ...config };
+  validateTwoTowerTrainConfig(tc);
+  const rng = new Rng(tc.seed);
+  const vars: Record<string, tf.Variable> = {};
+  // Unnamed: tfjs registers variable names globally, so a named set could not be built twice.
+  for (const [name, t] of Object.entries(initWeights(c, rng.seed())))
+    vars[name] = tf.variable(t, true);
+  const varList = Object.values(vars);
+  const optimizer = tf.train.adam(tc.learningRate, 0.9, 0.98);
+  const full = buildExamples(split, c.maxLen);
+  const targetProb = targetDistribution(
+    full.map((e) => e.target),
+    c.numItems,
+  );
+  const validUsers =
+    opts.validUsers ?? usersByTrainLength(split).filter((u) => split.users[u]!.valid !== 0);
+  const hasValid = validUsers.length > 0;
+
+  const t0 = performance.now();
+  const history: TwoTowerEpochReport[] = [];
+  let best: TwoTowerWeights | null = null;
+  let bestScore = -Infinity;
+  let bestEpoch = 0;
+  let bestValid: RetrievalMetrics | null = null;
+  let sinceBest = 0;
+  let stoppedBy: TwoTowerTrainResult['stoppedBy'] = 'epochs';
+  let epoch = 0;
+  for (epoch = 1; epoch <= tc.epochs; epoch++) {
+    const e0 = performance.now();
+    const examples = tc.cropRate > 0 ? buildExamples(split, c.maxLen, tc.cropRate, rng) : full;
+    const batches = lengthBatches(examples, tc.batchSize, rng);
+    let lossSum = 0;
+    let seen = 0;
+    for (let step = 0; step < batches.length; step++) {
+      const batch = batches[step]!;
+      const p = prepareBatch(
+        batch.map((e) => e.input),
+        batch.map((e) => e.target),
+        c.maxLen,
+        targetProb,
+        rng,
+        { idDropout: tc.idDropout, excludeSeen: tc.excludeSeen },
+      );
+      const l = optimizer.minimize(() => twoTowerLoss(c, vars, f, p), true, varList)!;
+      lossSum += (await l.data())[0]!;
+      l.dispose();
+      seen += p.rows;
+      const secs = (performance.now() - e0) / 1000;
+      hooks.onProgress?.({
+        epoch,
+        epochs: tc.epochs,
+        step: step + 1,
+        stepsPerEpoch: batches.length,
+        loss: lossSum / (step + 1),
+        examplesPerSec: seen / secs,
+        epochEtaSec: (secs / (step + 1)) * (batches.length - step - 1),
+        elapsedSec: (performance.now() - t0) / 1000,
+      });
+    }
+    const seconds = (performance.now() - e0) / 1000;
+    const report: TwoTowerEpochReport = {
+      epoch,
+      loss: lossSum / Math.max(1, batches.length),
+      seconds,
+      examplesPerSec: seen / seconds,
+      best: false,
+    };
+    if (hasValid && (epoch % tc.evalEvery === 0 || epoch === tc.epochs)) {
+      report.valid = (await evaluateTwoTower(c, vars, f, split, 'valid', validUsers)).metrics;
+      if (report.valid.recall100 > bestScore) {
+        bestScore = report.valid.recall100;
+        bestEpoch = epoch;
+        bestValid = report.valid;
+        sinceBest = 0;
+        report.best = true;
+        if (best) tf.dispose(Object.values(best));
+        best = snapshot(vars);
+        await hooks.onCheckpoint?.(best, report);
+      } else sinceBest += 1;
+    }
+    history.push(report);
+    hooks.onEpoch?.(report);
+    if (hasValid && sinceBest >= tc.patience) {
+      stoppedBy = 'patience';
+      break;
+    }
+    if (tc.maxSeconds > 0 && (performance.now() - t0) / 1000 >= tc.maxSeconds) {
+      stoppedBy = 'time';
+      break;
+    }
+  }
+  const epochsRun = Math.min(epoch, tc.epochs);
+  if (!best) {
+    best = snapshot(vars);
+    bestEpoch = epochsRun;
+  }
+  tf.dispose(varList);
+  optimizer.dispose();
+  return {
+    weights: best,
+    bestEpoch,
+    epochsRun,
+    bestValid,
+    trainSeconds: (performance.now() - t0) / 1000,
+    history,
+    stoppedBy,
+  };
+}
