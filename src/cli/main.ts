@@ -28,6 +28,7 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.ts')).serveCommand,
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
   'bench-accuracy': async () => (await import('./commands/bench-accuracy.ts')).benchAccuracyCommand,
+  'two-tower': async () => (await import('./commands/two-tower.ts')).twoTowerCommand,
 };
 
 function mainHelp(): string {
