@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadDataset } from '../data.ts';
 import { exportModelDir } from '../export.ts';
@@ -9,6 +9,27 @@ import { DIST_DIR, serveOptions, startServer } from './serve.ts';
 import { parseTrainFlags, trainOptions } from './train.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
+
+/** What the web app is built from: a change to any of it makes dist/ stale. */
+const APP_SOURCES = ['index.html', 'vite.config.ts', 'src', 'workers', 'public'];
+
+/** Newest modification time under `path` (a file or a folder, recursively); 0 if absent. */
+function newestMtime(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const e of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, e)));
+  return newest;
+}
+
+/** True when dist/ is missing or older than any of the app's sources. */
+function distIsStale(): boolean {
+  const built = join(DIST_DIR, 'index.html');
+  if (!existsSync(built)) return true;
+  const builtAt = statSync(built).mtimeMs;
+  return APP_SOURCES.some((p) => newestMtime(join(ROOT, p)) > builtAt);
+}
 
 /** Quick settings for the built-in catalog: short sequences, a couple of minutes at most. */
 const DEMO_TRAINING = {
@@ -27,7 +48,10 @@ export const demoCommand: Command = {
       description: 'dataset path, or demo (the built-in synthetic catalog)',
     },
     retrain: { type: 'boolean', description: 'train again even if a model exists' },
-    rebuild: { type: 'boolean', description: 'rebuild the web app even if dist/ exists' },
+    rebuild: {
+      type: 'boolean',
+      description: 'rebuild the web app even if dist/ is newer than its sources',
+    },
     ...serveOptions,
     ...trainOptions,
   },
@@ -37,7 +61,7 @@ export const demoCommand: Command = {
     const step = (s: string) =>
       process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0)}s] ${s}\n`);
 
-    if (v['rebuild'] || !existsSync(join(DIST_DIR, 'index.html'))) {
+    if (v['rebuild'] || distIsStale()) {
       step('building the web app (vite)…');
       const { build } = await import('vite');
       await build({ root: ROOT, logLevel: 'warn' });
@@ -59,12 +83,11 @@ export const demoCommand: Command = {
     } else {
       step(`using the model in ${modelDir} (--retrain to train again)`);
     }
+    // Always re-exported (about a second): an export written by an older localrec would
+    // otherwise outlive a format change. Unchanged blobs keep their names and are not rewritten.
     const exportDir = join(modelDir, 'export');
-    const manifest = join(exportDir, 'manifest.json');
-    if (!existsSync(manifest) || statSync(manifest).mtimeMs < statSync(ckPath).mtimeMs) {
-      step('exporting the int8 model and shards…');
-      exportModelDir({ modelDir, out: exportDir, quantization: 'int8', shardItems: 50_000 });
-    }
+    step('exporting the int8 model and shards…');
+    exportModelDir({ modelDir, out: exportDir, quantization: 'int8' });
     const url = await startServer(exportDir, v);
     step(`ready: open ${url} — recommendations are computed in your browser`);
     return {
