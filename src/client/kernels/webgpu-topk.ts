@@ -185,10 +185,8 @@ export async function createWebGpuKernel(options: WebGpuKernelOptions = {}): Pro
     };
     if (!cpuOnly) {
       const bytesPerRow = units(dim) * 4 * (b.dtype === 'int8' ? 1 : b.dtype === 'f16' ? 2 : 4);
-      const perChunk = Math.max(
-        1,
-        Math.min(Math.floor(maxBinding / bytesPerRow), TILE * maxTilesX * 64),
-      );
+      // Rows per chunk: what one storage binding holds (the scales take 4 bytes ≤ a row's).
+      const perChunk = Math.max(1, Math.floor(maxBinding / bytesPerRow));
       for (let start = 0; start < b.count; start += perChunk) {
         const count = Math.min(perChunk, b.count - start);
         const data = rowBytes(b, start, count);
@@ -248,9 +246,9 @@ export async function createWebGpuKernel(options: WebGpuKernelOptions = {}): Pro
         dim,
       );
     };
-    /** Rows [start, end) of a block scored exactly with one kernel call, pushed unless `emitted` lists them. */
     let exactRows = 0;
     let approxRows = 0;
+    /** Rows [start, end) of a block scored exactly with one kernel call, pushed unless `emitted` lists them. */
     const exactRange = (b: GpuBlock, start: number, end: number, emitted?: Set<number>) => {
       exactRows += end - start;
       const s = b.src;
