@@ -9,8 +9,16 @@ import type { Device, DeviceChoice } from './device.ts';
 /** A binary artifact as fetched (`Response.arrayBuffer()`) or read from a cache. */
 export type Bytes = ArrayBuffer | Uint8Array;
 
+/** Name of a loaded model: `'sasrec'` (the default) or `'two-tower'`; any name works. */
+export type ModelName = string;
+
 /** What {@link Ranker.load} needs. */
 export interface RankerLoadOptions {
+  /**
+   * Which model this is (default `'sasrec'`). Several models load side by side, each with its
+   * own encoder and shards; loading a name again replaces that model only.
+   */
+  model?: ModelName;
   /**
    * The SASRec user encoder as ONNX: input `item_ids` int64 (batch, seq) left-padded with 0,
    * output `user_vec` float32 (batch, dim).
@@ -18,7 +26,8 @@ export interface RankerLoadOptions {
   encoder: Bytes;
   /**
    * Embedding shards (src/core/shard.ts format), any dtype (int8, f16, f32), in any order.
-   * Shard row r is internal item `baseIndex + r`; together they must not overlap.
+   * Shard row r is internal item `baseIndex + r`; together they must not overlap. At least one:
+   * the rest may follow through {@link Ranker.addShards} as they download.
    */
   shards: Bytes[];
   /** Where the encoder runs; default `'auto'` (see device.ts for the rule). */
@@ -27,8 +36,28 @@ export interface RankerLoadOptions {
   maxLen: number;
 }
 
+/** What {@link Ranker.addShards} takes. */
+export interface AddShardsOptions {
+  /** The model the shards belong to (default `'sasrec'`). */
+  model?: ModelName;
+  /** More embedding shards of that model's catalog; none may overlap those already loaded. */
+  shards: Bytes[];
+}
+
+/** What {@link Ranker.addShards} reports. */
+export interface AddShardsResult {
+  /** Items of this model searchable now. */
+  items: number;
+  /** Shards of this model loaded so far. */
+  shards: number;
+}
+
 /** What {@link Ranker.load} reports. */
 export interface RankerLoadResult {
+  /** The model loaded. */
+  model: ModelName;
+  /** The retrieval kernel scoring this model's items (`ts`, `wasm-simd`, `webgpu`). */
+  kernel: string;
   /** The device the encoder runs on. */
   device: Device;
   /** Why that device, in words (e.g. "auto: the WebGPU adapter google/swiftshader is software ..."). */
@@ -43,6 +72,8 @@ export interface RankerLoadResult {
 
 /** One recommendation request. */
 export interface RecommendRequest {
+  /** Which loaded model answers (default `'sasrec'`). */
+  model?: ModelName;
   /** External item ids the visitor interacted with, oldest first. Unknown ids are skipped. */
   history: string[];
   /** How many items to return (a non-negative integer). */
@@ -83,11 +114,13 @@ export interface RecommendResult {
   coldStart: boolean;
   /** History entries skipped because the loaded shards do not contain them. */
   unknownHistory: number;
+  /** Items the answer was chosen from: fewer than the catalog while shards are still arriving. */
+  itemsSearched: number;
 }
 
 /**
- * The ranker: an ONNX user encoder plus item-embedding shards, scored with the int8/f16/f32
- * kernels of src/core/topk.ts.
+ * The ranker: per model, an ONNX user encoder plus item-embedding shards, searched with the
+ * top-k engine of src/core/topk-engine.ts (WASM SIMD where available, else plain TypeScript).
  */
 export interface Ranker {
   /**
@@ -99,6 +132,14 @@ export interface Ranker {
    */
   load(options: RankerLoadOptions): Promise<RankerLoadResult>;
   /**
+   * Adds embedding shards to a loaded model: recommendations cover them from the next call on,
+   * so a page can recommend from the first shard and improve as the rest arrive.
+   *
+   * @throws LocalrecError `not-loaded` when that model is not loaded; `bad-format` for a corrupt
+   *   shard, another dim, or rows/ids that overlap loaded ones (nothing is added then).
+   */
+  addShards(options: AddShardsOptions): Promise<AddShardsResult>;
+  /**
    * Top-k items for a history.
    *
    * @throws LocalrecError `not-loaded` before {@link Ranker.load}; `bad-input` for a bad `k`.
@@ -109,7 +150,7 @@ export interface Ranker {
    *
    * @throws LocalrecError `not-loaded` before load; `bad-input` when no history id is known.
    */
-  encode(history: string[]): Promise<Float32Array>;
-  /** Releases the ONNX session and the shards; the ranker can be loaded again afterwards. */
+  encode(history: string[], model?: ModelName): Promise<Float32Array>;
+  /** Releases every model's ONNX session and shards; the ranker can be loaded again afterwards. */
   dispose(): Promise<void>;
 }

@@ -1,6 +1,8 @@
 /**
- * The in-process ranker: SASRec user encoding with ONNX Runtime Web (WebGPU or WASM) and
- * retrieval over item-embedding shards with the kernels of src/core/topk.ts. The worker
+ * The in-process ranker: user encoding with ONNX Runtime Web (WebGPU or WASM) and retrieval
+ * over item-embedding shards with the top-k engine of src/core/topk-engine.ts. Several models
+ * (SASRec, two-tower) load side by side, each with its own encoder, shards and id table, and
+ * shards can arrive after the encoder (progressive loading). The worker
  * (workers/ranker.worker.ts) exposes exactly this object; see ranker-api.ts for the contract.
  */
 // The build with the native WebGPU EP (plus wasm), not the default import: the default one
@@ -10,11 +12,15 @@
 // DequantizeLinear of the same rank (onnxruntime#32578). The native EP is correct.
 import * as ort from 'onnxruntime-web/webgpu';
 import { LocalrecError, isLocalrecError } from '../core/errors.ts';
+import { createWasmKernel } from '../core/kernels/wasm-kernel.ts';
 import { decodeShard, type DecodedShard } from '../core/shard.ts';
-import { scoreF16, scoreF32, scoreInt8, topK } from '../core/topk.ts';
+import { createTsKernel, TopKEngine, type TopKKernel } from '../core/topk-engine.ts';
 import { pickDevice, type Device, type GpuLike } from './device.ts';
 import type {
+  AddShardsOptions,
+  AddShardsResult,
   Bytes,
+  ModelName,
   Ranker,
   RankerLoadOptions,
   RankerLoadResult,
@@ -47,22 +53,46 @@ export interface RankerOptions {
   numThreads?: number;
   /** Stand-in for `navigator.gpu` in device detection (tests); `null` means "no WebGPU". */
   gpu?: GpuLike | null;
+  /**
+   * The retrieval kernel: `'wasm-simd'`, `'ts'` (plain TypeScript), or `'auto'` (default):
+   * WASM SIMD where the browser has WebAssembly SIMD, else TypeScript. Both give the same ids.
+   */
+  kernel?: KernelChoice;
 }
 
-interface Loaded {
-  session: ort.InferenceSession;
-  device: Device;
+/** Retrieval kernels the ranker can use. */
+export type KernelChoice = 'auto' | 'ts' | 'wasm-simd';
+
+const DEFAULT_MODEL = 'sasrec';
+
+async function makeKernel(choice: KernelChoice): Promise<TopKKernel> {
+  if (choice === 'ts') return createTsKernel();
+  try {
+    return await createWasmKernel();
+  } catch (e) {
+    if (choice === 'wasm-simd') throw e;
+    return createTsKernel(); // 'auto' on a browser without WebAssembly SIMD
+  }
+}
+
+/** The item side of one model: its shards, searchable so far, and its id table. */
+interface Catalog {
   dim: number;
-  maxLen: number;
-  shards: DecodedShard[];
+  engine: TopKEngine;
   /** External id → internal index (1..N). */
   indexOf: Map<string, number>;
-  /** Internal index → external id ('' for padding and holes). */
+  /** Internal index → external id (undefined for padding and for items not loaded yet). */
   idOf: string[];
-  /** One score per internal index, reused by every request; NaN at 0 and at holes so they never rank. */
-  scores: Float32Array;
-  /** All zeros where an item exists, NaN elsewhere: the cold-start ranking (index order). */
-  coldScores: Float32Array;
+  /** Loaded index ranges sorted by start: the cold-start ranking walks them in index order. */
+  ranges: { start: number; end: number }[];
+  shards: number;
+}
+
+interface Loaded extends Catalog {
+  name: ModelName;
+  session: ort.InferenceSession;
+  device: Device;
+  maxLen: number;
 }
 
 function toU8(b: Bytes, what: string): Uint8Array {
@@ -75,14 +105,14 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Decodes and cross-checks the shards: one dim, no overlapping rows, unique ids. */
-function indexShards(
-  shardBytes: Bytes[],
-): Pick<Loaded, 'dim' | 'shards' | 'indexOf' | 'idOf' | 'scores' | 'coldScores'> {
-  if (!Array.isArray(shardBytes) || shardBytes.length === 0) {
-    throw new LocalrecError('bad-input', 'load: `shards` must list at least one embedding shard');
-  }
-  const shards = shardBytes.map((b, i) => {
+/** Decodes shards, wrapping a decoding failure with which shard it was. */
+function decodeAll(shardBytes: Bytes[], what: string): DecodedShard[] {
+  if (!Array.isArray(shardBytes))
+    throw new LocalrecError(
+      'bad-input',
+      `${what}: \`shards\` must be an array of embedding shards`,
+    );
+  return shardBytes.map((b, i) => {
     const bytes = toU8(b, `shards[${i}]`);
     try {
       return decodeShard(bytes);
@@ -95,13 +125,20 @@ function indexShards(
       );
     }
   });
-  const dim = shards[0]!.dim;
-  let total = 1;
+}
+
+/**
+ * Checks new shards against each other and against what `into` already holds — one dim, indices
+ * from 1, no overlapping rows, unique ids — and only then adds them all (a bad shard adds none).
+ */
+function addToCatalog(into: Catalog, shards: DecodedShard[]): void {
+  const newIds = new Map<string, number>();
+  const newRanges: { start: number; end: number; i: number }[] = [];
   shards.forEach((s, i) => {
-    if (s.dim !== dim)
+    if (s.dim !== into.dim)
       throw new LocalrecError(
         'bad-format',
-        `shards[${i}] has dim ${s.dim} but shards[0] has dim ${dim}; all shards of a catalog share one width`,
+        `shards[${i}] has dim ${s.dim} but this model's items have dim ${into.dim}; all shards of a catalog share one width`,
       );
     if (!Number.isInteger(s.baseIndex) || s.baseIndex < 1) {
       throw new LocalrecError(
@@ -109,53 +146,42 @@ function indexShards(
         `shards[${i}] starts at item index ${s.baseIndex}; indices start at 1 (0 is padding)`,
       );
     }
-    total = Math.max(total, s.baseIndex + s.count);
-  });
-  const idOf = new Array<string>(total).fill('');
-  const indexOf = new Map<string, number>();
-  const coldScores = new Float32Array(total).fill(NaN);
-  shards.forEach((s, i) => {
-    for (let r = 0; r < s.count; r++) {
-      const index = s.baseIndex + r;
-      const id = s.ids[r]!;
-      if (idOf[index] !== '')
+    const r = { start: s.baseIndex, end: s.baseIndex + s.count, i };
+    for (const o of [...into.ranges, ...newRanges]) {
+      if (r.start < o.end && o.start < r.end && r.end > r.start)
         throw new LocalrecError(
           'bad-format',
-          `shards[${i}] row ${r} overlaps item index ${index} of another shard`,
+          `shards[${i}] (items ${r.start}..${r.end - 1}) overlaps items ${Math.max(r.start, o.start)}..${Math.min(r.end, o.end) - 1} of another shard`,
         );
-      if (indexOf.has(id))
-        throw new LocalrecError(
-          'bad-format',
-          `item id '${id}' appears twice in the shards (shards[${i}] row ${r})`,
-        );
-      idOf[index] = id;
-      indexOf.set(id, index);
-      coldScores[index] = 0;
     }
+    newRanges.push(r);
+    s.ids.forEach((id, row) => {
+      if (into.indexOf.has(id) || newIds.has(id))
+        throw new LocalrecError(
+          'bad-format',
+          `item id '${id}' appears twice in the shards (shards[${i}] row ${row})`,
+        );
+      newIds.set(id, s.baseIndex + row);
+    });
   });
-  return {
-    dim,
-    shards,
-    indexOf,
-    idOf,
-    scores: new Float32Array(coldScores.length).fill(NaN),
-    coldScores,
-  };
+  for (const s of shards) {
+    into.engine.add(s);
+    into.shards++;
+    if (s.count > 0) into.ranges.push({ start: s.baseIndex, end: s.baseIndex + s.count });
+    s.ids.forEach((id, row) => (into.idOf[s.baseIndex + row] = id));
+  }
+  for (const [id, index] of newIds) into.indexOf.set(id, index);
+  into.ranges.sort((a, b) => a.start - b.start);
 }
 
-/** Scores every loaded item for a user vector into `out` (by internal index). */
-function scoreShards(
-  shards: DecodedShard[],
-  user: Float32Array,
-  dim: number,
-  out: Float32Array,
-): void {
-  for (const s of shards) {
-    const dst = out.subarray(s.baseIndex, s.baseIndex + s.count);
-    if (s.dtype === 'int8') scoreInt8(user, s.int8!, s.scales!, dim, dst);
-    else if (s.dtype === 'f16') scoreF16(user, s.f16!, dim, dst);
-    else scoreF32(user, s.f32!, dim, dst);
+/** The first `k` loaded items in index order that `skip` does not hold (the cold-start list). */
+function firstItems(c: Catalog, k: number, skip: Set<number>): number[] {
+  const out: number[] = [];
+  for (const r of c.ranges) {
+    for (let i = r.start; i < r.end && out.length < k; i++) if (!skip.has(i)) out.push(i);
+    if (out.length >= k) break;
   }
+  return out;
 }
 
 /** Turns ORT's session-creation failure into a LocalrecError with a code a caller can act on. */
@@ -179,12 +205,18 @@ function sessionError(e: unknown, device: Device): LocalrecError {
 /**
  * Creates an in-process ranker. Nothing is loaded until {@link Ranker.load}.
  *
- * Calls are serialized: ORT sessions do not allow overlapping `run()`s, and a `load()` in
- * flight must not be observed half-done.
+ * Calls are serialized: ORT sessions do not allow overlapping `run()`s, and a `load()` or
+ * `addShards()` in flight must not be observed half-done.
  */
 export function createRanker(options: RankerOptions = {}): Ranker {
-  let state: Loaded | null = null;
+  const models = new Map<ModelName, Loaded>();
   let queue: Promise<unknown> = Promise.resolve();
+  const kernelChoice = options.kernel ?? 'auto';
+  if (!['auto', 'ts', 'wasm-simd'].includes(kernelChoice))
+    throw new LocalrecError(
+      'bad-input',
+      `kernel must be 'auto', 'ts' or 'wasm-simd', got ${JSON.stringify(kernelChoice)}`,
+    );
 
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const p = queue.then(f);
@@ -192,13 +224,25 @@ export function createRanker(options: RankerOptions = {}): Ranker {
     return p;
   };
 
-  const loaded = (what: string): Loaded => {
-    if (!state)
+  const modelName = (name: unknown, what: string): ModelName => {
+    if (name === undefined) return DEFAULT_MODEL;
+    if (typeof name !== 'string' || name === '')
+      throw new LocalrecError('bad-input', `${what}: model must be a non-empty string`);
+    return name;
+  };
+
+  const loaded = (what: string, name: ModelName): Loaded => {
+    const m = models.get(name);
+    if (!m) {
+      const have = [...models.keys()];
       throw new LocalrecError(
         'not-loaded',
-        `${what}() needs a model: call load({ encoder, shards, maxLen }) first`,
+        have.length === 0
+          ? `${what}() needs a model: call load({ encoder, shards, maxLen }) first`
+          : `${what}(): no model '${name}' is loaded (loaded: ${have.join(', ')})`,
       );
-    return state;
+    }
+    return m;
   };
 
   /** Runs the encoder on the last `maxLen` indices. Returns (dim). */
@@ -248,7 +292,11 @@ export function createRanker(options: RankerOptions = {}): Ranker {
       serial(async () => {
         const t0 = performance.now();
         if (!opts || typeof opts !== 'object')
-          throw new LocalrecError('bad-input', 'load() takes { encoder, shards, device?, maxLen }');
+          throw new LocalrecError(
+            'bad-input',
+            'load() takes { model?, encoder, shards, device?, maxLen }',
+          );
+        const name = modelName(opts.model, 'load');
         if (!Number.isInteger(opts.maxLen) || opts.maxLen < 1) {
           throw new LocalrecError(
             'bad-input',
@@ -256,7 +304,27 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           );
         }
         const encoder = toU8(opts.encoder, 'encoder');
-        const index = indexShards(opts.shards);
+        const shards = decodeAll(opts.shards, 'load');
+        if (shards.length === 0)
+          throw new LocalrecError(
+            'bad-input',
+            'load: `shards` must list at least one embedding shard (the rest can follow through addShards)',
+          );
+        const kernel = await makeKernel(kernelChoice);
+        const catalog: Catalog = {
+          dim: shards[0]!.dim,
+          engine: new TopKEngine({ kernel }),
+          indexOf: new Map(),
+          idOf: [],
+          ranges: [],
+          shards: 0,
+        };
+        try {
+          addToCatalog(catalog, shards);
+        } catch (e) {
+          catalog.engine.dispose();
+          throw e;
+        }
         const decision = await pickDevice(
           opts.device ?? 'auto',
           options.gpu === undefined ? {} : { gpu: options.gpu },
@@ -269,6 +337,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
             executionProviders: [decision.device],
           });
         } catch (e) {
+          catalog.engine.dispose();
           throw sessionError(e, decision.device);
         }
         try {
@@ -280,40 +349,64 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           }
           // Warm-up on one real item: compiles kernels/shaders now rather than on the first
           // visitor request, and tells the output width to check against the shards.
-          const first = index.shards[0]!.baseIndex;
-          const probe = await encodeIndices({ session, maxLen: opts.maxLen }, [first]);
-          if (probe.length !== index.dim) {
+          const probe = await encodeIndices({ session, maxLen: opts.maxLen }, [
+            catalog.ranges[0]?.start ?? 1,
+          ]);
+          if (probe.length !== catalog.dim) {
             throw new LocalrecError(
               'bad-format',
-              `the encoder outputs ${probe.length}-dim user vectors but the shards hold ${index.dim}-dim items; they come from different models`,
+              `the encoder outputs ${probe.length}-dim user vectors but the shards hold ${catalog.dim}-dim items; they come from different models`,
             );
           }
+          // And one search, so the kernel's first-use costs are not the visitor's either.
+          await catalog.engine.search(probe, 1);
         } catch (e) {
           await session.release();
+          catalog.engine.dispose();
           throw e;
         }
         // Only now replace what was loaded: a failed load leaves the previous model usable.
-        const previous = state;
-        state = { session, device: decision.device, maxLen: opts.maxLen, ...index };
-        if (previous) await previous.session.release();
+        const previous = models.get(name);
+        models.set(name, {
+          ...catalog,
+          name,
+          session,
+          device: decision.device,
+          maxLen: opts.maxLen,
+        });
+        if (previous) {
+          previous.engine.dispose();
+          await previous.session.release();
+        }
         return {
+          model: name,
+          kernel: kernel.name,
           device: decision.device,
           reason: decision.reason,
-          items: index.indexOf.size,
-          dim: index.dim,
+          items: catalog.indexOf.size,
+          dim: catalog.dim,
           loadMs: performance.now() - t0,
         };
+      }),
+
+    addShards: (opts: AddShardsOptions): Promise<AddShardsResult> =>
+      serial(async () => {
+        if (!opts || typeof opts !== 'object')
+          throw new LocalrecError('bad-input', 'addShards() takes { model?, shards }');
+        const m = loaded('addShards', modelName(opts.model, 'addShards'));
+        addToCatalog(m, decodeAll(opts.shards, 'addShards'));
+        return { items: m.indexOf.size, shards: m.shards };
       }),
 
     recommend: (req: RecommendRequest): Promise<RecommendResult> =>
       serial(async () => {
         const t0 = performance.now();
-        const s = loaded('recommend');
         if (!req || typeof req !== 'object')
           throw new LocalrecError(
             'bad-input',
-            'recommend() takes { history, k, exclude?, excludeHistory? }',
+            'recommend() takes { history, k, model?, exclude?, excludeHistory? }',
           );
+        const s = loaded('recommend', modelName(req.model, 'recommend'));
         if (!Number.isInteger(req.k) || req.k < 0)
           throw new LocalrecError(
             'bad-input',
@@ -332,35 +425,30 @@ export function createRanker(options: RankerOptions = {}): Ranker {
 
         const coldStart = indices.length === 0;
         let encodeMs = 0;
-        let scores = s.coldScores;
-        let user: Float32Array | null = null;
-        if (!coldStart) {
-          const t1 = performance.now();
-          user = await encodeIndices(s, indices);
-          encodeMs = performance.now() - t1;
+        let items: ScoredItem[];
+        let scoreStart = performance.now();
+        if (coldStart) {
+          items = firstItems(s, req.k, skip).map((i) => ({ id: s.idOf[i]!, score: 0 }));
+        } else {
+          const user = await encodeIndices(s, indices);
+          encodeMs = performance.now() - scoreStart;
+          scoreStart = performance.now();
+          const best = await s.engine.search(user, req.k, { exclude: skip });
+          items = Array.from(best.indices, (i, n) => ({ id: s.idOf[i]!, score: best.scores[n]! }));
         }
-        const t2 = performance.now();
-        if (user) {
-          scoreShards(s.shards, user, s.dim, s.scores);
-          scores = s.scores;
-        }
-        const best = topK(scores, req.k, skip);
-        const items: ScoredItem[] = Array.from(best.indices, (i, n) => ({
-          id: s.idOf[i]!,
-          score: best.scores[n]!,
-        }));
         const t3 = performance.now();
         return {
           items,
           coldStart,
           unknownHistory: unknown,
-          timings: { encodeMs, scoreMs: t3 - t2, totalMs: t3 - t0 },
+          itemsSearched: s.indexOf.size,
+          timings: { encodeMs, scoreMs: t3 - scoreStart, totalMs: t3 - t0 },
         };
       }),
 
-    encode: (history: string[]): Promise<Float32Array> =>
+    encode: (history: string[], model?: ModelName): Promise<Float32Array> =>
       serial(async () => {
-        const s = loaded('encode');
+        const s = loaded('encode', modelName(model, 'encode'));
         const { indices } = knownIndices(s, history);
         if (indices.length === 0)
           throw new LocalrecError(
@@ -372,9 +460,12 @@ export function createRanker(options: RankerOptions = {}): Ranker {
 
     dispose: (): Promise<void> =>
       serial(async () => {
-        const s = state;
-        state = null;
-        if (s) await s.session.release();
+        const all = [...models.values()];
+        models.clear();
+        for (const m of all) {
+          m.engine.dispose();
+          await m.session.release();
+        }
       }),
   };
 }

@@ -55,6 +55,7 @@ describe('rendering', () => {
       timings: { encodeMs: 1, scoreMs: 1, totalMs: 2 },
       coldStart: false,
       unknownHistory: 0,
+      itemsSearched: 3,
     };
     const rows = recommendationRows(result, catalog, noop);
     expect(rows.map((r) => r.querySelector('.rec-title')?.textContent)).toEqual([

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { transfer, wrap, type Remote } from 'comlink';
 import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
+import { decodeShard } from '../../src/core/shard.ts';
 import { registerErrorTransfer } from '../../src/client/errors-transfer.ts';
 import type { Ranker, RankerLoadResult, ScoredItem } from '../../src/client/ranker-api.ts';
 import type { DeviceChoice } from '../../src/client/device.ts';
@@ -124,6 +125,8 @@ describe('ranker worker (real Chromium, real ORT)', () => {
         expect(load.device).toBe(device);
         expect(load.items).toBe(fx.numItems);
         expect(load.dim).toBe(fx.dim);
+        expect(load.model).toBe('sasrec');
+        expect(load.kernel).toBe('wasm-simd'); // Chromium has WebAssembly SIMD
         if (device === 'webgpu') expect(load.reason).toMatch(/swiftshader/i);
       });
 
@@ -185,6 +188,89 @@ describe('ranker worker (real Chromium, real ORT)', () => {
         1e-3,
         `webgpu vs wasm ${c.name}`,
       );
+    });
+  });
+
+  describe('progressive shards and several models', () => {
+    let ranker: Remote<Ranker>;
+    const shardBytes = () => fx.shardsB64.map(fromB64);
+
+    beforeAll(async () => {
+      ranker = start();
+    });
+
+    it('recommends from the first shard, then from all once the rest arrive', async () => {
+      const [first, second] = shardBytes();
+      const firstIds = new Set(decodeShard(first!).ids);
+      const secondIds = decodeShard(second!).ids;
+      const load = await ranker.load(loadArgs('wasm', [first!]));
+      expect(load.items).toBe(firstIds.size);
+      const c = fx.cases.find((x) => x.name === 'longest')!;
+      // History items of the second shard are unknown until it arrives.
+      const history = [secondIds[3]!, ...c.history];
+      const early = await ranker.recommend({ history, k: 10 });
+      expect(early.itemsSearched).toBe(firstIds.size);
+      expect(early.items.length).toBe(10);
+      expect(early.items.every((x) => firstIds.has(x.id))).toBe(true);
+      expect(early.unknownHistory).toBe(history.filter((id) => !firstIds.has(id)).length);
+      const cold = await ranker.recommend({ history: [], k: firstIds.size + 5 });
+      expect(cold.items.length).toBe(firstIds.size);
+
+      const added = await ranker.addShards({ shards: [second!] });
+      expect(added).toEqual({ items: fx.numItems, shards: 2 });
+      const full = await ranker.recommend({ history: c.history, k: 10 });
+      expect(full.itemsSearched).toBe(fx.numItems);
+      expectSameTop10(full.items, nodeRef(c), 1e-3, 'after addShards');
+    });
+
+    it('an overlapping or corrupt shard adds nothing and keeps answers unchanged', async () => {
+      const c = fx.cases[0]!;
+      const before = await ranker.recommend({ history: c.history, k: 5 });
+      const [, second] = shardBytes();
+      const e = await rejection(ranker.addShards({ shards: [second!] }));
+      expect(isLocalrecError(e) && e.code).toBe('bad-format');
+      expect((e as Error).message).toMatch(/overlaps/);
+      const broken = shardBytes()[0]!.slice(0, 30);
+      await expect(ranker.addShards({ shards: [broken] })).rejects.toMatchObject({
+        code: 'bad-format',
+      });
+      const after = await ranker.recommend({ history: c.history, k: 5 });
+      expect(after.items).toEqual(before.items);
+      expect(after.itemsSearched).toBe(fx.numItems);
+    });
+
+    it('models load side by side under their names; a missing name is not-loaded', async () => {
+      const encoder = fromB64(fx.encoderB64);
+      const other = await ranker.load({
+        model: 'two-tower',
+        encoder,
+        shards: shardBytes(),
+        device: 'wasm',
+        maxLen: fx.maxLen,
+      });
+      expect(other.model).toBe('two-tower');
+      const c = fx.cases[0]!;
+      const a = await ranker.recommend({ history: c.history, k: 10 });
+      const b = await ranker.recommend({ history: c.history, k: 10, model: 'two-tower' });
+      expect(b.items).toEqual(a.items);
+      const e = await rejection(ranker.recommend({ history: c.history, k: 3, model: 'nope' }));
+      expect(isLocalrecError(e) && e.code).toBe('not-loaded');
+      expect((e as Error).message).toMatch(/loaded: sasrec, two-tower/);
+      await expect(ranker.addShards({ model: 'nope', shards: [] })).rejects.toMatchObject({
+        code: 'not-loaded',
+      });
+      // Replacing one model with a bad load leaves both as they were.
+      await expect(
+        ranker.load({
+          model: 'two-tower',
+          encoder: fromB64(fx.encoderB64).slice(0, 100),
+          shards: shardBytes(),
+          device: 'wasm',
+          maxLen: fx.maxLen,
+        }),
+      ).rejects.toMatchObject({ code: 'bad-format' });
+      const b2 = await ranker.recommend({ history: c.history, k: 10, model: 'two-tower' });
+      expect(b2.items).toEqual(a.items);
     });
   });
 
