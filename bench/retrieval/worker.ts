@@ -53,6 +53,8 @@ export interface BenchRow {
   floorMs: number;
   /** p50 ÷ floor. */
   xFloor: number;
+  /** Fastest call ÷ floor: best case against best case (the floor is a best-of copy), less hurt by other load. */
+  xFloorMin: number;
   baselineP50Ms: number | null;
   baselineP95Ms: number | null;
   /** baseline p50 ÷ p50. */
@@ -285,6 +287,7 @@ async function run(cfg: BenchConfig): Promise<BenchReport> {
           minMs: timing.min,
           floorMs,
           xFloor: timing.p50 / floorMs,
+          xFloorMin: timing.min / floorMs,
           recallAt100: rec,
           sameIdsAsTs: same,
           loadMs,

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { isLocalrecError } from '../../src/core/errors.ts';
+import { f32AtMost } from '../../src/core/kernels/exact-best.ts';
 import { createWasmKernel } from '../../src/core/kernels/wasm-kernel.ts';
 import { float32ToFloat16, quantizeRowsInt8 } from '../../src/core/quantize.ts';
 import { Rng } from '../../src/core/random.ts';
@@ -369,6 +370,13 @@ describe('bad input', () => {
     },
   );
 
+  it('a WASM kernel option that does not exist', async () => {
+    await badInput(
+      () => createWasmKernel({ select: 'heap' as 'fused' }),
+      /select must be 'fused' or 'scores'/,
+    );
+  });
+
   it('a dtype the kernel does not support', async () => {
     const int8Only: TopKKernel = {
       ...createTsKernel(),
@@ -380,6 +388,24 @@ describe('bad input', () => {
       () => engine.add(f32Block(1, 2)),
       /'int8-only' kernel does not support f32 blocks; supported: int8/,
     );
+  });
+});
+
+describe('f32AtMost (the float32 thresholds handed to WASM)', () => {
+  it('gives the largest float32 not above x, never rounding up', () => {
+    for (const x of [0.1, -0.1, 1 / 3, -1 / 3, 1e-46, -1e-46, 1e39, -1e39, 2 ** -149, 0, 5]) {
+      const f = f32AtMost(x);
+      expect(Math.fround(f), String(x)).toBe(f);
+      expect(f <= x, String(x)).toBe(true);
+      // The next float32 up is above x.
+      const next = new Float32Array([f]);
+      const bits = new Int32Array(next.buffer);
+      if (f >= 0) bits[0] = bits[0]! + 1;
+      else bits[0] = bits[0]! - 1;
+      if (Object.is(f, -0)) next[0] = 2 ** -149;
+      expect(next[0]! > x, String(x)).toBe(true);
+    }
+    expect(f32AtMost(-Infinity)).toBe(-Infinity);
   });
 });
 
