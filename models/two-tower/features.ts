@@ -7,7 +7,10 @@
  * - title tokens: lower-cased letter/digit runs of the title, minus a few stop words, plus a
  *   decade token for a year ("1995" → "1990s"), deduplicated, hashed (FNV-1a) into
  *   `titleBuckets` buckets, at most `maxTitleTokens` per item. Hashing keeps the table a fixed
- *   size however many distinct words a catalog has; collisions only share an embedding;
+ *   size however many distinct words a catalog has; collisions only share an embedding. Only
+ *   tokens found in at least `minTokenItems` titles of the catalog are kept: a word of one
+ *   title alone can teach nothing about another item, and for an item without training events
+ *   its bucket would hold only what colliding words learned (noise);
  * - popularity bucket: 0 when the item has no training event (a new item), else
  *   1 + floor(log2(training events)), capped at `popBuckets` − 1;
  * - known: 1 when the item has a training event, i.e. its id embedding was ever trained.
@@ -22,6 +25,8 @@ export interface FeatureOptions {
   /** Hash buckets of title tokens (ids 1..titleBuckets; 0 = none). */
   titleBuckets: number;
   maxTitleTokens: number;
+  /** Keep a title token only when at least this many catalog titles have it. */
+  minTokenItems: number;
   /** Categories kept per item. */
   maxCategories: number;
   /** Largest category vocabulary; rarer categories are dropped. */
@@ -33,6 +38,7 @@ export interface FeatureOptions {
 export const defaultFeatureOptions: FeatureOptions = {
   titleBuckets: 1024,
   maxTitleTokens: 8,
+  minTokenItems: 2,
   maxCategories: 6,
   maxCategoryVocab: 512,
   popBuckets: 16,
@@ -129,6 +135,10 @@ export function buildItemFeatures(
     .map(([c]) => c);
   const catId = new Map(categoryVocab.map((c, k) => [c, k + 1]));
 
+  const tokensOf = (info: ItemInfo | undefined) => (info ? titleTokens(info.title) : []);
+  const df = new Map<string, number>();
+  for (const it of items) for (const t of tokensOf(it)) df.set(t, (df.get(t) ?? 0) + 1);
+
   const categories = new Int32Array((N + 1) * o.maxCategories);
   const tokens = new Int32Array((N + 1) * o.maxTitleTokens);
   for (let i = 1; i <= N; i++) {
@@ -141,7 +151,11 @@ export function buildItemFeatures(
       categories[i * o.maxCategories + k++] = id;
     }
     const buckets = [
-      ...new Set(titleTokens(info.title).map((t) => tokenBucket(t, o.titleBuckets))),
+      ...new Set(
+        tokensOf(info)
+          .filter((t) => (df.get(t) ?? 0) >= o.minTokenItems)
+          .map((t) => tokenBucket(t, o.titleBuckets)),
+      ),
     ];
     buckets.slice(0, o.maxTitleTokens).forEach((b, j) => (tokens[i * o.maxTitleTokens + j] = b));
   }

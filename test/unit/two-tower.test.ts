@@ -133,7 +133,7 @@ describe('item features', () => {
         { id: 'x', title: 'Alpha (1999)', categories: ['Drama', 'Comedy'] },
         { id: 'y', title: 'Beta', categories: ['Drama'] },
       ],
-      { titleBuckets: 64, maxTitleTokens: 2 },
+      { titleBuckets: 64, maxTitleTokens: 2, minTokenItems: 1 },
     );
     expect(f.categoryVocab).toEqual(['Drama', 'Comedy']);
     expect([...f.categories.subarray(6, 8)]).toEqual([1, 2]); // x: Drama, Comedy
@@ -142,6 +142,16 @@ describe('item features', () => {
       tokenBucket('alpha', 64),
       tokenBucket('1999', 64),
     ]);
+    // By default a word must occur in two titles: 'alpha' and 'beta' are dropped, '1990s' kept.
+    const shared = buildItemFeatures(
+      s,
+      [
+        { id: 'x', title: 'Alpha (1999)', categories: [] },
+        { id: 'y', title: 'Beta (1995)', categories: [] },
+      ],
+      { titleBuckets: 64 },
+    );
+    expect([...shared.titleTokens.subarray(8, 10)]).toEqual([tokenBucket('1990s', 64), 0]);
     expect([...f.counts]).toEqual([0, 2, 1, 0]); // z is only a valid/test item
     expect([...f.known]).toEqual([0, 1, 1, 0]);
     expect([...f.popBucket]).toEqual([0, 2, 1, 0]);

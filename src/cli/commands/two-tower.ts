@@ -98,7 +98,10 @@ function parseFlags(v: Record<string, unknown>) {
   return {
     model,
     train,
-    titleBuckets: num(v, 'title-buckets', { int: true, min: 1, max: 1 << 20 }),
+    features: {
+      titleBuckets: num(v, 'title-buckets', { int: true, min: 1, max: 1 << 20 }),
+      minTokenItems: num(v, 'min-token-items', { int: true, min: 1 }),
+    },
     coldShare: num(v, 'cold-share', { min: 0, max: 0.5 }) ?? 0.1,
     quantization: q as TwoTowerQuantization,
     shardItems: num(v, 'shard-items', { int: true, min: 1 }),
@@ -157,7 +160,7 @@ export async function runTwoTower(
   const t0 = performance.now();
   await initTf();
   const split = splitDataset(ds);
-  const features = buildItemFeatures(split, ds.items, { titleBuckets: flags.titleBuckets });
+  const features = buildItemFeatures(split, ds.items, flags.features);
   const c = configFor(features, { ...defaultTwoTowerConfig, ...flags.model });
   const tc: TwoTowerTrainConfig = { ...defaultTwoTowerTrainConfig, ...flags.train };
   const progress = new ProgressLine();
@@ -178,7 +181,14 @@ export async function runTwoTower(
         weights: weightsToArrays(w),
         table: itemVectors(c, w, features),
         features,
-        meta: { itemIds: split.itemIds, dataset: ds.name, dataSource, bestEpoch, train: tc },
+        meta: {
+          itemIds: split.itemIds,
+          dataset: ds.name,
+          dataSource,
+          bestEpoch,
+          train: tc,
+          features: flags.features,
+        },
       }),
     );
   const main = await trainWithProgress('', c, split, features, tc, progress, {
@@ -200,9 +210,7 @@ export async function runTwoTower(
   if (flags.coldShare > 0) {
     const flagsCold = pickColdItems(split.numItems, flags.coldShare, tc.seed);
     const coldSplit = removeItems(split, flagsCold);
-    const coldFeatures = buildItemFeatures(coldSplit, ds.items, {
-      titleBuckets: flags.titleBuckets,
-    });
+    const coldFeatures = buildItemFeatures(coldSplit, ds.items, flags.features);
     // The cold model picks its epoch on validation users whose target is not cold.
     const validUsers = usersByTrainLength(coldSplit).filter((u) => {
       const t = coldSplit.users[u]!.valid;
@@ -323,6 +331,10 @@ export const twoTowerCommand: Command = {
     'id-dropout': { type: 'string', description: 'share of items shown as new each step (0-0.95)' },
     crop: { type: 'string', description: 'share of users trained on a random prefix each epoch' },
     'title-buckets': { type: 'string', description: 'hash buckets of title tokens' },
+    'min-token-items': {
+      type: 'string',
+      description: 'keep a title word only if this many titles have it (default 2)',
+    },
     patience: {
       type: 'string',
       description: 'evaluations without validation gain before stopping',
