@@ -12,6 +12,15 @@ export type Bytes = ArrayBuffer | Uint8Array;
 /** Name of a loaded model: `'sasrec'` (the default) or `'two-tower'`; any name works. */
 export type ModelName = string;
 
+/**
+ * The retrieval kernel scoring a model's items (src/core/topk-engine.ts); all return the same
+ * ids and scores. `'auto'` (default): WASM SIMD where the browser has WebAssembly SIMD, else
+ * plain TypeScript. `'webgpu'` runs a WGSL compute shader: only worth it on a real GPU (on a
+ * software adapter such as SwiftShader it is correct but slower than WASM), so `'auto'` never
+ * picks it — GPU timings have not been measured on this project's machines yet.
+ */
+export type KernelChoice = 'auto' | 'ts' | 'wasm-simd' | 'webgpu';
+
 /** What {@link Ranker.load} needs. */
 export interface RankerLoadOptions {
   /**
@@ -32,6 +41,8 @@ export interface RankerLoadOptions {
   shards: Bytes[];
   /** Where the encoder runs; default `'auto'` (see device.ts for the rule). */
   device?: DeviceChoice;
+  /** The retrieval kernel for this model's items (default: the ranker's, else `'auto'`). */
+  kernel?: KernelChoice;
   /** Longest history the encoder was trained for; longer histories keep their last `maxLen` items. */
   maxLen: number;
 }

@@ -17,6 +17,7 @@ import { decodeShard, type DecodedShard } from '../core/shard.ts';
 import { createTsKernel, TopKEngine, type TopKKernel } from '../core/topk-engine.ts';
 import { pickDevice, type Device, type GpuLike } from './device.ts';
 import type {
+  KernelChoice,
   AddShardsOptions,
   AddShardsResult,
   Bytes,
@@ -53,20 +54,30 @@ export interface RankerOptions {
   numThreads?: number;
   /** Stand-in for `navigator.gpu` in device detection (tests); `null` means "no WebGPU". */
   gpu?: GpuLike | null;
-  /**
-   * The retrieval kernel: `'wasm-simd'`, `'ts'` (plain TypeScript), or `'auto'` (default):
-   * WASM SIMD where the browser has WebAssembly SIMD, else TypeScript. Both give the same ids.
-   */
+  /** The retrieval kernel of every load that names none (default `'auto'`; see {@link KernelChoice}). */
   kernel?: KernelChoice;
 }
 
-/** Retrieval kernels the ranker can use. */
-export type KernelChoice = 'auto' | 'ts' | 'wasm-simd';
-
 const DEFAULT_MODEL = 'sasrec';
+
+const KERNELS: readonly KernelChoice[] = ['auto', 'ts', 'wasm-simd', 'webgpu'];
+
+function checkKernel(choice: unknown, what: string): KernelChoice {
+  if (!KERNELS.includes(choice as KernelChoice))
+    throw new LocalrecError(
+      'bad-input',
+      `${what}: kernel must be one of ${KERNELS.join(', ')}, got ${JSON.stringify(choice)}`,
+    );
+  return choice as KernelChoice;
+}
 
 async function makeKernel(choice: KernelChoice): Promise<TopKKernel> {
   if (choice === 'ts') return createTsKernel();
+  if (choice === 'webgpu') {
+    // Loaded only when asked for: pages on the CPU path never fetch the shader code.
+    const { createWebGpuKernel } = await import('./kernels/webgpu-topk.ts');
+    return createWebGpuKernel();
+  }
   try {
     return await createWasmKernel();
   } catch (e) {
@@ -211,12 +222,7 @@ function sessionError(e: unknown, device: Device): LocalrecError {
 export function createRanker(options: RankerOptions = {}): Ranker {
   const models = new Map<ModelName, Loaded>();
   let queue: Promise<unknown> = Promise.resolve();
-  const kernelChoice = options.kernel ?? 'auto';
-  if (!['auto', 'ts', 'wasm-simd'].includes(kernelChoice))
-    throw new LocalrecError(
-      'bad-input',
-      `kernel must be 'auto', 'ts' or 'wasm-simd', got ${JSON.stringify(kernelChoice)}`,
-    );
+  const defaultKernel = checkKernel(options.kernel ?? 'auto', 'createRanker');
 
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const p = queue.then(f);
@@ -310,7 +316,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
             'bad-input',
             'load: `shards` must list at least one embedding shard (the rest can follow through addShards)',
           );
-        const kernel = await makeKernel(kernelChoice);
+        const kernel = await makeKernel(checkKernel(opts.kernel ?? defaultKernel, 'load'));
         const catalog: Catalog = {
           dim: shards[0]!.dim,
           engine: new TopKEngine({ kernel }),

@@ -255,10 +255,31 @@ describe('ranker worker (real Chromium, real ORT)', () => {
       expect(b.items).toEqual(a.items);
       const e = await rejection(ranker.recommend({ history: c.history, k: 3, model: 'nope' }));
       expect(isLocalrecError(e) && e.code).toBe('not-loaded');
-      expect((e as Error).message).toMatch(/loaded: sasrec, two-tower/);
+      expect((e as Error).message).toMatch(/\(loaded: sasrec, two-tower\)$/);
       await expect(ranker.addShards({ model: 'nope', shards: [] })).rejects.toMatchObject({
         code: 'not-loaded',
       });
+      // The WebGPU kernel (here on SwiftShader) returns exactly what the CPU kernel does.
+      const gpu = await ranker.load({
+        model: 'gpu-kernel',
+        encoder: fromB64(fx.encoderB64),
+        shards: shardBytes(),
+        device: 'wasm',
+        kernel: 'webgpu',
+        maxLen: fx.maxLen,
+      });
+      expect(gpu.kernel).toBe('webgpu');
+      const g = await ranker.recommend({ history: c.history, k: 10, model: 'gpu-kernel' });
+      expect(g.items).toEqual(a.items);
+      await expect(
+        ranker.load({
+          model: 'x',
+          encoder: fromB64(fx.encoderB64),
+          shards: shardBytes(),
+          kernel: 'cuda' as never,
+          maxLen: fx.maxLen,
+        }),
+      ).rejects.toMatchObject({ code: 'bad-input' });
       // Replacing one model with a bad load leaves both as they were.
       await expect(
         ranker.load({
