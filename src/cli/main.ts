@@ -26,6 +26,10 @@ const commands: Record<string, () => Promise<Command>> = {
   export: async () => (await import('./commands/export.ts')).exportCommand,
   shards: async () => (await import('./commands/shards.ts')).shardsCommand,
   serve: async () => (await import('./commands/serve.ts')).serveCommand,
+  keygen: async () => (await import('./commands/keygen.ts')).keygenCommand,
+  publish: async () => (await import('./commands/publish.ts')).publishCommand,
+  gc: async () => (await import('./commands/gc.ts')).gcCommand,
+  round: async () => (await import('./commands/round.ts')).roundCommand,
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
   'bench-accuracy': async () => (await import('./commands/bench-accuracy.ts')).benchAccuracyCommand,
   'two-tower': async () => (await import('./commands/two-tower.ts')).twoTowerCommand,
@@ -42,7 +46,11 @@ commands:
   eval            evaluate a checkpoint (full ranking and sampled-100, validation and test)
   export          quantize a checkpoint and write the ONNX encoder, item shards and manifest
   shards          write item embeddings + metadata as sha256-named shards (int8, f16 or f32)
-  serve           serve exported models and the demo site
+  serve           the sync server: signed manifest, blobs, federated rounds (and the demo site)
+  keygen          make the Ed25519 key pair publish signs with
+  publish         store an export's blobs and a new signed manifest version
+  gc              delete old manifest versions and blobs no kept version uses
+  round           open, close, show or list federated rounds
   bench-accuracy  train + evaluate the default config on MovieLens 100K; JSON on the last line
 `;
 }

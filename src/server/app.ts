@@ -1,61 +1,165 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import fastifyCors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { LocalrecError } from '../core/errors.ts';
-import { registerBlobRoute } from './blob-route.ts';
-import { etagMatches } from './etag.ts';
 import { handleError, handleNotFound } from './errors.ts';
-import { ManifestFile } from './manifest-file.ts';
+import { ServerMetrics } from './metrics.ts';
+import { Published } from './published.ts';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { RoundService, type OnRoundClosing } from './rounds.ts';
+import { registerAdminRoutes } from './routes/admin.ts';
+import { registerBlobRoutes } from './routes/blobs.ts';
+import { registerManifestRoute } from './routes/manifest.ts';
+import { registerOpsRoutes } from './routes/ops.ts';
+import { DELTA_MEDIA_TYPE, registerRoundRoutes } from './routes/rounds.ts';
+import { openPublicationStore, openRoundStore, type PublicationStore } from './store/registry.ts';
+import type { RoundStore } from './store/round-store.ts';
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
-  /** A folder written by `localrec export`: `manifest.json` and `blobs/<sha256>`. */
-  exportDir: string;
+  /**
+   * Where blobs and manifests are: a store URL (`file:/srv/localrec`, `memory:`) or an opened
+   * store. A folder written by `localrec export` is a valid `file:` store.
+   */
+  store?: string | PublicationStore;
+  /** Shorthand for `store: 'file:<exportDir>'`; the folder must exist. */
+  exportDir?: string;
+  /** Round store URL (`sqlite:/srv/localrec/rounds.db`) or an opened one; omit to turn federated intake off. */
+  rounds?: string | RoundStore;
   /** The demo site (vite build output, usually `dist/`), served at `/`. Omit for an API-only server. */
   staticDir?: string;
-  /** Fastify's logger option (`true` for JSON request logs). Default: off. */
+  /** Fastify's logger option (pino; `true` for JSON request logs). Default: off. */
   logger?: FastifyServerOptions['logger'];
+  /** Bearer token for `/v1/admin/*`; without one the admin API answers 401. */
+  adminToken?: string;
+  /** Origins allowed to call the API from a browser (`*` for any); default: same origin only. */
+  corsOrigins?: string[];
+  /** Update posts per client IP; default 10/s, burst 20. `{ perSecond: 0 }` turns it off. */
+  rateLimit?: RateLimitOptions;
+  /** Largest request body accepted, in bytes (default 16 MiB); also caps a round's delta size. */
+  maxBodyBytes?: number;
+  /** Trust `X-Forwarded-For` (only behind a proxy you run): the rate limit then keys on it. */
+  trustProxy?: boolean;
+  /** Called when a round reaches `closing`, before it is marked `closed`. */
+  onRoundClosing?: OnRoundClosing;
 }
 
+/** What {@link createServer} adds to the Fastify instance. */
+export interface LocalrecServer extends FastifyInstance {
+  localrec: { published: Published; rounds: RoundService | undefined; metrics: ServerMetrics };
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
 /**
- * Builds the localrec HTTP server (not yet listening; see {@link listen}):
+ * Builds the localrec sync server (not yet listening; see {@link listen}), the v1 API of
+ * ARCHITECTURE.md:
  *
- * - `GET /v1/manifest`: the current manifest, `no-cache` + strong ETag, so clients revalidate
- *   on every load but only download it when it changed.
- * - `GET /v1/blobs/:sha256`: immutable content (long cache, ETag, Range).
- * - `GET /healthz`: `{ ok: true, modelVersion }`, 503 while nothing is exported.
- * - the demo site from `staticDir` at `/`.
+ * - `GET /v1/manifest`: the current signed manifest, `no-cache` + strong ETag (304s)
+ * - `GET /v1/blobs/:sha256`: immutable content (long cache, ETag, Range, br/gzip where it helps)
+ * - `GET /v1/rounds/current`, `POST /v1/rounds/:id/updates`: federated intake
+ * - `/v1/admin/*`: rounds, for the owner (token)
+ * - `GET /healthz`, `GET /metrics`
+ * - the demo site from `staticDir` at `/`
  *
- * Every error is JSON `{ error: { code, message } }`, with the status from `httpStatusForCode`.
+ * Every error is JSON `{ error: { code, message } }` with the status from `httpStatusForCode`.
+ * Closing the instance (`app.close()`) finishes in-flight requests, commits queued updates and
+ * closes the stores.
  */
-export function createServer(options: ServerOptions): FastifyInstance {
-  const exportDir = resolve(options.exportDir);
-  if (!isDir(exportDir)) {
-    throw new LocalrecError(
-      'not-found',
-      `export folder ${exportDir} does not exist; run \`localrec export\` first`,
-    );
+export function createServer(options: ServerOptions): LocalrecServer {
+  let store: PublicationStore;
+  if (options.exportDir !== undefined) {
+    const dir = resolve(options.exportDir);
+    if (!isDir(dir)) {
+      throw new LocalrecError(
+        'not-found',
+        `export folder ${dir} does not exist; run \`localrec export\` first`,
+      );
+    }
+    store = openPublicationStore(`file:${dir}`);
+  } else if (options.store !== undefined) {
+    store = typeof options.store === 'string' ? openPublicationStore(options.store) : options.store;
+  } else {
+    throw new LocalrecError('bad-input', 'createServer needs a store (URL) or an exportDir');
   }
-  const app = Fastify({ logger: options.logger ?? false });
+  const roundStore =
+    typeof options.rounds === 'string' ? openRoundStore(options.rounds) : options.rounds;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: maxBodyBytes,
+    trustProxy: options.trustProxy ?? false,
+    // Request ids make a log line findable; they need not be unique beyond one process.
+    requestIdHeader: false,
+    // Errors Fastify raises before routing (a malformed URL, a bad Content-Type header) get the
+    // same JSON shape as every other error.
+    frameworkErrors: (err, req, reply) => handleError(err, req, reply),
+  }) as unknown as LocalrecServer;
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  app.addContentTypeParser(DELTA_MEDIA_TYPE, { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
+  );
 
-  const manifest = new ManifestFile(exportDir);
-  app.get('/v1/manifest', async (req, reply) => {
-    const m = await manifest.current();
-    reply.header('Cache-Control', 'no-cache').header('ETag', m.etag);
-    if (etagMatches(req.headers['if-none-match'], m.etag)) return reply.status(304).send();
-    return reply.type('application/json; charset=utf-8').send(m.bytes);
+  const metrics = new ServerMetrics();
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
+    metrics.duration.observe({ route }, reply.elapsedTime / 1000);
   });
 
-  registerBlobRoute(app, exportDir);
+  if (options.corsOrigins && options.corsOrigins.length > 0) {
+    const any = options.corsOrigins.includes('*');
+    app.register(fastifyCors, {
+      origin: any ? '*' : options.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST'],
+      exposedHeaders: ['ETag', 'Content-Range', 'Accept-Ranges', 'Retry-After'],
+      maxAge: 600,
+    });
+  }
 
-  app.get('/healthz', async (_req, reply) => {
-    const m = await manifest.current();
-    return reply
-      .header('Cache-Control', 'no-store')
-      .send({ ok: true, modelVersion: m.modelVersion });
+  const published = new Published(store, (msg) => app.log.error(msg));
+  const rounds = roundStore
+    ? new RoundService({
+        store: roundStore,
+        metrics,
+        onClosing: options.onRoundClosing,
+        log: (msg, err) => app.log.error({ err }, msg),
+      })
+    : undefined;
+  const limiter = new RateLimiter(options.rateLimit ?? { perSecond: 10, burst: 20 });
+  app.localrec = { published, rounds, metrics };
+
+  registerManifestRoute(app, published);
+  registerBlobRoutes(app, published);
+  registerRoundRoutes(app, rounds, limiter, metrics);
+  registerAdminRoutes(app, { token: options.adminToken, rounds, published, maxBodyBytes });
+  registerOpsRoutes(app, published, rounds, metrics);
+
+  app.addHook('onReady', async () => rounds?.start());
+  // Graceful close: answers sent while closing ask the client to drop the connection, and idle
+  // keep-alive connections are closed as they appear, so close() does not wait out the
+  // keep-alive timeout after the last in-flight request.
+  let closing = false;
+  let reaper: NodeJS.Timeout | undefined;
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('Connection', 'close');
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+    reaper.unref();
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(reaper);
+    // Runs after the HTTP server has stopped and in-flight requests have been answered.
+    await rounds?.stop();
+    await roundStore?.close();
+    await store.blobs.close();
+    await store.manifests.close();
   });
 
   if (options.staticDir !== undefined) {

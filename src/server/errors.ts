@@ -2,10 +2,36 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isLocalrecError, type LocalrecErrorCode } from '../core/errors.ts';
 
 /**
- * The one place a LocalrecError code becomes an HTTP status. A `Record` over the code union
- * means a new code is a compile error here until someone decides its status.
+ * Codes only the HTTP API answers with, on top of LocalrecError's: they describe the request's
+ * relation to the server (too big, too fast, not allowed, clashing), not the data in it.
  */
-export const httpStatusForCode: Record<LocalrecErrorCode, number> = {
+export type ApiOnlyCode =
+  'too-large' | 'rate-limited' | 'unauthorized' | 'conflict' | 'unsupported-media-type';
+/** Every `code` an error response can carry. */
+export type ApiErrorCode = LocalrecErrorCode | ApiOnlyCode;
+
+/** An error that only makes sense as an HTTP answer (see {@link ApiOnlyCode}). */
+export class ApiError extends Error {
+  readonly code: ApiErrorCode;
+  readonly headers: Record<string, string>;
+  constructor(code: ApiErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+/**
+ * The one place an error code becomes an HTTP status. A `Record` over the code union means a
+ * new code is a compile error here until someone decides its status.
+ */
+export const httpStatusForCode: Record<ApiErrorCode, number> = {
+  'too-large': 413,
+  'rate-limited': 429,
+  unauthorized: 401,
+  conflict: 409,
+  'unsupported-media-type': 415,
   'bad-input': 400,
   'bad-format': 400,
   'unsupported-version': 400,
@@ -14,22 +40,27 @@ export const httpStatusForCode: Record<LocalrecErrorCode, number> = {
   // The server itself has nothing loaded to serve (no export yet): a temporary condition.
   'not-loaded': 503,
   'device-unavailable': 503,
+  // Only the browser's storage raises it; 507 Insufficient Storage should one ever reach HTTP.
+  quota: 507,
   internal: 500,
 };
 
 /** The JSON body of every error response: `{ error: { code, message } }`. */
 export interface ErrorBody {
-  error: { code: LocalrecErrorCode; message: string };
+  error: { code: ApiErrorCode; message: string };
 }
 
 /** Builds the error body; kept tiny so every route answers errors in the same shape. */
-export function errorBody(code: LocalrecErrorCode, message: string): ErrorBody {
+export function errorBody(code: ApiErrorCode, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
 /** Maps an HTTP status from Fastify's own errors (body parser, schema validation) to a code. */
-function codeForStatus(status: number): LocalrecErrorCode {
+function codeForStatus(status: number): ApiErrorCode {
   if (status === 404) return 'not-found';
+  if (status === 413) return 'too-large';
+  if (status === 415) return 'unsupported-media-type';
+  if (status === 429) return 'rate-limited';
   if (status >= 400 && status < 500) return 'bad-input';
   return 'internal';
 }
@@ -44,6 +75,12 @@ export function handleError(
   req: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply {
+  if (err instanceof ApiError) {
+    return reply
+      .status(httpStatusForCode[err.code])
+      .headers(err.headers)
+      .send(errorBody(err.code, err.message));
+  }
   if (isLocalrecError(err)) {
     const status = httpStatusForCode[err.code];
     if (status >= 500) req.log.error({ err }, 'request failed');

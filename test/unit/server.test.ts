@@ -89,7 +89,7 @@ describe('server over real HTTP', () => {
     expect(res.headers.get('etag')).toBe(`"${sha256(next)}"`);
     expect(JSON.parse(await res.text()).modelVersion).toBe('v2');
     const health = await fetch(`${base}/healthz`);
-    expect(await health.json()).toEqual({ ok: true, modelVersion: 'v2' });
+    expect(await health.json()).toMatchObject({ ok: true, modelVersion: 'v2', signed: false });
   });
 
   it('serves a blob with immutable caching, its hash as ETag, and 304 on revalidation', async () => {

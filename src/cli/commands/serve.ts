@@ -1,58 +1,167 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { FastifyServerOptions } from 'fastify';
 import { LocalrecError } from '../../core/errors.ts';
-import { createServer, listen } from '../../server/app.ts';
+import { createServer, DEFAULT_MAX_BODY_BYTES, listen } from '../../server/app.ts';
 import { num, type CliOption, type Command } from '../main.ts';
 
+/** Flags every command that starts a server takes (`serve`, `demo`). */
 export const serveOptions = {
   host: {
     type: 'string',
-    default: '127.0.0.1',
-    description: 'address to listen on (0.0.0.0 for all)',
+    description: 'address to listen on, 0.0.0.0 for all (default 127.0.0.1; env LOCALREC_HOST)',
   },
-  port: { type: 'string', default: '8080', description: 'port' },
+  port: { type: 'string', description: 'port (default 8080; env LOCALREC_PORT)' },
+} satisfies Record<string, CliOption>;
+
+/** Flags of `serve` only. */
+const serverFlags = {
+  store: {
+    type: 'string',
+    description: 'blob + manifest store URL, e.g. file:/srv/localrec (env LOCALREC_STORE)',
+  },
+  models: { type: 'string', description: 'shorthand for --store file:<dir> on an export folder' },
+  rounds: {
+    type: 'string',
+    description:
+      'round store URL, e.g. sqlite:/srv/localrec/rounds.db; omit to turn federated intake off (env LOCALREC_ROUNDS)',
+  },
+  'cors-origins': {
+    type: 'string',
+    description:
+      'comma-separated origins allowed to call the API, or * (env LOCALREC_CORS_ORIGINS)',
+  },
+  'admin-token': {
+    type: 'string',
+    description:
+      'bearer token for /v1/admin/*; prefer the env LOCALREC_ADMIN_TOKEN (flags show in ps)',
+  },
+  'log-level': {
+    type: 'string',
+    description: 'fatal, error, warn, info, debug (default info; env LOCALREC_LOG_LEVEL)',
+  },
+  'rate-limit': {
+    type: 'string',
+    description:
+      'update posts per second per client IP, 0 for none (default 10, burst 2×; env LOCALREC_RATE_LIMIT)',
+  },
+  'max-body-bytes': {
+    type: 'string',
+    description: `largest request body (default ${DEFAULT_MAX_BODY_BYTES})`,
+  },
+  'trust-proxy': {
+    type: 'boolean',
+    description: 'take the client IP from X-Forwarded-For (only behind your own proxy)',
+  },
 } satisfies Record<string, CliOption>;
 
 /** The demo site's build output, served at `/`. */
 export const DIST_DIR = resolve(import.meta.dirname, '../../../dist');
 
-/** Starts the server on an export folder and resolves once it listens; returns its URL. */
-export async function startServer(exportDir: string, v: Record<string, unknown>): Promise<string> {
-  if (!existsSync(join(exportDir, 'manifest.json'))) {
-    throw new LocalrecError(
-      'not-found',
-      `no manifest.json in ${exportDir}; run \`localrec export\` first`,
-    );
-  }
-  const host = String(v['host'] ?? '127.0.0.1');
-  const port = num(v, 'port', { int: true, min: 0, max: 65535 }) ?? 8080;
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** A flag, else its environment variable, else undefined. */
+function flagOrEnv(v: Record<string, unknown>, key: string, env: string): string | undefined {
+  const x = v[key];
+  if (typeof x === 'string') return x;
+  const e = process.env[env];
+  return e === undefined || e === '' ? undefined : e;
+}
+
+/** What {@link startServer} serves. */
+export interface ServeTarget {
+  /** Store URL (or a bare folder path). */
+  store: string;
+  rounds?: string;
+  /** Log level when neither --log-level nor LOCALREC_LOG_LEVEL says. */
+  defaultLogLevel?: string;
+}
+
+/**
+ * Starts the server and resolves once it listens; returns its URL. SIGTERM/SIGINT close it
+ * gracefully: no new connections, in-flight requests answered, queued updates committed, stores
+ * closed, then exit 0 (a second signal, or 10 s, exits at once with 1).
+ */
+export async function startServer(
+  target: ServeTarget,
+  v: Record<string, unknown>,
+): Promise<string> {
+  const host = flagOrEnv(v, 'host', 'LOCALREC_HOST') ?? '127.0.0.1';
+  const port = num({ port: flagOrEnv(v, 'port', 'LOCALREC_PORT') ?? '8080' }, 'port', {
+    int: true,
+    min: 0,
+    max: 65535,
+  })!;
+  const level = flagOrEnv(v, 'log-level', 'LOCALREC_LOG_LEVEL') ?? target.defaultLogLevel ?? 'info';
+  if (!LEVELS.includes(level))
+    throw new LocalrecError('bad-input', `--log-level must be one of ${LEVELS.join(', ')}`);
+  const rate = num(
+    { 'rate-limit': flagOrEnv(v, 'rate-limit', 'LOCALREC_RATE_LIMIT') ?? '10' },
+    'rate-limit',
+    { min: 0 },
+  )!;
+  const cors = flagOrEnv(v, 'cors-origins', 'LOCALREC_CORS_ORIGINS');
+  // pino's JSON lines go to stderr: stdout carries only the command's JSON summary.
+  const logger: FastifyServerOptions['logger'] = { level, stream: process.stderr };
   const app = createServer({
-    exportDir,
+    store: target.store,
+    rounds: target.rounds,
     staticDir: existsSync(join(DIST_DIR, 'index.html')) ? DIST_DIR : undefined,
+    logger,
+    adminToken: flagOrEnv(v, 'admin-token', 'LOCALREC_ADMIN_TOKEN'),
+    corsOrigins: cors
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    rateLimit: { perSecond: rate },
+    maxBodyBytes: num(v, 'max-body-bytes', { int: true, min: 1024 }) ?? DEFAULT_MAX_BODY_BYTES,
+    trustProxy: Boolean(v['trust-proxy']),
   });
   const url = await listen(app, { host, port, log: () => undefined });
-  const stop = async () => {
-    await app.close();
-    process.exit(0);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    setTimeout(() => process.exit(1), 10_000).unref();
+    app.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        app.log.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   return url;
 }
 
 export const serveCommand: Command = {
-  summary: 'serve an export folder (manifest + blobs) and the demo site',
-  usage: 'localrec serve --models <export dir> [--host 127.0.0.1] [--port 8080]',
-  options: {
-    models: { type: 'string', description: 'export folder (manifest.json + blobs/)' },
-    ...serveOptions,
-  },
+  summary: 'run the sync server: signed manifest, blobs, federated rounds (and the demo site)',
+  usage:
+    'localrec serve --store file:<dir> [--rounds sqlite:<file>] [--host 127.0.0.1] [--port 8080]\n' +
+    '       localrec serve --models <export dir>',
+  options: { ...serverFlags, ...serveOptions },
   async run(v) {
-    const dir = v['models'];
-    if (typeof dir !== 'string')
-      throw new LocalrecError('bad-input', '--models is required (an export folder)');
-    const url = await startServer(dir, v);
-    process.stderr.write(`localrec serving ${dir} at ${url}\n`);
-    return { url, models: dir };
+    const models = v['models'];
+    let store = flagOrEnv(v, 'store', 'LOCALREC_STORE');
+    if (typeof models === 'string') {
+      if (!existsSync(join(models, 'manifest.json')))
+        throw new LocalrecError(
+          'not-found',
+          `no manifest.json in ${models}; run \`localrec export\` first`,
+        );
+      store = `file:${resolve(models)}`;
+    }
+    if (store === undefined)
+      throw new LocalrecError(
+        'bad-input',
+        '--store is required (e.g. file:/srv/localrec), or --models <export dir>',
+      );
+    const rounds = flagOrEnv(v, 'rounds', 'LOCALREC_ROUNDS');
+    const url = await startServer({ store, rounds }, v);
+    process.stderr.write(`localrec serving ${store} at ${url}\n`);
+    return { url, store, rounds: rounds ?? null };
   },
 };

@@ -1,0 +1,49 @@
+import { LocalrecError } from '../../core/errors.ts';
+import { readSigningKey } from '../../server/keys.ts';
+import { publishExport } from '../../server/publish.ts';
+import { openPublicationStore } from '../../server/store/registry.ts';
+import type { Command } from '../main.ts';
+
+export const publishCommand: Command = {
+  summary: 'store an export’s blobs and a new signed manifest version in the server’s store',
+  usage: 'localrec publish --from <export dir> --store <file:dir> --key <file.key>',
+  options: {
+    from: {
+      type: 'string',
+      description: 'export folder (manifest.json + blobs/) from `localrec export`',
+    },
+    store: {
+      type: 'string',
+      description: 'store URL the server serves from (file:<dir>); env LOCALREC_STORE',
+    },
+    key: {
+      type: 'string',
+      default: '.localrec/keys/localrec.key',
+      description: 'private key from `localrec keygen`; env LOCALREC_KEY',
+    },
+  },
+  async run(v) {
+    const from = v['from'];
+    const storeUrl = v['store'] ?? process.env['LOCALREC_STORE'];
+    if (typeof from !== 'string')
+      throw new LocalrecError('bad-input', '--from is required (an export folder)');
+    if (typeof storeUrl !== 'string')
+      throw new LocalrecError('bad-input', '--store is required (e.g. file:/srv/localrec)');
+    const keyPath =
+      process.env['LOCALREC_KEY'] && v['key'] === '.localrec/keys/localrec.key'
+        ? process.env['LOCALREC_KEY']
+        : String(v['key']);
+    const key = await readSigningKey(keyPath, (m) => process.stderr.write(`warning: ${m}\n`));
+    const store = openPublicationStore(storeUrl);
+    try {
+      const r = await publishExport(from, store, key);
+      process.stderr.write(
+        `published version ${r.version} (model ${r.modelVersion}): ${r.blobs} blobs, ${r.newBlobs} new, signed by ${r.keyId}\n`,
+      );
+      return { ...r, store: store.blobs.url };
+    } finally {
+      await store.blobs.close();
+      await store.manifests.close();
+    }
+  },
+};

@@ -1,0 +1,362 @@
+/** The v1 API over real HTTP on 127.0.0.1: signed manifest, blobs, rounds, admin, ops. */
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyManifest, verifyManifestBlob } from '../../src/core/manifest.ts';
+import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
+import { collectGarbage } from '../../src/server/gc.ts';
+import { generateKeyFiles, readSigningKey, type SigningKey } from '../../src/server/keys.ts';
+import { publishExport } from '../../src/server/publish.ts';
+import { openPublicationStore } from '../../src/server/store/registry.ts';
+import {
+  exactDelta,
+  postDelta,
+  publishedStore,
+  ROUND_BODY,
+  sha256,
+  SLICES,
+  writeExport,
+} from './server-fixture.ts';
+
+const TOKEN = 'test-admin-token';
+const root = mkdtempSync(join(tmpdir(), 'localrec-api-'));
+let key: SigningKey;
+let keyFile: string;
+let app: LocalrecServer;
+let base: string;
+let pub: Awaited<ReturnType<typeof publishedStore>>;
+
+const admin = (path: string, body?: unknown, token = TOKEN) =>
+  fetch(`${base}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+const errorCode = async (res: Response) =>
+  ((await res.json()) as { error: { code: string } }).error.code;
+
+beforeAll(async () => {
+  keyFile = (await generateKeyFiles(join(root, 'keys', 'owner'))).privateKeyFile;
+  key = await readSigningKey(keyFile);
+  pub = await publishedStore(root, key);
+  app = createServer({
+    store: pub.storeUrl,
+    rounds: `sqlite:${join(root, 'rounds.db')}`,
+    adminToken: TOKEN,
+    rateLimit: { perSecond: 0 },
+    corsOrigins: ['https://shop.example'],
+  });
+  base = (await listen(app, { port: 0, log: () => {} })).replace(/\/$/, '');
+});
+afterAll(async () => {
+  await app?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('publishing and the signed manifest', () => {
+  it('serves a manifest the browser verifier accepts, with its blobs, ETag and 304', async () => {
+    const res = await fetch(`${base}/v1/manifest`, { headers: { 'accept-encoding': 'identity' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    const text = await res.text();
+    expect(res.headers.get('etag')).toBe(`"${sha256(text)}"`);
+    const v = await verifyManifest(text, key.publicKey);
+    expect(v.manifest.version).toBe(1);
+    expect(v.manifest.modelVersion).toBe('model-1');
+    for (const ref of v.blobs) {
+      const blob = new Uint8Array(
+        await (await fetch(`${base}/v1/blobs/${ref.sha256}`)).arrayBuffer(),
+      );
+      await verifyManifestBlob(v, ref.sha256, blob);
+    }
+    const again = await fetch(`${base}/v1/manifest`, {
+      headers: { 'if-none-match': res.headers.get('etag')! },
+    });
+    expect(again.status).toBe(304);
+  });
+
+  it('compresses the manifest and compressible blobs where it helps, never a Range', async () => {
+    const m = await fetch(`${base}/v1/manifest`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(m.headers.get('content-encoding')).toBe('gzip');
+    expect(m.headers.get('vary')).toBe('Accept-Encoding');
+    await verifyManifest(await m.text(), key.publicKey);
+    const text = pub.blobs.text;
+    const url = `${base}/v1/blobs/${sha256(text)}`;
+    await fetch(url, { headers: { 'accept-encoding': 'gzip' } }).then((r) => r.arrayBuffer());
+    // The compressed copy is made in the background after the first request.
+    let res: Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      res = await fetch(url, { headers: { 'accept-encoding': 'gzip' } });
+      if (res.headers.get('content-encoding') === 'gzip') break;
+      await res.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(res!.headers.get('content-encoding')).toBe('gzip');
+    expect(res!.headers.get('etag')).toBe(`"${sha256(text)}-gzip"`);
+    expect(sha256(new Uint8Array(await res!.arrayBuffer()))).toBe(sha256(text));
+    const raw = await fetch(url, {
+      headers: { 'accept-encoding': 'gzip', 'if-none-match': `"${sha256(text)}-gzip"` },
+    });
+    expect(raw.status).toBe(304);
+    const range = await fetch(url, { headers: { 'accept-encoding': 'gzip', range: 'bytes=0-9' } });
+    expect(range.status).toBe(206);
+    expect(range.headers.get('content-encoding')).toBeNull();
+    expect(Buffer.from(await range.arrayBuffer()).toString()).toBe('item title');
+    // Random bytes do not compress: they go out as they are.
+    const noise = await fetch(`${base}/v1/blobs/${sha256(pub.blobs.noise)}`, {
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    expect(noise.headers.get('content-encoding')).toBeNull();
+    expect(gunzipSync).toBeTypeOf('function');
+  });
+
+  it('serves only published blobs: never a private key placed in the store, nor a stray file', async () => {
+    const keyBytes = readFileSync(keyFile);
+    const keySha = sha256(keyBytes);
+    copyFileSync(keyFile, join(pub.storeDir, 'blobs', keySha));
+    copyFileSync(keyFile, join(pub.storeDir, 'owner.key'));
+    const stray = new TextEncoder().encode('not in any manifest');
+    writeFileSync(join(pub.storeDir, 'blobs', sha256(stray)), stray);
+    for (const path of [
+      `/v1/blobs/${keySha}`,
+      `/v1/blobs/${sha256(stray)}`,
+      '/owner.key',
+      '/v1/blobs/..%2Fowner.key',
+      '/blobs/' + keySha,
+    ]) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      expect(res.status, path).toBeLessThan(500);
+      expect(await res.text()).not.toContain('PRIVATE KEY');
+    }
+    // Even a manifest that lists it (hand-edited, unsigned) does not get it served.
+    const evil = JSON.parse(readFileSync(join(pub.storeDir, 'manifest.json'), 'utf8'));
+    evil.shards = [{ sha256: keySha, bytes: keyBytes.length }];
+    const saved = readFileSync(join(pub.storeDir, 'manifest.json'));
+    writeFileSync(join(pub.storeDir, 'manifest.json'), JSON.stringify(evil));
+    try {
+      expect((await fetch(`${base}/v1/manifest`)).status).toBe(200);
+      const res = await fetch(`${base}/v1/blobs/${keySha}`);
+      expect(res.status).toBe(404);
+    } finally {
+      writeFileSync(join(pub.storeDir, 'manifest.json'), saved);
+      rmSync(join(pub.storeDir, 'blobs', keySha));
+      rmSync(join(pub.storeDir, 'owner.key'));
+    }
+    // And publish refuses an export that lists a key as a blob.
+    const exp = join(root, 'evil-export');
+    writeExport(exp, 'model-evil', 9);
+    copyFileSync(keyFile, join(exp, 'blobs', keySha));
+    const m = JSON.parse(readFileSync(join(exp, 'manifest.json'), 'utf8'));
+    m.shards = [{ sha256: keySha, bytes: keyBytes.length }];
+    writeFileSync(join(exp, 'manifest.json'), JSON.stringify(m));
+    await expect(publishExport(exp, openPublicationStore(pub.storeUrl), key)).rejects.toThrow(
+      /private key/,
+    );
+  });
+});
+
+describe('federated rounds', () => {
+  let roundId: number;
+
+  it('has no round until the owner opens one; the admin API wants the token', async () => {
+    const none = await fetch(`${base}/v1/rounds/current`);
+    expect(none.status).toBe(404);
+    expect(await errorCode(none)).toBe('not-found');
+    expect((await admin('/v1/admin/rounds', ROUND_BODY, 'wrong')).status).toBe(401);
+    const noAuth = await fetch(`${base}/v1/admin/rounds`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(noAuth.status).toBe(401);
+    expect(await errorCode(noAuth)).toBe('unauthorized');
+    const badBody = await admin('/v1/admin/rounds', { ...ROUND_BODY, clipNorm: -1 });
+    expect(badBody.status).toBe(400);
+    expect(await errorCode(badBody)).toBe('bad-input');
+    const res = await admin('/v1/admin/rounds', { ...ROUND_BODY, minReports: 3 });
+    expect(res.status).toBe(201);
+    const round = (await res.json()) as { id: number; baseModelVersion: string };
+    expect(round.baseModelVersion).toBe('model-1');
+    roundId = round.id;
+    expect((await admin('/v1/admin/rounds', ROUND_BODY)).status).toBe(409);
+    const cur = (await (await fetch(`${base}/v1/rounds/current`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(cur).toMatchObject({
+      id: roundId,
+      state: 'open',
+      slices: SLICES,
+      clipNorm: 1,
+      deltaFormatVersion: 1,
+    });
+    expect(cur).not.toHaveProperty('reports');
+  });
+
+  it('counts an update once: a replay gets the same 202, a reused id with other contents 409', async () => {
+    const d = exactDelta(roundId, 'model-1', 1);
+    const first = await postDelta(base, roundId, d.bytes);
+    expect(first.status).toBe(202);
+    const body = await first.json();
+    expect(body).toEqual({ roundId, updateId: d.updateId, receipt: 1 });
+    const replay = await postDelta(base, roundId, d.bytes);
+    expect(replay.status).toBe(202);
+    expect(await replay.json()).toEqual(body);
+    const reused = exactDelta(roundId, 'model-1', 2, d.updateId);
+    const clash = await postDelta(base, roundId, reused.bytes);
+    expect(clash.status).toBe(409);
+    expect(await errorCode(clash)).toBe('conflict');
+    const sums = await app.localrec.rounds!.store.sums(roundId);
+    expect(sums?.reports).toBe(1);
+    expect(Array.from(sums!.sums)).toEqual(d.values);
+  });
+
+  it.each([
+    ['another base model', () => exactDelta(1, 'model-0', 3).bytes, 409, 'conflict'],
+    ['another round id inside', () => exactDelta(2, 'model-1', 3).bytes, 400, 'bad-input'],
+    ['garbage', () => new TextEncoder().encode('hello'), 400, 'bad-format'],
+  ])('refuses a delta with %s', async (_what, make, status, code) => {
+    const res = await postDelta(base, roundId, make());
+    expect(res.status).toBe(status);
+    expect(await errorCode(res)).toBe(code);
+  });
+
+  it('refuses the wrong media type, an unknown round, and a body larger than the round’s delta', async () => {
+    const d = exactDelta(roundId, 'model-1', 4);
+    const text = await postDelta(base, roundId, d.bytes, { 'content-type': 'text/plain' });
+    expect(text.status).toBe(415);
+    expect(await errorCode(text)).toBe('unsupported-media-type');
+    expect((await postDelta(base, 77, exactDelta(77, 'model-1', 4).bytes)).status).toBe(404);
+    const big = await postDelta(base, roundId, new Uint8Array(d.bytes.length + 100));
+    expect(big.status).toBe(413);
+    expect(await errorCode(big)).toBe('too-large');
+  });
+
+  it('closes at the minimum number of reports and then takes no more', async () => {
+    for (const seed of [10, 11])
+      expect(
+        (await postDelta(base, roundId, exactDelta(roundId, 'model-1', seed).bytes)).status,
+      ).toBe(202);
+    let state = '';
+    for (let i = 0; i < 50 && state !== 'closed'; i++) {
+      state = ((await (await admin(`/v1/admin/rounds/${roundId}`)).json()) as { state: string })
+        .state;
+      if (state !== 'closed') await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(state).toBe('closed');
+    const late = await postDelta(base, roundId, exactDelta(roundId, 'model-1', 12).bytes);
+    expect(late.status).toBe(409);
+    expect((await fetch(`${base}/v1/rounds/current`)).status).toBe(404);
+    const round = (await (await admin(`/v1/admin/rounds/${roundId}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(round).toMatchObject({ state: 'closed', reports: 3, closeReason: 'min-reports' });
+  });
+
+  it('lets the owner close a round early', async () => {
+    const { id } = (await (await admin('/v1/admin/rounds', ROUND_BODY)).json()) as { id: number };
+    const closed = await admin(`/v1/admin/rounds/${id}/close`, {});
+    expect(await closed.json()).toMatchObject({ id, state: 'closed', closeReason: 'admin' });
+  });
+});
+
+describe('operations', () => {
+  it('healthz reports the published version; metrics are Prometheus text', async () => {
+    const h = await (await fetch(`${base}/healthz`)).json();
+    expect(h).toMatchObject({
+      ok: true,
+      modelVersion: 'model-1',
+      manifestVersion: 1,
+      signed: true,
+    });
+    const m = await fetch(`${base}/metrics`);
+    expect(m.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/);
+    const text = await m.text();
+    expect(text).toMatch(/^# TYPE localrec_http_requests_total counter$/m);
+    expect(text).toMatch(
+      /localrec_http_requests_total\{method="GET",route="\/v1\/manifest",status="200"\} \d+/,
+    );
+    expect(text).toMatch(/localrec_updates_total\{outcome="accepted"\} 3/);
+    expect(text).toMatch(/localrec_updates_total\{outcome="replay"\} 1/);
+    expect(text).toMatch(
+      /localrec_http_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/manifest"\} \d+/,
+    );
+  });
+
+  it('answers CORS preflights for the configured origin only', async () => {
+    const ok = await fetch(`${base}/v1/manifest`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' },
+    });
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    const other = await fetch(`${base}/v1/manifest`, {
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('rate-limits update posts per client IP with 429 + Retry-After', async () => {
+    const limited = createServer({
+      store: pub.storeUrl,
+      rounds: 'memory:',
+      rateLimit: { perSecond: 1, burst: 2 },
+    });
+    const url = (await listen(limited, { port: 0, log: () => {} })).replace(/\/$/, '');
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++) codes.push((await postDelta(url, 1, new Uint8Array(10))).status);
+      expect(codes.slice(0, 2)).toEqual([404, 404]);
+      expect(codes.slice(2)).toEqual([429, 429]);
+      const res = await postDelta(url, 1, new Uint8Array(10));
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(await errorCode(res)).toBe('rate-limited');
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('versions and gc', () => {
+  it('keeps old versions servable until gc, which never deletes the current one', async () => {
+    const store = openPublicationStore(pub.storeUrl);
+    const v2 = await publishedStore(root, key, 'model-2', 2);
+    expect(v2.summary.version).toBe(2);
+    const oldNoise = sha256(pub.blobs.noise);
+    const res = await fetch(`${base}/v1/manifest`);
+    expect(JSON.parse(await res.text()).version).toBe(2);
+    expect((await fetch(`${base}/v1/blobs/${oldNoise}`)).status).toBe(200);
+    // Roll back to version 1: gc keeping only the newest still keeps the current one.
+    await store.manifests.setCurrent(1);
+    const dry = await collectGarbage(store, { keep: 1, dryRun: true });
+    expect(dry).toMatchObject({
+      currentVersion: 1,
+      keptVersions: [1, 2],
+      deletedVersions: [],
+      dryRun: true,
+    });
+    await store.manifests.setCurrent(2);
+    const gc = await collectGarbage(store, { keep: 1 });
+    expect(gc).toMatchObject({ currentVersion: 2, keptVersions: [2], deletedVersions: [1] });
+    expect(await store.manifests.listVersions()).toEqual([2]);
+    expect(await store.blobs.stat(oldNoise)).toBeUndefined();
+    // Left: exactly the blobs version 2 lists (strays and half-published exports went too).
+    const left: string[] = [];
+    for await (const b of store.blobs.list()) left.push(b);
+    expect(left.sort()).toEqual([sha256(v2.blobs.text), sha256(v2.blobs.noise)].sort());
+    expect(await store.blobs.stat(sha256(v2.blobs.noise))).toEqual({ bytes: 3000 });
+    expect((await fetch(`${base}/v1/blobs/${oldNoise}`)).status).toBe(404);
+    const v = await verifyManifest(
+      await (await fetch(`${base}/v1/manifest`)).text(),
+      key.publicKey,
+    );
+    for (const ref of v.blobs)
+      expect((await fetch(`${base}/v1/blobs/${ref.sha256}`)).status).toBe(200);
+  });
+});
