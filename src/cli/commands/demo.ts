@@ -1,5 +1,9 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { collectGarbage } from '../../server/gc.ts';
+import { ensureSigningKey } from '../../server/keys.ts';
+import { publishIfNew } from '../../server/publish.ts';
+import { openPublicationStore } from '../../server/store/registry.ts';
 import { loadDataset } from '../data.ts';
 import { exportModelDir } from '../export.ts';
 import type { Command } from '../main.ts';
@@ -9,6 +13,7 @@ import { DIST_DIR, serveOptions, startServer } from './serve.ts';
 import { parseTrainFlags, trainOptions } from './train.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
+const DEMO_KEY = join(ROOT, '.localrec', 'keys', 'demo');
 
 /** What the web app is built from: a change to any of it makes dist/ stale. */
 const APP_SOURCES = ['index.html', 'vite.config.ts', 'src', 'workers', 'public'];
@@ -88,7 +93,23 @@ export const demoCommand: Command = {
     const exportDir = join(modelDir, 'export');
     step('exporting the int8 model and shards…');
     exportModelDir({ modelDir, out: exportDir, quantization: 'int8' });
-    const url = await startServer(exportDir, v);
+    // Served the way a site would serve it: published into a store, signed with the demo's own
+    // key (.localrec/keys/demo.key; its public key is in demo.pub), with federated intake on.
+    const storeDir = join(modelDir, 'store');
+    const store = openPublicationStore(`file:${storeDir}`);
+    const published = await publishIfNew(exportDir, store, await ensureSigningKey(DEMO_KEY));
+    if (published) {
+      step(`published version ${published.version}, signed by ${published.keyId}`);
+      await collectGarbage(store, { keep: 2 });
+    }
+    const url = await startServer(
+      {
+        store: `file:${storeDir}`,
+        rounds: `sqlite:${join(modelDir, 'rounds.db')}`,
+        defaultLogLevel: 'warn',
+      },
+      v,
+    );
     step(`ready: open ${url} — recommendations are computed in your browser`);
     return {
       url,
