@@ -9,7 +9,7 @@ import { createServer, listen, type LocalrecServer } from '../../src/server/app.
 import { collectGarbage } from '../../src/server/gc.ts';
 import { generateKeyFiles, readSigningKey, type SigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
-import { openPublicationStore } from '../../src/server/store/registry.ts';
+import { openPublicationStore, openRoundStore } from '../../src/server/store/registry.ts';
 import {
   exactDelta,
   postDelta,
@@ -264,6 +264,50 @@ describe('federated rounds', () => {
     const { id } = (await (await admin('/v1/admin/rounds', ROUND_BODY)).json()) as { id: number };
     const closed = await admin(`/v1/admin/rounds/${id}/close`, {});
     expect(await closed.json()).toMatchObject({ id, state: 'closed', closeReason: 'admin' });
+  });
+});
+
+describe('round state across restarts', () => {
+  it('a new server finishes a round left closing, and closes one whose deadline passed while down', async () => {
+    const url = `sqlite:${join(root, 'restart.db')}`;
+    const s = openRoundStore(url);
+    const spec = {
+      baseModelVersion: 'model-1',
+      slices: SLICES,
+      clipNorm: 1,
+      minReports: 1,
+      deadline: Date.now() + 60_000,
+    };
+    const a = await s.openRound(spec, Date.now());
+    await s.applyUpdates(
+      [{ roundId: a.id, updateId: 'a'.repeat(32), digest: 'd', values: new Float64Array(36) }],
+      Date.now(),
+    );
+    expect((await s.getRound(a.id))?.state).toBe('closing');
+    const b = await s.openRound(
+      { ...spec, minReports: 10, deadline: Date.now() + 200 },
+      Date.now(),
+    );
+    await s.close();
+    await new Promise((r) => setTimeout(r, 250));
+    const restarted = createServer({ store: pub.storeUrl, rounds: url });
+    await restarted.ready();
+    try {
+      const store = restarted.localrec.rounds!.store;
+      for (let i = 0; i < 50 && (await store.getRound(b.id))?.state !== 'closed'; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(await store.getRound(b.id)).toMatchObject({
+        state: 'closed',
+        closeReason: 'deadline',
+      });
+      expect(await store.getRound(a.id)).toMatchObject({
+        state: 'closed',
+        closeReason: 'min-reports',
+        reports: 1,
+      });
+    } finally {
+      await restarted.close();
+    }
   });
 });
 
