@@ -32,7 +32,7 @@ export default defineConfig({
         // otherwise make vite re-optimize and reload the page mid-run.
         optimizeDeps: {
           exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu'],
-          include: ['comlink'],
+          include: ['comlink', 'idb'],
         },
         test: {
           name: 'browser',
