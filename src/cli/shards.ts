@@ -146,6 +146,8 @@ export function writeShardSet(input: ShardSetInput): ShardSet {
         title: info?.title || id,
         categories: info?.categories ?? [],
       };
+      if (info?.popularity !== undefined) item.popularity = info.popularity;
+      if (info?.addedAt !== undefined) item.addedAt = info.addedAt;
       for (const field of ['url', 'image'] as const) {
         const link = info?.[field];
         if (link === undefined) continue;

@@ -48,17 +48,31 @@ function fmt(m: SplitMetrics | undefined): string {
   return m ? `valid NDCG@10 ${m.full.ndcg10.toFixed(4)} HR@10 ${m.full.hr10.toFixed(4)}` : '';
 }
 
-/** Item metadata in internal-index order (index 0 = padding is left out). */
+/**
+ * Item metadata in internal-index order (index 0 = padding is left out), with each item's
+ * interaction count and first-interaction timestamp from the events (the funnel's popular and
+ * fresh sources).
+ */
 export function catalogFor(ds: Dataset, split: SplitData) {
   const byId = new Map(ds.items.map((i) => [i.id, i]));
+  const count = new Map<string, number>();
+  const first = new Map<string, number>();
+  for (const e of ds.events) {
+    count.set(e.item, (count.get(e.item) ?? 0) + 1);
+    const t = first.get(e.item);
+    if (t === undefined || e.timestamp < t) first.set(e.item, e.timestamp);
+  }
   return split.itemIds.slice(1).map((id) => {
     const info = byId.get(id);
+    const addedAt = first.get(id);
     return {
       id,
       title: info?.title ?? id,
       categories: info?.categories ?? [],
       ...(info?.url ? { url: info.url } : {}),
       ...(info?.image ? { image: info.image } : {}),
+      popularity: count.get(id) ?? 0,
+      ...(addedAt !== undefined && Number.isFinite(addedAt) && addedAt >= 0 ? { addedAt } : {}),
     };
   });
 }

@@ -10,7 +10,9 @@
  *   "items": [ { "id": "50", "title": "Star Wars (1977)", "categories": ["Action"],
  *                "url": "https://…", "image": "https://…" } ] }
  * ```
- * Item k of the shard is internal index `baseIndex + k`. `url` and `image` are optional and are
+ * Item k of the shard is internal index `baseIndex + k`. Optional numbers: `popularity`
+ * (interactions in the training data) and `addedAt` (first interaction's timestamp), which feed
+ * the funnel's popular and fresh sources. `url` and `image` are optional and are
  * always http(s) (absolute, or relative to the page): the writer refuses anything else and the
  * reader rejects a shard that carries it, so a `javascript:` or `data:` link can never reach a
  * page through a shard. Titles are plain text; renderers must insert them as text, never HTML.
@@ -61,6 +63,13 @@ function checkItem(v: unknown, where: string, fail: (msg: string) => never): Ite
         `${where} (id ${e.id}): ${key} ${JSON.stringify(link.slice(0, 80))} is not an http(s) link`,
       );
     item[key] = link;
+  }
+  for (const key of ['popularity', 'addedAt'] as const) {
+    const n = e[key];
+    if (n === undefined) continue;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
+      fail(`${where} (id ${e.id}): ${key} must be a finite number >= 0`);
+    item[key] = n;
   }
   return item;
 }

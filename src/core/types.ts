@@ -14,6 +14,10 @@ export interface ItemInfo {
   categories: string[];
   url?: string;
   image?: string;
+  /** Interactions with the item in the training data: the "popular" source of the funnel. */
+  popularity?: number;
+  /** When the item appeared (its first interaction's timestamp, in the data's unit): the "fresh" source. */
+  addedAt?: number;
 }
 
 /** What every reader returns. `items` may be empty when the source has no metadata. */

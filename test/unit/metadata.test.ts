@@ -19,7 +19,14 @@ const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 describe('metadata shards', () => {
   const items = [
-    { id: '50', title: 'Star Wars (1977)', categories: ['Action', 'Sci-Fi'], url: '/m/50' },
+    {
+      id: '50',
+      title: 'Star Wars (1977)',
+      categories: ['Action', 'Sci-Fi'],
+      url: '/m/50',
+      popularity: 583,
+      addedAt: 874965758,
+    },
     {
       id: 'é/2',
       title: '<b>not html</b> & "quotes"',
@@ -89,5 +96,13 @@ describe('metadata shards', () => {
         ),
       ),
     ).toMatch(/^bad-format: .*image .* is not an http\(s\) link/);
+    for (const bad of [-1, 'many', Infinity])
+      expect(
+        codeOf(() =>
+          decodeMetadataShard(
+            json({ ...base, items: [{ id: 'x', title: 'x', categories: [], popularity: bad }] }),
+          ),
+        ),
+      ).toMatch(/^bad-format: .*popularity must be a finite number >= 0/);
   });
 });
