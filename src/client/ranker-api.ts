@@ -129,6 +129,49 @@ export interface RecommendResult {
   itemsSearched: number;
 }
 
+/** What {@link Ranker.itemVectors} takes. */
+export interface ItemVectorsRequest {
+  /** Which loaded model's item table (default `'sasrec'`). */
+  model?: ModelName;
+  /** External item ids; unknown ones are reported in `missing`. */
+  ids: string[];
+}
+
+/** What {@link Ranker.itemVectors} returns. */
+export interface ItemVectors {
+  dim: number;
+  /** The requested ids the loaded shards hold, in request order (duplicates kept). */
+  ids: string[];
+  /**
+   * (ids.length, dim) row-major: each item's embedding as the retrieval kernel scores it
+   * (int8 rows dequantized as q × scale, f16 widened, f32 as stored).
+   */
+  vectors: Float32Array;
+  /** Requested ids the loaded shards do not hold (yet). */
+  missing: string[];
+}
+
+/** One search with a caller-made query vector (a profile vector, an item's own embedding). */
+export interface SearchVectorRequest {
+  /** Which loaded model's items to search (default `'sasrec'`). */
+  model?: ModelName;
+  /** (dim) the query; every value finite. */
+  vector: Float32Array;
+  /** How many items to return (a non-negative integer). */
+  k: number;
+  /** External ids never to return. Unknown ids are ignored. */
+  exclude?: string[];
+}
+
+/** The answer to {@link Ranker.searchVector}. */
+export interface SearchResult {
+  /** Best first by dot product with the query; ties to the item first in shard order. */
+  items: ScoredItem[];
+  /** Items the answer was chosen from. */
+  itemsSearched: number;
+  timings: { scoreMs: number; totalMs: number };
+}
+
 /**
  * The ranker: per model, an ONNX user encoder plus item-embedding shards, searched with the
  * top-k engine of src/core/topk-engine.ts (WASM SIMD where available, else plain TypeScript).
@@ -162,6 +205,27 @@ export interface Ranker {
    * @throws LocalrecError `not-loaded` before load; `bad-input` when no history id is known.
    */
   encode(history: string[], model?: ModelName): Promise<Float32Array>;
+  /**
+   * The stored embeddings of some items — for item-to-item similarity, MMR diversity and
+   * profile vectors built from a visitor's history.
+   *
+   * @throws LocalrecError `not-loaded` when that model is not loaded; `bad-input` when `ids` is
+   *   not an array of strings.
+   */
+  itemVectors(request: ItemVectorsRequest): Promise<ItemVectors>;
+  /**
+   * Top-k items for a query vector the caller made, through the same kernel as
+   * {@link Ranker.recommend} (no encoder run).
+   *
+   * @throws LocalrecError `not-loaded` when that model is not loaded; `bad-input` for a bad `k`,
+   *   or a vector of the wrong length or with a non-finite value.
+   */
+  searchVector(request: SearchVectorRequest): Promise<SearchResult>;
+  /**
+   * Releases one model's session and shards (e.g. the previous version after a newer one
+   * loaded under another name). Resolves false when no model has that name.
+   */
+  unload(model: ModelName): Promise<boolean>;
   /** Releases every model's ONNX session and shards; the ranker can be loaded again afterwards. */
   dispose(): Promise<void>;
 }

@@ -13,6 +13,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import { LocalrecError, isLocalrecError } from '../core/errors.ts';
 import { createWasmKernel } from '../core/kernels/wasm-kernel.ts';
+import { float16ToFloat32 } from '../core/quantize.ts';
 import { decodeShard, type DecodedShard } from '../core/shard.ts';
 import { createTsKernel, TopKEngine, type TopKKernel } from '../core/topk-engine.ts';
 import { pickDevice, type Device, type GpuLike } from './device.ts';
@@ -21,6 +22,8 @@ import type {
   AddShardsOptions,
   AddShardsResult,
   Bytes,
+  ItemVectors,
+  ItemVectorsRequest,
   ModelName,
   Ranker,
   RankerLoadOptions,
@@ -28,6 +31,8 @@ import type {
   RecommendRequest,
   RecommendResult,
   ScoredItem,
+  SearchResult,
+  SearchVectorRequest,
 } from './ranker-api.ts';
 
 /** Names fixed by the encoder export (models/sasrec/export-onnx.ts). */
@@ -96,6 +101,12 @@ interface Catalog {
   idOf: string[];
   /** Loaded index ranges sorted by start: the cold-start ranking walks them in index order. */
   ranges: { start: number; end: number }[];
+  /**
+   * The decoded shards, sorted by baseIndex, for reading single rows (itemVectors). Their arrays
+   * are views into the shard bytes, so keeping them costs no copy (the WASM and WebGPU kernels
+   * hold their own copies for scoring).
+   */
+  blocks: DecodedShard[];
   shards: number;
 }
 
@@ -177,12 +188,36 @@ function addToCatalog(into: Catalog, shards: DecodedShard[]): void {
   });
   for (const s of shards) {
     into.engine.add(s);
+    into.blocks.push(s);
     into.shards++;
     if (s.count > 0) into.ranges.push({ start: s.baseIndex, end: s.baseIndex + s.count });
     s.ids.forEach((id, row) => (into.idOf[s.baseIndex + row] = id));
   }
   for (const [id, index] of newIds) into.indexOf.set(id, index);
   into.ranges.sort((a, b) => a.start - b.start);
+  into.blocks.sort((a, b) => a.baseIndex - b.baseIndex);
+}
+
+/** Writes item `index`'s row, as the kernels score it, into `out` at `at`; false when not loaded. */
+function readRow(c: Catalog, index: number, out: Float32Array, at: number): boolean {
+  let lo = 0;
+  let hi = c.blocks.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (c.blocks[mid]!.baseIndex <= index) lo = mid;
+    else hi = mid - 1;
+  }
+  const b = c.blocks[lo];
+  if (!b || index < b.baseIndex || index >= b.baseIndex + b.count) return false;
+  const r = index - b.baseIndex;
+  const from = r * b.dim;
+  if (b.dtype === 'int8') {
+    const scale = b.scales![r]!;
+    for (let j = 0; j < b.dim; j++) out[at + j] = b.int8![from + j]! * scale;
+  } else if (b.dtype === 'f16') {
+    float16ToFloat32(b.f16!.subarray(from, from + b.dim), out.subarray(at, at + b.dim));
+  } else out.set(b.f32!.subarray(from, from + b.dim), at);
+  return true;
 }
 
 /** The first `k` loaded items in index order that `skip` does not hold (the cold-start list). */
@@ -323,6 +358,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           indexOf: new Map(),
           idOf: [],
           ranges: [],
+          blocks: [],
           shards: 0,
         };
         try {
@@ -462,6 +498,71 @@ export function createRanker(options: RankerOptions = {}): Ranker {
             'encode: none of the history ids is in the loaded shards, so there is nothing to encode',
           );
         return encodeIndices(s, indices);
+      }),
+
+    itemVectors: (req: ItemVectorsRequest): Promise<ItemVectors> =>
+      serial(async () => {
+        if (!req || typeof req !== 'object' || !Array.isArray(req.ids))
+          throw new LocalrecError('bad-input', 'itemVectors() takes { model?, ids: string[] }');
+        const m = loaded('itemVectors', modelName(req.model, 'itemVectors'));
+        const ids: string[] = [];
+        const missing: string[] = [];
+        const vectors = new Float32Array(req.ids.length * m.dim);
+        for (const id of req.ids) {
+          if (typeof id !== 'string')
+            throw new LocalrecError('bad-input', 'itemVectors: ids must be strings');
+          const i = m.indexOf.get(id);
+          if (i !== undefined && readRow(m, i, vectors, ids.length * m.dim)) ids.push(id);
+          else missing.push(id);
+        }
+        return { dim: m.dim, ids, vectors: vectors.slice(0, ids.length * m.dim), missing };
+      }),
+
+    searchVector: (req: SearchVectorRequest): Promise<SearchResult> =>
+      serial(async () => {
+        const t0 = performance.now();
+        if (!req || typeof req !== 'object')
+          throw new LocalrecError(
+            'bad-input',
+            'searchVector() takes { model?, vector, k, exclude? }',
+          );
+        const m = loaded('searchVector', modelName(req.model, 'searchVector'));
+        if (!Number.isInteger(req.k) || req.k < 0)
+          throw new LocalrecError(
+            'bad-input',
+            `searchVector: k must be a non-negative integer, got ${req.k}`,
+          );
+        if (!(req.vector instanceof Float32Array) || req.vector.length !== m.dim)
+          throw new LocalrecError(
+            'bad-input',
+            `searchVector: vector must be a Float32Array of the model's dim (${m.dim})`,
+          );
+        if (req.exclude !== undefined && !Array.isArray(req.exclude))
+          throw new LocalrecError('bad-input', '`exclude` must be an array of item ids');
+        const skip = new Set<number>();
+        for (const id of req.exclude ?? []) {
+          const i = m.indexOf.get(id);
+          if (i !== undefined) skip.add(i);
+        }
+        const t1 = performance.now();
+        const best = await m.engine.search(req.vector, req.k, { exclude: skip });
+        const t2 = performance.now();
+        return {
+          items: Array.from(best.indices, (i, n) => ({ id: m.idOf[i]!, score: best.scores[n]! })),
+          itemsSearched: m.indexOf.size,
+          timings: { scoreMs: t2 - t1, totalMs: t2 - t0 },
+        };
+      }),
+
+    unload: (model: ModelName): Promise<boolean> =>
+      serial(async () => {
+        const name = modelName(model, 'unload');
+        const m = models.get(name);
+        if (!m) return false;
+        models.delete(name);
+        m.engine.dispose();
+        await m.session.release();
+        return true;
       }),
 
     dispose: (): Promise<void> =>

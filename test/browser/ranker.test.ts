@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { transfer, wrap, type Remote } from 'comlink';
 import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
-import { decodeShard } from '../../src/core/shard.ts';
+import { decodeShard, shardRowsAsFloat32 } from '../../src/core/shard.ts';
 import { registerErrorTransfer } from '../../src/client/errors-transfer.ts';
 import type { Ranker, RankerLoadResult, ScoredItem } from '../../src/client/ranker-api.ts';
 import type { DeviceChoice } from '../../src/client/device.ts';
@@ -292,6 +292,64 @@ describe('ranker worker (real Chromium, real ORT)', () => {
       ).rejects.toMatchObject({ code: 'bad-format' });
       const b2 = await ranker.recommend({ history: c.history, k: 10, model: 'two-tower' });
       expect(b2.items).toEqual(a.items);
+    });
+  });
+
+  describe('item vectors, vector search and unload', () => {
+    let ranker: Remote<Ranker>;
+    beforeAll(async () => {
+      ranker = start();
+      await ranker.load(loadArgs('wasm'));
+    });
+
+    it('itemVectors returns the stored rows (int8 dequantized) and names unknown ids', async () => {
+      const shards = fx.shardsB64.map((b) => decodeShard(fromB64(b)));
+      const [a, b] = shards;
+      const ids = [b!.ids[2]!, 'nope', a!.ids[0]!, b!.ids[2]!];
+      const r = await ranker.itemVectors({ ids });
+      expect(r.dim).toBe(fx.dim);
+      expect(r.ids).toEqual([b!.ids[2], a!.ids[0], b!.ids[2]]);
+      expect(r.missing).toEqual(['nope']);
+      expect(r.vectors.length).toBe(3 * fx.dim);
+      const rowsB = shardRowsAsFloat32(b!);
+      const rowsA = shardRowsAsFloat32(a!);
+      expect(Array.from(r.vectors.subarray(0, fx.dim))).toEqual(
+        Array.from(rowsB.subarray(2 * fx.dim, 3 * fx.dim)),
+      );
+      expect(Array.from(r.vectors.subarray(fx.dim, 2 * fx.dim))).toEqual(
+        Array.from(rowsA.subarray(0, fx.dim)),
+      );
+      await expect(ranker.itemVectors({ ids: 'x' as never })).rejects.toMatchObject({
+        code: 'bad-input',
+      });
+    });
+
+    it("searchVector with a history's user vector gives recommend()'s answer", async () => {
+      for (const c of fx.cases.slice(0, 3)) {
+        const vec = await ranker.encode(c.history);
+        const viaVector = await ranker.searchVector({ vector: vec, k: 10, exclude: c.history });
+        const viaHistory = await ranker.recommend({ history: c.history, k: 10 });
+        expect(viaVector.items).toEqual(viaHistory.items);
+        expect(viaVector.itemsSearched).toBe(fx.numItems);
+      }
+      await expect(
+        ranker.searchVector({ vector: new Float32Array(fx.dim + 1), k: 3 }),
+      ).rejects.toMatchObject({ code: 'bad-input' });
+      const nan = new Float32Array(fx.dim).fill(NaN);
+      await expect(ranker.searchVector({ vector: nan, k: 3 })).rejects.toMatchObject({
+        code: 'bad-input',
+      });
+    });
+
+    it('unload releases one model only', async () => {
+      await ranker.load({ ...loadArgs('wasm'), model: 'old' });
+      expect(await ranker.unload('old')).toBe(true);
+      expect(await ranker.unload('old')).toBe(false);
+      await expect(ranker.recommend({ model: 'old', history: [], k: 1 })).rejects.toMatchObject({
+        code: 'not-loaded',
+      });
+      const r = await ranker.recommend({ history: fx.cases[0]!.history, k: 10 });
+      expectSameTop10(r.items, nodeRef(fx.cases[0]!), 1e-3, 'after unloading another model');
     });
   });
 
