@@ -34,6 +34,11 @@ export interface TrainConfig {
   cropRate: number;
   /** Share of input items dropped (with their targets) each epoch; the last input is kept. */
   maskRate: number;
+  /**
+   * Share of users whose runs of equal-timestamp items are shuffled each epoch (0 = none): the
+   * order inside one second is file order, not behaviour, so the model should not learn it.
+   */
+  tieShuffle: number;
   /** Weigh every training sequence equally in the loss (1 / its positions), as users are in the metric. */
   perUserLoss: boolean;
   /** Leave items already in the sequence out of each position's softmax (full loss only). */
@@ -74,6 +79,7 @@ export const defaultTrainConfig: TrainConfig = {
   excludeSeen: true,
   cropRate: 0.5,
   maskRate: 0,
+  tieShuffle: 0,
   perUserLoss: false,
   seed: 42,
   maxSeconds: 0,

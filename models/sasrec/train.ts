@@ -67,11 +67,20 @@ export function buildExamples(
   cropRate = 0,
   rng?: Rng,
   maskRate = 0,
+  tieShuffle = 0,
 ): Example[] {
   const out: Example[] = [];
   for (const u of split.users) {
-    const s = u.train;
+    let s = u.train;
     if (s.length < 2) continue;
+    if (tieShuffle > 0 && rng && u.trainTies && rng.next() < tieShuffle) {
+      s = s.slice();
+      const ties = u.trainTies;
+      for (let i = 0; i < s.length; i++) {
+        const run = ties[i]!;
+        if (run > 1) rng.shuffle(s.subarray(i, i + run));
+      }
+    }
     // end in [2, length]: keep at least one input/target pair.
     const end = cropRate > 0 && rng && rng.next() < cropRate ? 2 + rng.int(s.length - 1) : s.length;
     const start = Math.max(0, end - 1 - maxLen);
@@ -158,7 +167,8 @@ export async function trainSasrec(
   const varList = Object.values(vars);
   let learningRate = tc.learningRate;
   const optimizer = tf.train.adam(learningRate, 0.9, 0.98);
-  const fixedExamples = tc.cropRate > 0 || tc.maskRate > 0 ? null : buildExamples(split, c.maxLen);
+  const fixedExamples =
+    tc.cropRate > 0 || tc.maskRate > 0 || tc.tieShuffle > 0 ? null : buildExamples(split, c.maxLen);
   const hasValid = split.users.some((u) => u.valid > 0);
   const usersByLength = usersByTrainLength(split);
 
@@ -242,7 +252,8 @@ export async function trainSasrec(
     for (epoch = 1; epoch <= tc.epochs; epoch++) {
       const e0 = performance.now();
       const examples =
-        fixedExamples ?? buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate);
+        fixedExamples ??
+        buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate, tc.tieShuffle);
       const batches = makeBatches(examples, tc.batchSize, rng);
       let lossSum = 0;
       let positions = 0;

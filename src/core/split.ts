@@ -52,6 +52,7 @@ export function leaveOneOut(events: Interaction[], opts: LeaveOneOutOptions = {}
       pos.sort((a, b) => events[a]!.timestamp - events[b]!.timestamp);
     const seq = Int32Array.from(pos, (e) => itemOf[e]!);
     const n = seq.length;
+    const trainLen = n < 3 ? n : n - 2;
     users[u] =
       n < 3
         ? { user: userNames[u]!, train: seq, valid: 0, test: 0 }
@@ -61,8 +62,29 @@ export function leaveOneOut(events: Interaction[], opts: LeaveOneOutOptions = {}
             valid: seq[n - 2]!,
             test: seq[n - 1]!,
           };
+    const ties = tieRuns(events, pos, trainLen);
+    if (ties) users[u]!.trainTies = ties;
   }
   return { numItems: items.size, itemIds: items.ids, users };
+}
+
+/**
+ * Runs of equal timestamps among the first `len` positions: out[i] = run length when a run of
+ * two or more starts at i, else 0. Undefined when there is no such run (saves the array).
+ */
+function tieRuns(events: Interaction[], pos: number[], len: number): Uint16Array | undefined {
+  let out: Uint16Array | undefined;
+  for (let i = 0; i < len;) {
+    let j = i + 1;
+    const t = events[pos[i]!]!.timestamp;
+    while (j < len && events[pos[j]!]!.timestamp === t) j++;
+    if (j - i > 1) {
+      out ??= new Uint16Array(len);
+      out[i] = Math.min(j - i, 0xffff);
+    }
+    i = j;
+  }
+  return out;
 }
 
 function isSortedByTime(events: Interaction[], pos: number[]): boolean {

@@ -41,6 +41,12 @@ export interface UserSplit {
   user: string;
   /** Training items in time order (for users with < 3 events, their whole sequence). */
   train: Int32Array;
+  /**
+   * Optional, parallel to `train`: the length of the run of equal timestamps each position
+   * starts (0 inside a run). MovieLens rates many items in the same second, and their order
+   * inside that second is only file order; training may shuffle within runs.
+   */
+  trainTies?: Uint16Array;
   /** Second-last item, or 0 when the user is train-only. */
   valid: number;
   /** Last item, or 0 when the user is train-only. */

@@ -235,6 +235,31 @@ describe('learning-rate schedule', () => {
   }, 30_000);
 });
 
+describe('tie shuffling', () => {
+  it('reorders items only inside runs of equal timestamps, a fresh order each epoch', () => {
+    const events = [1, 2, 2, 2, 2, 3, 4, 4, 4, 5, 6, 7].map((ts, i) => ({
+      user: 'u',
+      item: `i${i}`,
+      timestamp: ts,
+    }));
+    const split = leaveOneOut(events);
+    const train = Array.from(split.users[0]!.train); // 10 items: runs at 1..4 and 6..8
+    const rng = new Rng(5);
+    const orders = new Set<string>();
+    for (let epoch = 0; epoch < 20; epoch++) {
+      const [ex] = buildExamples(split, 20, 0, rng, 0, 1);
+      const seq = [ex!.input[0]!, ...Array.from(ex!.target)];
+      expect([seq[0], seq[5], seq[9]]).toEqual([train[0], train[5], train[9]]);
+      expect(seq.slice(1, 5).sort()).toEqual(train.slice(1, 5).sort());
+      expect(seq.slice(6, 9).sort()).toEqual(train.slice(6, 9).sort());
+      orders.add(seq.join(','));
+    }
+    expect(orders.size).toBeGreaterThan(10);
+    // The split itself is never modified.
+    expect(Array.from(split.users[0]!.train)).toEqual(train);
+  });
+});
+
 describe('item masking', () => {
   it('drops inputs together with their targets, never the last input, at about the asked rate', () => {
     const split = syntheticSplit({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 });

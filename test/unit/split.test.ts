@@ -46,6 +46,18 @@ describe('leaveOneOut', () => {
     expect(u.test).toBe(5);
   });
 
+  it('marks runs of equal timestamps in the training part (and only there)', () => {
+    const t = [1, 5, 5, 5, 7, 8, 8, 9, 9, 9];
+    const split = leaveOneOut(t.map((ts, i) => ({ user: 'u', item: `i${i}`, timestamp: ts })));
+    const u = split.users[0]!;
+    // train = 8 positions [1,5,5,5,7,8,8,9]; the final 9,9 are valid and test.
+    expect(Array.from(u.trainTies!)).toEqual([0, 3, 0, 0, 0, 2, 0, 0]);
+    const noTies = leaveOneOut(
+      [1, 2, 3, 4].map((ts) => ({ user: 'v', item: `x${ts}`, timestamp: ts })),
+    );
+    expect(noTies.users[0]!.trainTies).toBeUndefined();
+  });
+
   it('makes users with fewer than 3 events train-only and keeps user order', () => {
     const s = leaveOneOut([
       ev('late', 'a', 3),

@@ -41,6 +41,10 @@ export const trainOptions = {
     description: 'weigh each training sequence equally in the loss',
   },
   'mask-items': { type: 'string', description: 'share of input items dropped each epoch (0-1)' },
+  'tie-shuffle': {
+    type: 'string',
+    description: 'share of users whose equal-timestamp items are reordered each epoch (0-1)',
+  },
   workers: {
     type: 'string',
     description: 'threads computing gradients (default: all cores, at most 4)',
@@ -72,6 +76,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   set(train, 'cropRate', num(v, 'crop', { min: 0, max: 1 }));
   set(train, 'lrPatience', num(v, 'lr-patience', { int: true, min: 0 }));
   set(train, 'maskRate', num(v, 'mask-items', { min: 0, max: 0.9 }));
+  set(train, 'tieShuffle', num(v, 'tie-shuffle', { min: 0, max: 1 }));
   train.workers =
     num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
   if (v['exclude-seen'] && v['no-exclude-seen']) {
