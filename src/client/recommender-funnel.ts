@@ -1,0 +1,135 @@
+/**
+ * How the recommender weighs its candidate sources and reranks them — the decisions on top of
+ * core/funnel.ts (reciprocal-rank fusion, filters, MMR, Thompson-sampled exploration). Pure:
+ * the recommender gathers candidates from the ranker and calls {@link rerank}; Node tests pin
+ * the weights.
+ *
+ * Sources and their blend weights (weighted reciprocal-rank fusion, so only ranks matter):
+ *
+ * | source      | what                                                      | weight                      |
+ * | ----------- | --------------------------------------------------------- | --------------------------- |
+ * | `sasrec`    | next-item scores over the open session (short-term);       | 0.5 + 0.5 · 2^(−Δt / 30 min) |
+ * |             | over the last items of the history when no session is open | (Δt: since the last event)  |
+ * | `long-term` | the profile vector (time-decayed mean of item embeddings)  | 0.8 · min(1, n / 10)        |
+ * | `two-tower` | the two-tower user tower over the whole history            | 0.8 · min(1, n / 5)         |
+ * | `popular`   | most interactions in the training data                     | 1.0 cold, 0.2 personal      |
+ * | `fresh`     | newest `addedAt`                                           | 0.4 cold, 0.1 personal      |
+ *
+ * (n: interest items in the history.) So right after an event the session leads; as it goes
+ * quiet the long-term sources catch up; a visitor with no history (or no consent) gets popular
+ * and fresh items, diversified by MMR with λ at most {@link COLD_START_LAMBDA}.
+ *
+ * Category affinity then reorders each source before fusion: an item at rank r counts as rank
+ * `r · e^(−a)`, with a ∈ [−1, 1] the mean affinity of its categories (recommender-interest.ts):
+ * up to 2.7× nearer the top for categories the visitor keeps choosing, 2.7× further down for
+ * ones they dislike.
+ */
+import { runFunnel, type CandidateSource, type FunnelItem } from '../core/funnel.ts';
+import type { BetaPosterior } from '../core/bandit.ts';
+import { cosine } from '../core/mmr.ts';
+import type { Rng } from '../core/random.ts';
+
+/**
+ * MMR trade-off for a visitor the funnel knows nothing about (no history or no consent): the
+ * configured λ, but at most this. With no taste to follow, covering more of the catalog is worth
+ * more than popularity order (the most popular items tend to come from one corner of it).
+ */
+export const COLD_START_LAMBDA = 0.5;
+
+/** Candidates each model-based source proposes. */
+export const CANDIDATES_PER_SOURCE = 100;
+/** The short-term weight falls from 1 towards 0.5 with this half-life after the last event. */
+export const SESSION_HALF_LIFE_MS = 30 * 60_000;
+
+/** What the weights depend on. */
+export interface WeightInputs {
+  /** Personal data may be used (consent) and there is some history. */
+  personal: boolean;
+  /** Interest items in the history. */
+  historyLength: number;
+  /** Time since the latest interest event (ms), or null. */
+  sinceLastMs: number | null;
+}
+
+/** The blend weight of every source (see the module table). */
+export function sourceWeights(w: WeightInputs): Record<string, number> {
+  if (!w.personal || w.historyLength === 0) return { popular: 1, fresh: 0.4 };
+  const n = w.historyLength;
+  const since = w.sinceLastMs ?? Infinity;
+  return {
+    sasrec: 0.5 + 0.5 * Math.pow(2, -Math.max(0, since) / SESSION_HALF_LIFE_MS),
+    'long-term': 0.8 * Math.min(1, n / 10),
+    'two-tower': 0.8 * Math.min(1, n / 5),
+    popular: 0.2,
+    fresh: 0.1,
+  };
+}
+
+/** Mean affinity of an item's categories (0 when none is known). */
+export function itemAffinity(
+  categories: readonly string[],
+  affinity: ReadonlyMap<string, number>,
+): number {
+  if (categories.length === 0) return 0;
+  let s = 0;
+  for (const c of categories) s += affinity.get(c) ?? 0;
+  return s / categories.length;
+}
+
+/**
+ * One source as core/funnel.ts takes it: `items` are catalog numbers best first; the score is
+ * the negated affinity-adjusted rank (see the module comment).
+ */
+export function rankedSource(
+  name: string,
+  items: readonly number[],
+  weight: number,
+  affinityOf: (n: number) => number,
+): CandidateSource {
+  return {
+    name,
+    weight,
+    items: items.map((index, r) => ({ index, score: -(r + 1) * Math.exp(-affinityOf(index)) })),
+  };
+}
+
+/** What {@link rerank} takes besides the sources. */
+export interface RerankInputs {
+  k: number;
+  exclude: ReadonlySet<number>;
+  filter?: (n: number) => boolean;
+  lambda: number;
+  explorationSlots: number;
+  /** (dim) unit embedding per catalog number, for MMR's cosine; missing ones are dissimilar to all. */
+  vectorOf: (n: number) => Float32Array | undefined;
+  categoryOf: (n: number) => string | undefined;
+  posteriors: Readonly<Record<string, BetaPosterior>>;
+  rng: Rng;
+}
+
+/** Blend, filters, MMR and exploration (core/funnel.ts) with cosine similarity of embeddings. */
+export function rerank(sources: readonly CandidateSource[], o: RerankInputs): FunnelItem[] {
+  const cache = new Map<number, number>();
+  const similarity = (a: number, b: number): number => {
+    const key = a < b ? a * 0x100000 + b : b * 0x100000 + a;
+    let s = cache.get(key);
+    if (s === undefined) {
+      const va = o.vectorOf(a);
+      const vb = o.vectorOf(b);
+      s = va && vb ? cosine(va, vb) : 0;
+      cache.set(key, s);
+    }
+    return s;
+  };
+  return runFunnel(sources, {
+    k: o.k,
+    exclude: o.exclude,
+    filter: o.filter,
+    lambda: o.lambda,
+    similarity,
+    explorationSlots: Math.min(o.explorationSlots, o.k),
+    categoryOf: o.categoryOf,
+    posteriors: o.posteriors,
+    rng: o.rng,
+  });
+}
