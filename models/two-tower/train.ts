@@ -41,6 +41,8 @@ export interface TwoTowerEpochReport {
   examplesPerSec: number;
   valid?: RetrievalMetrics;
   best: boolean;
+  /** Set when this epoch's evaluation lowered the learning rate (to this value). */
+  learningRate?: number;
 }
 
 export interface TwoTowerTrainResult {
@@ -55,7 +57,8 @@ export interface TwoTowerTrainResult {
 
 export interface TwoTowerHooks {
   onProgress?: (p: TwoTowerProgress) => void;
-  onEpoch?: (r: TwoTowerEpochReport) => void;
+  /** After every epoch, with the live weights (read them, do not keep or dispose them). */
+  onEpoch?: (r: TwoTowerEpochReport, live: TwoTowerWeights) => void | Promise<void>;
   /** Called with the best weights so far whenever validation improves. */
   onCheckpoint?: (w: TwoTowerWeights, r: TwoTowerEpochReport) => void | Promise<void>;
 }
@@ -155,7 +158,14 @@ export async function trainTwoTower(
   for (const [name, t] of Object.entries(initWeights(c, rng.seed())))
     vars[name] = tf.variable(t, true);
   const varList = Object.values(vars);
-  const optimizer = tf.train.adam(tc.learningRate, 0.9, 0.98);
+  // The averaged weights (or the live ones): what is evaluated, checkpointed and returned.
+  const ema: Record<string, tf.Variable> | null =
+    tc.emaDecay > 0
+      ? Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, tf.variable(v, false)]))
+      : null;
+  const evalWeights = ema ?? vars;
+  let learningRate = tc.learningRate;
+  const optimizer = tf.train.adam(learningRate, 0.9, 0.98);
   const full = buildExamples(split, c.maxLen);
   const targetProb = targetDistribution(
     full.map((e) => e.target),
@@ -193,6 +203,13 @@ export async function trainTwoTower(
       const l = optimizer.minimize(() => twoTowerLoss(c, vars, f, p), true, varList)!;
       lossSum += (await l.data())[0]!;
       l.dispose();
+      if (ema) {
+        const d = tc.emaDecay;
+        tf.tidy(() => {
+          for (const [k, v] of Object.entries(vars))
+            ema[k]!.assign(tf.add(tf.mul(ema[k]!, d), tf.mul(v, 1 - d)));
+        });
+      }
       seen += p.rows;
       const secs = (performance.now() - e0) / 1000;
       hooks.onProgress?.({
@@ -215,7 +232,9 @@ export async function trainTwoTower(
       best: false,
     };
     if (hasValid && (epoch % tc.evalEvery === 0 || epoch === tc.epochs)) {
-      report.valid = (await evaluateTwoTower(c, vars, f, split, 'valid', validUsers)).metrics;
+      report.valid = (
+        await evaluateTwoTower(c, evalWeights, f, split, 'valid', validUsers)
+      ).metrics;
       if (report.valid.recall100 > bestScore) {
         bestScore = report.valid.recall100;
         bestEpoch = epoch;
@@ -223,12 +242,21 @@ export async function trainTwoTower(
         sinceBest = 0;
         report.best = true;
         if (best) tf.dispose(Object.values(best));
-        best = snapshot(vars);
+        best = snapshot(evalWeights);
         await hooks.onCheckpoint?.(best, report);
-      } else sinceBest += 1;
+      } else {
+        sinceBest += 1;
+        // Reduce on plateau: late, smaller steps also steady the features-only (new-item)
+        // region of the space, whose scores otherwise jump together from epoch to epoch.
+        if (tc.lrPatience > 0 && sinceBest % tc.lrPatience === 0) {
+          learningRate *= tc.lrDecay;
+          (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+          report.learningRate = learningRate;
+        }
+      }
     }
     history.push(report);
-    hooks.onEpoch?.(report);
+    await hooks.onEpoch?.(report, evalWeights);
     if (hasValid && sinceBest >= tc.patience) {
       stoppedBy = 'patience';
       break;
@@ -240,10 +268,11 @@ export async function trainTwoTower(
   }
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
-    best = snapshot(vars);
+    best = snapshot(evalWeights);
     bestEpoch = epochsRun;
   }
   tf.dispose(varList);
+  if (ema) tf.dispose(Object.values(ema));
   optimizer.dispose();
   return {
     weights: best,

@@ -88,6 +88,7 @@ function parseFlags(v: Record<string, unknown>) {
   set(train, 'cropRate', num(v, 'crop', { min: 0, max: 1 }));
   set(train, 'patience', num(v, 'patience', { int: true, min: 1 }));
   set(train, 'evalEvery', num(v, 'eval-every', { int: true, min: 1 }));
+  set(train, 'lrPatience', num(v, 'lr-patience', { int: true, min: 0 }));
   set(train, 'seed', num(v, 'seed', { int: true, min: 0 }));
   const minutes = num(v, 'max-minutes', { min: 0 });
   if (minutes !== undefined) train.maxSeconds = minutes * 60;
@@ -135,7 +136,10 @@ async function trainWithProgress(
             (r.valid
               ? `  valid Recall@100 ${r.valid.recall100.toFixed(4)} NDCG@10 ${r.valid.ndcg10.toFixed(4)}`
               : '') +
-            (r.best ? '  (best)' : ''),
+            (r.best ? '  (best)' : '') +
+            (r.learningRate !== undefined
+              ? `  (learning rate now ${r.learningRate.toExponential(1)})`
+              : ''),
         ),
       onCheckpoint: (w, r) => opts.onCheckpoint?.(w, r.epoch),
     },
@@ -340,6 +344,10 @@ export const twoTowerCommand: Command = {
       description: 'evaluations without validation gain before stopping',
     },
     'eval-every': { type: 'string', description: 'epochs between validation runs' },
+    'lr-patience': {
+      type: 'string',
+      description: 'halve the learning rate after this many evaluations without a gain (0 = never)',
+    },
     'max-minutes': { type: 'string', description: 'stop each training after this long' },
     'no-exclude-seen': { type: 'boolean', description: 'keep seen items in the in-batch softmax' },
     'cold-share': {
