@@ -54,6 +54,8 @@ export function explanationText(x: ExplainInputs): string {
     case 'long-term':
     case 'two-tower':
       return `In line with what you have liked over time${cats ? `: ${cats}` : ''}${because.length ? `, such as ${quoted(because)}` : ''}.`;
+    case 'categories':
+      return `Because you often choose ${listWords(x.sharedCategories.slice(0, 2)) || own || 'this kind of item'}${because.length ? `, like ${quoted(because)}` : ''}.`;
     case 'similar':
       return because.length
         ? `Similar to ${quoted(because)}.`

@@ -6,23 +6,26 @@
  *
  * Sources and their blend weights (weighted reciprocal-rank fusion, so only ranks matter):
  *
- * | source      | what                                                      | weight                      |
- * | ----------- | --------------------------------------------------------- | --------------------------- |
- * | `sasrec`    | next-item scores over the open session (short-term);       | 0.5 + 0.5 · 2^(−Δt / 30 min) |
- * |             | over the last items of the history when no session is open | (Δt: since the last event)  |
- * | `long-term` | the profile vector (time-decayed mean of item embeddings)  | 0.8 · min(1, n / 10)        |
- * | `two-tower` | the two-tower user tower over the whole history            | 0.8 · min(1, n / 5)         |
- * | `popular`   | most interactions in the training data                     | 1.0 cold, 0.2 personal      |
- * | `fresh`     | newest `addedAt`                                           | 0.4 cold, 0.1 personal      |
+ * | source       | what                                                     | weight                       |
+ * | ------------ | -------------------------------------------------------- | ---------------------------- |
+ * | `sasrec`     | next-item scores over the open session (short-term);     | 0.5 + 0.5 · 2^(−Δt / 30 min) |
+ * |              | over the last items of the history when none is open     | (Δt: since the last event)   |
+ * | `long-term`  | the profile vector (time-decayed mean of item embeddings) | 0.8 · min(1, n / 10)         |
+ * | `two-tower`  | the two-tower user tower over the whole history           | 0.8 · min(1, n / 5)          |
+ * | `categories` | items of the categories the visitor keeps choosing       | 0.6 · the strongest affinity |
+ * | `popular`    | most interactions in the training data                    | 1.0 cold, 0.2 personal       |
+ * | `fresh`      | newest `addedAt`                                          | 0.4 cold, 0.1 personal       |
  *
- * (n: interest items in the history.) So right after an event the session leads; as it goes
+ * (n: interest items in the history; affinities in [−1, 1] from recommender-interest.ts, which
+ * halves an event's weight every 14 days.) So right after an event the session leads; as it goes
  * quiet the long-term sources catch up; a visitor with no history (or no consent) gets popular
  * and fresh items, diversified by MMR with λ at most {@link COLD_START_LAMBDA}.
  *
- * Category affinity then reorders each source before fusion: an item at rank r counts as rank
- * `r · e^(−a)`, with a ∈ [−1, 1] the mean affinity of its categories (recommender-interest.ts):
- * up to 2.7× nearer the top for categories the visitor keeps choosing, 2.7× further down for
- * ones they dislike.
+ * Category affinity also reorders every source before fusion: an item at rank r counts as rank
+ * `r · e^(−a)` when its categories' mean affinity a is positive, and `r + 100 · |a|` when it is
+ * negative — an item of a category the visitor keeps disliking drops towards the end of every
+ * list (reciprocal-rank fusion barely separates ranks 0 and 10, so a multiplicative penalty
+ * alone would not move a top item).
  */
 import { runFunnel, type CandidateSource, type FunnelItem } from '../core/funnel.ts';
 import type { BetaPosterior } from '../core/bandit.ts';
@@ -41,6 +44,9 @@ export const CANDIDATES_PER_SOURCE = 100;
 /** The short-term weight falls from 1 towards 0.5 with this half-life after the last event. */
 export const SESSION_HALF_LIFE_MS = 30 * 60_000;
 
+/** Affinity from which a category feeds the `categories` source. */
+export const CATEGORY_SOURCE_MIN_AFFINITY = 0.3;
+
 /** What the weights depend on. */
 export interface WeightInputs {
   /** Personal data may be used (consent) and there is some history. */
@@ -49,6 +55,8 @@ export interface WeightInputs {
   historyLength: number;
   /** Time since the latest interest event (ms), or null. */
   sinceLastMs: number | null;
+  /** The largest category affinity (0 when none is positive). */
+  strongestAffinity?: number;
 }
 
 /** The blend weight of every source (see the module table). */
@@ -60,6 +68,7 @@ export function sourceWeights(w: WeightInputs): Record<string, number> {
     sasrec: 0.5 + 0.5 * Math.pow(2, -Math.max(0, since) / SESSION_HALF_LIFE_MS),
     'long-term': 0.8 * Math.min(1, n / 10),
     'two-tower': 0.8 * Math.min(1, n / 5),
+    categories: 0.6 * Math.max(0, w.strongestAffinity ?? 0),
     popular: 0.2,
     fresh: 0.1,
   };
@@ -76,9 +85,14 @@ export function itemAffinity(
   return s / categories.length;
 }
 
+/** The rank an item at rank `r` counts as, given its affinity (see the module comment). */
+export function adjustedRank(r: number, a: number): number {
+  return a >= 0 ? r * Math.exp(-a) : r - CANDIDATES_PER_SOURCE * a;
+}
+
 /**
  * One source as core/funnel.ts takes it: `items` are catalog numbers best first; the score is
- * the negated affinity-adjusted rank (see the module comment).
+ * the negated affinity-adjusted rank.
  */
 export function rankedSource(
   name: string,
@@ -89,8 +103,32 @@ export function rankedSource(
   return {
     name,
     weight,
-    items: items.map((index, r) => ({ index, score: -(r + 1) * Math.exp(-affinityOf(index)) })),
+    items: items.map((index, r) => ({ index, score: -adjustedRank(r, affinityOf(index)) })),
   };
+}
+
+/**
+ * The `categories` source: of `pool` (catalog numbers, best first by the other sources, then
+ * by popularity), the items whose mean category affinity is at least
+ * {@link CATEGORY_SOURCE_MIN_AFFINITY}, most affine first (ties keep pool order).
+ */
+export function categorySource(
+  pool: readonly number[],
+  affinityOf: (n: number) => number,
+  size = CANDIDATES_PER_SOURCE,
+): number[] {
+  const seen = new Set<number>();
+  const scored: { n: number; a: number; at: number }[] = [];
+  pool.forEach((n, at) => {
+    if (seen.has(n)) return;
+    seen.add(n);
+    const a = affinityOf(n);
+    if (a >= CATEGORY_SOURCE_MIN_AFFINITY) scored.push({ n, a, at });
+  });
+  return scored
+    .sort((x, y) => y.a - x.a || x.at - y.at)
+    .slice(0, size)
+    .map((x) => x.n);
 }
 
 /** What {@link rerank} takes besides the sources. */

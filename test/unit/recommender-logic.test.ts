@@ -17,6 +17,8 @@ import {
   sharedCategories,
 } from '../../src/client/recommender-explain.ts';
 import {
+  adjustedRank,
+  categorySource,
   itemAffinity,
   rankedSource,
   rerank,
@@ -266,6 +268,14 @@ describe('funnel weights and rank adjustment', () => {
     expect(later['sasrec']).toBeCloseTo(0.75);
     expect(later['long-term']).toBeCloseTo(0.16);
     expect(later['two-tower']).toBeCloseTo(0.32);
+    expect(later['categories']).toBe(0);
+    const fan = sourceWeights({
+      personal: true,
+      historyLength: 5,
+      sinceLastMs: 0,
+      strongestAffinity: 0.75,
+    });
+    expect(fan['categories']).toBeCloseTo(0.45);
   });
 
   it('affinity moves liked categories up a source and disliked ones down', () => {
@@ -278,6 +288,16 @@ describe('funnel weights and rank adjustment', () => {
     const s = rankedSource('sasrec', [0, 1, 2], 1, (n) => itemAffinity(cats[n]!, aff));
     const order = [...s.items].sort((a, b) => b.score - a.score).map((x) => x.index);
     expect(order).toEqual([2, 1, 0]);
+    // A disliked category's top item drops most of a list; a liked one's rank shrinks.
+    expect(adjustedRank(0, -0.9)).toBeCloseTo(90);
+    expect(adjustedRank(10, 1)).toBeCloseTo(10 / Math.E);
+    expect(adjustedRank(4, 0)).toBe(4);
+  });
+
+  it('the categories source: affine items of the pool, most affine first, pool order on ties', () => {
+    const aff = [0, 0.5, 0.9, 0.5, -1, 0.2];
+    expect(categorySource([0, 1, 2, 3, 4, 5, 2], (n) => aff[n]!)).toEqual([2, 1, 3]);
+    expect(categorySource([3, 1], (n) => aff[n]!, 1)).toEqual([3]);
   });
 
   it('rerank diversifies by embedding cosine and fills exploration slots', () => {
