@@ -1,0 +1,307 @@
+/**
+ * The SDK's public contract, declared once. Two implementations satisfy it:
+ *
+ * - `createRecommender()` (recommender.ts): the default entry. Everything heavy — manifest and
+ *   blob verification, IndexedDB, ONNX inference, retrieval, the funnel — runs in a Web Worker
+ *   (workers/recommender.worker.ts); the page holds a thin proxy.
+ * - `createLocalRecommender()` (recommender-local.ts): the same object in the calling thread.
+ *   The worker runs exactly this; tests use it directly with an injected `fetch`.
+ *
+ * Everything crossing the interface is structured-cloneable, except the callbacks (which the
+ * worker-backed version passes through comlink proxies) and {@link RecommendFilters.predicate}
+ * (in-process only). Failures are `LocalrecError`s whose `code` survives the worker hop.
+ */
+import type { DeviceChoice } from './device.ts';
+import type { EventContext, StoredEvent, TrackEvent } from './memory/events.ts';
+import type { Consent } from './memory/records.ts';
+import type { MemorySnapshot } from './memory/snapshot.ts';
+import type { KernelChoice } from './ranker-api.ts';
+
+export type { Consent, EventContext, MemorySnapshot, StoredEvent, TrackEvent };
+
+/** The consent flags a page sets (both default to false: nothing is personal until then). */
+export type ConsentFlags = Pick<Consent, 'personalization' | 'federated'>;
+
+/** Where a load is. */
+export type LoadPhase =
+  /** Fetching and verifying the signed manifest. */
+  | 'manifest'
+  /** Downloading (or reading from cache) and verifying blobs. */
+  | 'download'
+  /** The encoder and the first shard are in: recommendations work from here on. */
+  | 'ready'
+  /** Every shard of every model is loaded. */
+  | 'complete'
+  /** A newer model version is downloading in the background; the current one keeps serving. */
+  | 'update';
+
+/** What `onProgress` hears, on every phase change and as bytes arrive. */
+export interface LoadProgress {
+  phase: LoadPhase;
+  /** The version being loaded (`manifest.modelVersion`), once known. */
+  modelVersion: string | null;
+  /** Bytes of this version's blobs verified so far (from the network or the cache). */
+  loadedBytes: number;
+  /** Bytes of every blob this version needs. */
+  totalBytes: number;
+  /** Of `loadedBytes`, how many came from the local cache. */
+  cachedBytes: number;
+  /** Items recommendations can come from now. */
+  items: number;
+  /** Items once every shard is in. */
+  totalItems: number;
+  /** 0..1 over bytes. */
+  progress: number;
+  /** One line a page can show, e.g. "downloading model 1.2/4.0 MB". */
+  text: string;
+}
+
+/** A warning that did not fail a call (a cache that could not be written, a periodic check that failed). */
+export interface RecommenderWarning {
+  code:
+    | 'integrity' // a cached or downloaded blob failed its sha256 and was discarded
+    | 'cache' // Cache Storage or the IndexedDB fallback could not store or evict a blob
+    | 'update' // a background check for a new model version failed; the current one keeps serving
+    | 'memory' // the visitor's memory reported a problem (corrupt record, another tab, ...)
+    | 'listener'; // an onChange listener threw
+  message: string;
+}
+
+/** What the factories take. */
+export interface RecommenderOptions {
+  /** Base URL of the localrec server (`GET {server}/v1/manifest`, `/v1/blobs/{sha256}`). */
+  server: string;
+  /** The site's Ed25519 public key, base64 of the raw 32 bytes (`localrec keygen`'s .pub). */
+  publicKey: string;
+  /** Where the encoders run (default `'auto'`: WebGPU on a hardware adapter, else WASM). */
+  device?: DeviceChoice;
+  /** The retrieval kernel (default `'auto'`: WASM SIMD, else TypeScript). */
+  kernel?: KernelChoice;
+  /**
+   * The visitor's consent as the page knows it (its banner). Given flags are stored; omitted
+   * ones keep what the visitor chose before (default false). Without `personalization`,
+   * `track()` stores nothing and recommendations are the same for everyone.
+   */
+  consent?: Partial<ConsentFlags>;
+  /** IndexedDB database and Cache Storage name (default `'localrec'`): one visitor memory per name. */
+  name?: string;
+  /**
+   * How often to check the server for a new model version, in ms (default 1 hour; 0: only at
+   * start and on {@link Recommender.refresh}).
+   */
+  refreshIntervalMs?: number;
+  /** How the list is put together (see funnel weights in recommender-funnel.ts). */
+  rerank?: RerankOptions;
+  /** Hears load progress. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Hears changes (the same events as {@link Recommender.onChange}). */
+  onChange?: (change: RecommenderChange) => void;
+  /** Hears what went wrong without failing a call (default: `console.warn`). */
+  onWarning?: (warning: RecommenderWarning) => void;
+}
+
+/** Knobs of the blend and rerank. */
+export interface RerankOptions {
+  /** MMR trade-off in [0, 1]: 1 = pure relevance, lower = more diverse (default 0.7). */
+  lambda?: number;
+  /** Slots per 10 items filled by Thompson-sampled exploration (default 1; 0 turns it off). */
+  explorationPer10?: number;
+  /** Seed of the exploration draws (default: random per recommender). */
+  seed?: number;
+}
+
+/** Declarative filters: plain data, so they cross the worker boundary. */
+export interface RecommendFilters {
+  /** Keep only items with at least one of these categories; leave out items with any of `exclude`. */
+  categories?: { include?: string[]; exclude?: string[] };
+  /** Leave out items the visitor already interacted with (default true). */
+  excludeSeen?: boolean;
+  /** Leave out items the visitor disliked (default true). */
+  excludeDisliked?: boolean;
+  /**
+   * A custom predicate: return false to drop an item. In-process only — a function cannot
+   * cross to the worker, so the worker-backed recommender rejects it with `bad-input`.
+   */
+  predicate?: (item: ItemSummary) => boolean;
+}
+
+/** Where a list will be shown. */
+export interface RecommendContext {
+  /** The item the visitor is looking at: it joins the short-term sequence and is never returned. */
+  itemId?: string;
+  /**
+   * Which list this is (default `'default'`). Skips are counted per slot: an item of the last
+   * list of a slot that was shown (a tracked `view`) but not engaged with before the next
+   * `recommend()` of that slot counts against its category.
+   */
+  slot?: string;
+}
+
+/** One recommendation request. */
+export interface RecommendOptions {
+  /** How many items (default 10). */
+  k?: number;
+  context?: RecommendContext;
+  /** External ids never to return (out of stock, blocked on this page, ...). */
+  exclude?: string[];
+  filters?: RecommendFilters;
+}
+
+/** What the page gets to render an item. */
+export interface ItemSummary {
+  id: string;
+  title: string;
+  categories: string[];
+  url?: string;
+  image?: string;
+  popularity?: number;
+  addedAt?: number;
+}
+
+/** Why an item is in a list: the candidate source that contributed most, or exploration. */
+export type ReasonCode =
+  | 'sasrec' // next-item scores over the recent session (short-term interest)
+  | 'two-tower' // the two-tower retriever over the whole history
+  | 'long-term' // the visitor's long-term profile vector
+  | 'categories' // categories the visitor keeps choosing (long-term category affinity)
+  | 'popular'
+  | 'fresh'
+  | 'similar' // item-to-item (similar())
+  | 'explore'; // an exploration slot (Thompson sampling over categories)
+
+/** One recommended item. */
+export interface RecommendedItem extends ItemSummary {
+  /** Blended score (reciprocal-rank fusion, or cosine for similar()); higher is better. */
+  score: number;
+  reason: ReasonCode;
+  /** Every source that proposed it, strongest first. */
+  sources: string[];
+}
+
+/** Milliseconds per stage, measured where the work ran (the worker, for createRecommender). */
+export interface RecommendTimings {
+  /** Reading the visitor's state (the in-memory mirror of their IndexedDB memory). */
+  stateMs: number;
+  /** Candidate sources: encoders plus top-k retrieval over every item. */
+  retrieveMs: number;
+  /** Blend, filters, MMR and exploration. */
+  rerankMs: number;
+  totalMs: number;
+}
+
+/** The answer to recommend() and similar(). */
+export interface Recommendation {
+  items: RecommendedItem[];
+  /** The model version that answered. */
+  modelVersion: string;
+  /** True when nothing personal was used (no consent, or no history yet). */
+  coldStart: boolean;
+  /** Items searched: fewer than {@link totalItems} while shards are still arriving. */
+  itemsSearched: number;
+  totalItems: number;
+  timings: RecommendTimings;
+}
+
+/** The answer to explain(). */
+export interface Explanation {
+  itemId: string;
+  /** One sentence for the page, e.g. "Because you viewed The Silent Harbor: also Drama." */
+  text: string;
+  reason: ReasonCode | 'unknown';
+  /** Categories the item shares with the visitor's recent history. */
+  sharedCategories: string[];
+  /** Recent history items most like it (by embedding), with titles. */
+  becauseOf: { id: string; title: string }[];
+}
+
+/** What track() did. */
+export interface TrackResult {
+  /** False when nothing was stored because the visitor has not consented to personalization. */
+  stored: boolean;
+  event?: StoredEvent;
+}
+
+/** The state of the loaded model. */
+export interface RecommenderStatus {
+  modelVersion: string;
+  /** Publication number of the manifest, when it has one. */
+  manifestVersion: number | null;
+  /** Where the manifest came from at the last check. */
+  source: 'network' | 'cache';
+  /** Loaded models (`sasrec`, and `two-tower` when the manifest has one). */
+  models: string[];
+  items: number;
+  totalItems: number;
+  /** Every shard of every model loaded. */
+  complete: boolean;
+  device: string;
+  kernel: string;
+  consent: Consent;
+}
+
+/** What refresh() found. */
+export interface RefreshResult {
+  /** True when a newer version was verified, loaded and swapped in. */
+  changed: boolean;
+  modelVersion: string;
+}
+
+/** What onChange listeners hear (after the change took effect). */
+export type RecommenderChange =
+  | { kind: 'track'; event: StoredEvent }
+  | { kind: 'profile' }
+  | { kind: 'consent'; consent: Consent }
+  | { kind: 'import' }
+  | { kind: 'forget' }
+  | { kind: 'model'; modelVersion: string; previous: string | null };
+
+/**
+ * The recommender: the visitor's private memory plus the on-device funnel
+ * (retrieve → blend → rerank) over a signed, verified model.
+ */
+export interface Recommender {
+  /**
+   * Records what the visitor did (with consent; otherwise nothing is stored).
+   * @throws LocalrecError `bad-input` naming the wrong field; `quota` when the browser refuses
+   *   to store more even after compaction.
+   */
+  track(event: TrackEvent): Promise<TrackResult>;
+  /**
+   * The best `k` items for the visitor now.
+   * @throws LocalrecError `bad-input` for a bad k or filter.
+   */
+  recommend(options?: RecommendOptions): Promise<Recommendation>;
+  /**
+   * Items like `itemId` (its embedding as the query, ranked by cosine).
+   * @throws LocalrecError `not-found` when the model does not know the item.
+   */
+  similar(itemId: string, k?: number): Promise<Recommendation>;
+  /** A template-based reason for an item (why it was, or would be, recommended). */
+  explain(itemId: string): Promise<Explanation>;
+  /**
+   * Checks the server for a new model version; a verified one is swapped in atomically, and
+   * the old one serves until then.
+   * @throws LocalrecError `integrity` when the new version's manifest or a blob fails its check
+   *   (the current version keeps serving).
+   */
+  refresh(): Promise<RefreshResult>;
+  /** Resolves when every shard of every model is loaded (recommend() works before that). */
+  whenComplete(): Promise<RecommenderStatus>;
+  status(): Promise<RecommenderStatus>;
+  getConsent(): Promise<Consent>;
+  setConsent(consent: Partial<ConsentFlags>): Promise<Consent>;
+  /** A JSON snapshot of everything the visitor owns (events, sessions, profile, consent, settings). */
+  exportMemory(): Promise<MemorySnapshot>;
+  /** Replaces the visitor's memory with a snapshot. @throws LocalrecError `bad-format`. */
+  importMemory(snapshot: MemorySnapshot): Promise<void>;
+  /**
+   * Deletes everything stored about the visitor on this device — the IndexedDB database, the
+   * Cache Storage cache, and every in-memory copy — and goes on recommending as to a new visitor
+   * without consent (the model stays in RAM; nothing is written until consent is given again).
+   */
+  forget(): Promise<void>;
+  /** Calls `listener` after every change; returns the unsubscribe function. */
+  onChange(listener: (change: RecommenderChange) => void): () => void;
+  /** Stops background work and releases the model and the database connection. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,289 @@
+/**
+ * `createLocalRecommender()`: the recommender in the calling thread. The worker
+ * (workers/recommender.worker.ts) runs exactly this for `createRecommender()`; tests use it
+ * directly, with an injected `fetch`. See recommender-api.ts for the contract.
+ *
+ * Parts: loader.ts + loader-cache.ts (signed manifest, verified blobs, Cache Storage),
+ * recommender-models.ts (progressive load, version switches), recommender-visitor.ts (memory,
+ * consent, the in-memory mirror), recommender-queries.ts (recommend, similar, explain) over an
+ * in-process ranker (ranker.ts).
+ */
+import type * as ort from 'onnxruntime-web/webgpu';
+import { LocalrecError } from '../core/errors.ts';
+import { parsePublicKey } from '../core/manifest.ts';
+import { Rng } from '../core/random.ts';
+import { DEVICE_CHOICES } from './device.ts';
+import { BlobCache, type CacheStorageLike } from './loader-cache.ts';
+import { Loader, serverBase } from './loader.ts';
+import { createRanker } from './ranker.ts';
+import type {
+  Recommender,
+  RecommenderChange,
+  RecommenderOptions,
+  RecommenderStatus,
+  RecommenderWarning,
+} from './recommender-api.ts';
+import { ModelManager } from './recommender-models.ts';
+import {
+  explainItem,
+  recommend,
+  similar,
+  vectorTag,
+  vectorsOfModel,
+  type QueryContext,
+} from './recommender-queries.ts';
+import { Visitor } from './recommender-visitor.ts';
+
+/** Options only the in-process recommender takes (none of them can cross to a worker). */
+export interface LocalRecommenderOptions extends RecommenderOptions {
+  /** The `fetch` used for the manifest and blobs (default: the global one). Tests inject one. */
+  fetch?: typeof fetch;
+  /** Where ONNX Runtime's .wasm is (see ranker.ts); the worker passes vite's URL (ort-assets.ts). */
+  wasmPaths?: ort.Env.WasmPrefixOrFilePaths;
+  /** Clock in ms since the epoch (default `Date.now`). */
+  now?: () => number;
+  /** Cache Storage stand-in; null: IndexedDB only (default: `globalThis.caches`). */
+  caches?: CacheStorageLike | null;
+  /** Inactivity that ends a session (default 30 minutes). */
+  sessionGapMs?: number;
+}
+
+export const DEFAULT_NAME = 'localrec';
+export const DEFAULT_REFRESH_MS = 60 * 60_000;
+
+function checkOptions(o: LocalRecommenderOptions): void {
+  if (!o || typeof o !== 'object')
+    throw new LocalrecError('bad-input', 'createRecommender() takes { server, publicKey, … }');
+  parsePublicKey(o.publicKey);
+  if (o.device !== undefined && !DEVICE_CHOICES.includes(o.device))
+    throw new LocalrecError(
+      'bad-input',
+      `unknown device '${String(o.device)}'; valid choices are ${DEVICE_CHOICES.join(', ')}`,
+    );
+  const lambda = o.rerank?.lambda;
+  if (lambda !== undefined && !(lambda >= 0 && lambda <= 1))
+    throw new LocalrecError('bad-input', `rerank.lambda must be in [0, 1], got ${lambda}`);
+  const per10 = o.rerank?.explorationPer10;
+  if (per10 !== undefined && !(per10 >= 0 && per10 <= 10))
+    throw new LocalrecError(
+      'bad-input',
+      `rerank.explorationPer10 must be in [0, 10], got ${per10}`,
+    );
+  const every = o.refreshIntervalMs;
+  if (every !== undefined && !(every >= 0 && Number.isFinite(every)))
+    throw new LocalrecError(
+      'bad-input',
+      `refreshIntervalMs must be a number of ms ≥ 0, got ${every}`,
+    );
+}
+
+/**
+ * Creates a recommender in this thread: verifies and loads the model (resolving once the first
+ * shard is in) and opens the visitor's memory.
+ *
+ * @throws LocalrecError `bad-input` for bad options; `integrity` when the manifest's signature
+ *   or a blob fails twice; `not-found` when the server is unreachable and nothing is cached.
+ */
+export async function createLocalRecommender(
+  options: LocalRecommenderOptions,
+): Promise<Recommender> {
+  checkOptions(options);
+  const server = serverBase(options.server);
+  const name = options.name ?? DEFAULT_NAME;
+  const now = options.now ?? Date.now;
+  const listeners = new Set<(c: RecommenderChange) => void>();
+  if (options.onChange) listeners.add(options.onChange);
+  const warn = (w: RecommenderWarning) => {
+    try {
+      (options.onWarning ?? ((x) => console.warn(`[localrec] ${x.message}`)))(w);
+    } catch {
+      // A throwing warning handler must not turn a warning into a failure.
+    }
+  };
+  const emit = (c: RecommenderChange) => {
+    for (const l of [...listeners]) {
+      try {
+        l(c);
+      } catch (e) {
+        warn({ code: 'listener', message: `an onChange listener threw: ${String(e)}` });
+      }
+    }
+  };
+
+  const ranker = createRanker({ wasmPaths: options.wasmPaths, kernel: options.kernel });
+  let models: ModelManager | undefined;
+  const visitor = new Visitor({
+    name,
+    now,
+    sessionGapMs: options.sessionGapMs,
+    categoriesOf: (id) => models?.active?.catalog.categories(id),
+    onWarning: warn,
+    emit,
+  });
+  const cache = new BlobCache({
+    cacheName: `localrec:${name}`,
+    server,
+    caches: options.caches,
+    memory: () => visitor.memory,
+    onWarning: warn,
+  });
+  const loader = new Loader({
+    server,
+    publicKey: options.publicKey,
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    cache,
+    onWarning: warn,
+  });
+  const manager = (models = new ModelManager({
+    ranker,
+    loader,
+    device: options.device ?? 'auto',
+    kernel: options.kernel,
+    onProgress: (p) => {
+      try {
+        options.onProgress?.(p);
+      } catch {
+        // The page's progress handler failing must not stop the load.
+      }
+    },
+    onWarning: warn,
+    onSwitch: (next, previous) =>
+      emit({
+        kind: 'model',
+        modelVersion: next.plan.modelVersion,
+        previous: previous.plan.modelVersion,
+      }),
+    retain: (keep) => cache.retain(keep),
+  }));
+
+  // Memory and model load in parallel: neither needs the other to start.
+  const opened = visitor.open(options.consent);
+  try {
+    await Promise.all([opened, manager.start()]);
+  } catch (e) {
+    await opened.catch(() => undefined);
+    await manager.close().catch(() => undefined);
+    await visitor.close().catch(() => undefined);
+    throw e;
+  }
+
+  const seed = options.rerank?.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const ctx: QueryContext = {
+    ranker,
+    visitor,
+    now,
+    lambda: options.rerank?.lambda ?? 0.7,
+    explorationPer10: options.rerank?.explorationPer10 ?? 1,
+    rng: new Rng(seed),
+    shown: new Map(),
+    reasons: new Map(),
+  };
+  let closed = false;
+  const open = (what: string) => {
+    if (closed) throw new LocalrecError('not-loaded', `${what}(): the recommender is closed`);
+  };
+  const every = options.refreshIntervalMs ?? DEFAULT_REFRESH_MS;
+  const timer =
+    every > 0
+      ? setInterval(() => {
+          manager.refresh().catch((e: unknown) =>
+            warn({
+              code: 'update',
+              message: `checking for a new model failed: ${e instanceof Error ? e.message : String(e)}`,
+            }),
+          );
+        }, every)
+      : undefined;
+
+  const status = async (): Promise<RecommenderStatus> => {
+    open('status');
+    const m = manager.active!;
+    return {
+      modelVersion: m.plan.modelVersion,
+      manifestVersion: m.plan.manifestVersion,
+      source: m.source,
+      models: m.twoTower ? ['sasrec', 'two-tower'] : ['sasrec'],
+      items: m.items,
+      totalItems: m.plan.totalItems,
+      complete: m.complete,
+      device: m.device,
+      kernel: m.kernel,
+      consent: { ...visitor.consent },
+    };
+  };
+
+  const recommender: Recommender = {
+    async track(event) {
+      open('track');
+      const m = manager.active;
+      return visitor.track(
+        event,
+        m ? vectorTag(m) : null,
+        m ? vectorsOfModel(ranker, m) : null,
+        (id) => m?.catalog.categories(id)[0],
+      );
+    },
+    async recommend(request) {
+      open('recommend');
+      return manager.use((m) => recommend(ctx, m, request));
+    },
+    async similar(itemId, k = 10) {
+      open('similar');
+      return manager.use((m) => similar(ctx, m, itemId, k));
+    },
+    async explain(itemId) {
+      open('explain');
+      return manager.use((m) => explainItem(ctx, m, itemId));
+    },
+    async refresh() {
+      open('refresh');
+      return manager.refresh();
+    },
+    async whenComplete() {
+      open('whenComplete');
+      await manager.whenComplete();
+      await loader.flush();
+      return status();
+    },
+    status,
+    async getConsent() {
+      open('getConsent');
+      return { ...visitor.consent };
+    },
+    async setConsent(flags) {
+      open('setConsent');
+      return visitor.setConsent(flags);
+    },
+    async exportMemory() {
+      open('exportMemory');
+      return visitor.exportMemory();
+    },
+    async importMemory(snapshot) {
+      open('importMemory');
+      await visitor.importMemory(snapshot);
+    },
+    async forget() {
+      open('forget');
+      await loader.flush();
+      await visitor.forget();
+      await cache.destroy();
+      ctx.shown.clear();
+      ctx.reasons.clear();
+      emit({ kind: 'forget' });
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (timer !== undefined) clearInterval(timer);
+      await loader.flush().catch(() => undefined);
+      await manager.close();
+      await visitor.close();
+      listeners.clear();
+    },
+  };
+  return recommender;
+}

@@ -1,0 +1,400 @@
+/**
+ * The three questions a page asks — recommend(), similar(), explain() — answered over one
+ * loaded model version (recommender-models.ts) and the visitor's mirror (recommender-visitor.ts).
+ *
+ * recommend(): retrieve (SASRec over the short-term sequence, two-tower over the history, the
+ * long-term profile vector, popular, fresh; each the top {@link CANDIDATES_PER_SOURCE} after
+ * exclusions) → blend (weighted reciprocal-rank fusion, category affinity) → filters → MMR →
+ * exploration slots. The weights are in recommender-funnel.ts.
+ */
+import { LocalrecError } from '../core/errors.ts';
+import type { Rng } from '../core/random.ts';
+import type {
+  Explanation,
+  ReasonCode,
+  Recommendation,
+  RecommendFilters,
+  RecommendOptions,
+  RecommendedItem,
+} from './recommender-api.ts';
+import { explain, sharedCategories } from './recommender-explain.ts';
+import {
+  CANDIDATES_PER_SOURCE,
+  COLD_START_LAMBDA,
+  categorySource,
+  itemAffinity,
+  rankedSource,
+  rerank,
+  sourceWeights,
+} from './recommender-funnel.ts';
+import { categoryAffinities, interestFrom, unit, type ShownList } from './recommender-interest.ts';
+import type { ActiveModel } from './recommender-models.ts';
+import type { Visitor } from './recommender-visitor.ts';
+import type { Ranker } from './ranker-api.ts';
+
+/** Most items one call returns. */
+export const MAX_K = 1000;
+/** Reasons remembered for explain(), most recent lists first. */
+const MAX_REASONS = 2000;
+
+/** What the queries share. */
+export interface QueryContext {
+  ranker: Ranker;
+  visitor: Visitor;
+  now: () => number;
+  lambda: number;
+  explorationPer10: number;
+  rng: Rng;
+  /** Each slot's last list, for counting skips. */
+  shown: Map<string, ShownList>;
+  /** Why recently recommended items were picked, for explain(). */
+  reasons: Map<string, { reason: ReasonCode; sources: string[] }>;
+}
+
+/** The tag of the long-term vector for a model version (profile.vectorModel). */
+export const vectorTag = (m: ActiveModel): string => `sasrec@${m.plan.modelVersion}`;
+
+function bad(message: string): LocalrecError {
+  return new LocalrecError('bad-input', message);
+}
+
+const isStringArray = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** Checks a recommend() request and fills in defaults. */
+export function checkRecommendOptions(o: RecommendOptions | undefined): Required<
+  Pick<RecommendOptions, 'k' | 'exclude'>
+> & {
+  filters: RecommendFilters;
+  itemId?: string;
+  slot: string;
+} {
+  if (o !== undefined && (typeof o !== 'object' || o === null))
+    throw bad('recommend() takes { k?, context?, exclude?, filters? }');
+  const k = o?.k ?? 10;
+  if (!Number.isInteger(k) || k < 0 || k > MAX_K)
+    throw bad(`recommend: k must be an integer in 0..${MAX_K}, got ${String(k)}`);
+  const exclude = o?.exclude ?? [];
+  if (!isStringArray(exclude)) throw bad('recommend: exclude must be an array of item ids');
+  const filters = o?.filters ?? {};
+  if (typeof filters !== 'object' || filters === null)
+    throw bad('recommend: filters must be an object');
+  const cats = filters.categories;
+  if (
+    cats !== undefined &&
+    (typeof cats !== 'object' ||
+      cats === null ||
+      (cats.include !== undefined && !isStringArray(cats.include)) ||
+      (cats.exclude !== undefined && !isStringArray(cats.exclude)))
+  )
+    throw bad('recommend: filters.categories is { include?: string[], exclude?: string[] }');
+  for (const key of ['excludeSeen', 'excludeDisliked'] as const)
+    if (filters[key] !== undefined && typeof filters[key] !== 'boolean')
+      throw bad(`recommend: filters.${key} must be a boolean`);
+  if (filters.predicate !== undefined && typeof filters.predicate !== 'function')
+    throw bad('recommend: filters.predicate must be a function');
+  const ctx = o?.context ?? {};
+  if (typeof ctx !== 'object' || ctx === null) throw bad('recommend: context must be an object');
+  if (ctx.itemId !== undefined && typeof ctx.itemId !== 'string')
+    throw bad('recommend: context.itemId must be a string');
+  if (ctx.slot !== undefined && (typeof ctx.slot !== 'string' || ctx.slot === ''))
+    throw bad('recommend: context.slot must be a non-empty string');
+  return { k, exclude, filters, itemId: ctx.itemId, slot: ctx.slot ?? 'default' };
+}
+
+/** Unit item embeddings of the model's SASRec item table, by id. */
+async function unitVectors(
+  ranker: Ranker,
+  model: string,
+  ids: string[],
+): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  if (ids.length === 0) return out;
+  const r = await ranker.itemVectors({ model, ids });
+  r.ids.forEach((id, i) => out.set(id, unit(r.vectors.subarray(i * r.dim, (i + 1) * r.dim))));
+  return out;
+}
+
+/** The SASRec item vectors of a version (for the visitor's long-term vector), not normalised. */
+export function vectorsOfModel(ranker: Ranker, m: ActiveModel) {
+  return async (ids: string[]): Promise<Map<string, Float32Array>> => {
+    const out = new Map<string, Float32Array>();
+    const r = await ranker.itemVectors({ model: m.sasrec, ids });
+    r.ids.forEach((id, i) => out.set(id, r.vectors.slice(i * r.dim, (i + 1) * r.dim)));
+    return out;
+  };
+}
+
+function remember(c: QueryContext, items: RecommendedItem[]): void {
+  for (const it of items) {
+    c.reasons.delete(it.id);
+    c.reasons.set(it.id, { reason: it.reason, sources: it.sources });
+  }
+  for (const id of c.reasons.keys()) {
+    if (c.reasons.size <= MAX_REASONS) break;
+    c.reasons.delete(id);
+  }
+}
+
+export async function recommend(
+  c: QueryContext,
+  m: ActiveModel,
+  options: RecommendOptions | undefined,
+): Promise<Recommendation> {
+  const t0 = performance.now();
+  const o = checkRecommendOptions(options);
+  const { visitor, ranker } = c;
+  const cat = m.catalog;
+  const primary = (id: string) => cat.categories(id)[0];
+  const personal = visitor.personal;
+  const now = c.now();
+  const events = personal ? visitor.recent : [];
+  c.visitor.countSkips(c.shown.get(o.slot), primary);
+  const view = interestFrom(events, personal ? visitor.profile.disliked : [], now, visitor.gapMs);
+  if (personal && view.history.length > 0)
+    await visitor.ensureLongTerm(vectorTag(m), vectorsOfModel(ranker, m));
+  const affinity = personal
+    ? categoryAffinities(events, visitor.profile, (id) => cat.categories(id), now)
+    : new Map<string, number>();
+  const exclude = new Set<string>(o.exclude);
+  if (o.filters.excludeSeen !== false) for (const id of view.seen) exclude.add(id);
+  if (o.filters.excludeDisliked !== false) for (const id of view.disliked) exclude.add(id);
+  if (o.itemId !== undefined) exclude.add(o.itemId);
+  const excludeList = [...exclude];
+  const t1 = performance.now();
+
+  // Retrieve.
+  const short = view.session.length > 0 ? view.session : view.history;
+  const input = o.itemId !== undefined && personal ? [...short, o.itemId] : short;
+  const weights = sourceWeights({
+    personal: personal && input.length > 0,
+    historyLength: view.history.length,
+    sinceLastMs: view.lastInterestAt === null ? null : now - view.lastInterestAt,
+    strongestAffinity: Math.max(0, ...affinity.values()),
+  });
+  const lists: Record<string, string[]> = {};
+  const k = CANDIDATES_PER_SOURCE;
+  if (weights['sasrec'] && input.length > 0) {
+    const r = await ranker.recommend({
+      model: m.sasrec,
+      history: input.slice(-m.plan.sasrec.maxLen),
+      k,
+      exclude: excludeList,
+    });
+    if (!r.coldStart) lists['sasrec'] = r.items.map((x) => x.id);
+  }
+  if (weights['two-tower'] && m.twoTower && view.history.length > 0) {
+    const r = await ranker.recommend({
+      model: m.twoTower,
+      history: view.history,
+      k,
+      exclude: excludeList,
+    });
+    if (!r.coldStart) lists['two-tower'] = r.items.map((x) => x.id);
+  }
+  const longTerm = visitor.profile.vector;
+  if (weights['long-term'] && longTerm && visitor.profile.vectorModel === vectorTag(m)) {
+    const r = await ranker.searchVector({
+      model: m.sasrec,
+      vector: longTerm,
+      k,
+      exclude: excludeList,
+    });
+    lists['long-term'] = r.items.map((x) => x.id);
+  }
+  const fromList = (numbers: readonly number[]) => {
+    const out: string[] = [];
+    for (const n of numbers) {
+      if (out.length >= k) break;
+      const id = cat.idOf(n);
+      if (!exclude.has(id)) out.push(id);
+    }
+    return out;
+  };
+  if (cat.popular().length > 0) lists['popular'] = fromList(cat.popular());
+  else {
+    // No metadata: the shards' own order (exports put the most popular items first).
+    const r = await ranker.recommend({ model: m.sasrec, history: [], k, exclude: excludeList });
+    lists['popular'] = r.items.map((x) => x.id);
+  }
+  if (cat.fresh().length > 0) lists['fresh'] = fromList(cat.fresh());
+  const affinityOf = (n: number) => itemAffinity(cat.categories(cat.idOf(n)), affinity);
+  if (weights['categories']) {
+    const pool = [...Object.values(lists).flat(), ...fromList(cat.popular().slice(0, 3 * k))];
+    const numbers = categorySource(
+      pool.map((id) => cat.intern(id)),
+      affinityOf,
+    );
+    if (numbers.length > 0) lists['categories'] = numbers.map((n) => cat.idOf(n));
+  }
+  const t2 = performance.now();
+
+  // Blend and rerank.
+  const candidates = [...new Set(Object.values(lists).flat())];
+  const vectors = await unitVectors(ranker, m.sasrec, candidates);
+  const byNumber = new Map<number, Float32Array>();
+  for (const [id, v] of vectors) byNumber.set(cat.intern(id), v);
+  const sources = Object.entries(lists)
+    .filter(([name]) => (weights[name] ?? 0) > 0)
+    .map(([name, ids]) =>
+      rankedSource(
+        name,
+        ids.map((id) => cat.intern(id)),
+        weights[name]!,
+        affinityOf,
+      ),
+    );
+  const include = o.filters.categories?.include;
+  const excludeCats = o.filters.categories?.exclude;
+  const predicate = o.filters.predicate;
+  const filter =
+    include || excludeCats || predicate
+      ? (n: number) => {
+          const id = cat.idOf(n);
+          const cats = cat.categories(id);
+          if (include && !cats.some((x) => include.includes(x))) return false;
+          if (excludeCats && cats.some((x) => excludeCats.includes(x))) return false;
+          return predicate ? predicate(cat.summary(id)) : true;
+        }
+      : undefined;
+  const excludeNumbers = new Set<number>();
+  for (const id of exclude) {
+    const n = cat.numberOf(id);
+    if (n !== undefined) excludeNumbers.add(n);
+  }
+  const picked = rerank(sources, {
+    k: o.k,
+    exclude: excludeNumbers,
+    filter,
+    lambda: personal && view.history.length > 0 ? c.lambda : Math.min(c.lambda, COLD_START_LAMBDA),
+    explorationSlots: Math.round((o.k * c.explorationPer10) / 10),
+    vectorOf: (n) => byNumber.get(n),
+    categoryOf: (n) => primary(cat.idOf(n)),
+    posteriors: personal ? visitor.profile.bandits : {},
+    rng: c.rng,
+  });
+  const items: RecommendedItem[] = picked.map((p) => ({
+    ...cat.summary(cat.idOf(p.index)),
+    score: p.score,
+    reason: p.reason as ReasonCode,
+    sources: p.sources,
+  }));
+  c.shown.set(o.slot, { ids: items.map((x) => x.id), at: now });
+  remember(c, items);
+  const t3 = performance.now();
+  return {
+    items,
+    modelVersion: m.plan.modelVersion,
+    coldStart: !(personal && view.history.length > 0),
+    itemsSearched: m.items,
+    totalItems: m.plan.totalItems,
+    timings: { stateMs: t1 - t0, retrieveMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 },
+  };
+}
+
+export async function similar(
+  c: QueryContext,
+  m: ActiveModel,
+  itemId: string,
+  k: number,
+): Promise<Recommendation> {
+  const t0 = performance.now();
+  if (typeof itemId !== 'string' || itemId === '')
+    throw bad('similar: itemId must be a non-empty string');
+  if (!Number.isInteger(k) || k < 0 || k > MAX_K)
+    throw bad(`similar: k must be an integer in 0..${MAX_K}, got ${String(k)}`);
+  const { ranker, visitor } = c;
+  // The two-tower item vectors are trained for retrieval (content features included): prefer them.
+  let model = m.sasrec;
+  let query = (await unitVectors(ranker, model, [itemId])).get(itemId);
+  if (m.twoTower) {
+    const tt = (await unitVectors(ranker, m.twoTower, [itemId])).get(itemId);
+    if (tt) [model, query] = [m.twoTower, tt];
+  }
+  if (!query)
+    throw new LocalrecError('not-found', `similar: the model does not know item '${itemId}'`);
+  const disliked = visitor.personal
+    ? interestFrom(visitor.recent, visitor.profile.disliked, c.now(), visitor.gapMs).disliked
+    : new Set<string>();
+  const t1 = performance.now();
+  // Dot products find the neighbourhood; cosine orders it (popular items have longer vectors).
+  const r = await ranker.searchVector({
+    model,
+    vector: query,
+    k: Math.max(50, 5 * k),
+    exclude: [itemId, ...disliked],
+  });
+  const vectors = await unitVectors(
+    ranker,
+    model,
+    r.items.map((x) => x.id),
+  );
+  const t2 = performance.now();
+  const ranked = r.items
+    .map((x) => {
+      const v = vectors.get(x.id);
+      let s = 0;
+      if (v) for (let j = 0; j < v.length; j++) s += v[j]! * query[j]!;
+      return { id: x.id, score: s };
+    })
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
+  const items: RecommendedItem[] = ranked.map((x) => ({
+    ...m.catalog.summary(x.id),
+    score: x.score,
+    reason: 'similar',
+    sources: [model.split('#')[0]!],
+  }));
+  remember(c, items);
+  const t3 = performance.now();
+  return {
+    items,
+    modelVersion: m.plan.modelVersion,
+    coldStart: false,
+    itemsSearched: r.itemsSearched,
+    totalItems: m.plan.totalItems,
+    timings: { stateMs: t1 - t0, retrieveMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 },
+  };
+}
+
+export async function explainItem(
+  c: QueryContext,
+  m: ActiveModel,
+  itemId: string,
+): Promise<Explanation> {
+  if (typeof itemId !== 'string' || itemId === '')
+    throw bad('explain: itemId must be a non-empty string');
+  const { visitor } = c;
+  const cat = m.catalog;
+  const item = cat.summary(itemId);
+  const view = visitor.personal
+    ? interestFrom(visitor.recent, visitor.profile.disliked, c.now(), visitor.gapMs)
+    : undefined;
+  const recent = [...new Set([...(view?.history ?? [])].reverse())]
+    .filter((id) => id !== itemId)
+    .slice(0, 20);
+  const vectors = await unitVectors(c.ranker, m.sasrec, [itemId, ...recent]);
+  const q = vectors.get(itemId);
+  const becauseOf = q
+    ? recent
+        .map((id) => {
+          const v = vectors.get(id);
+          let s = 0;
+          if (v) for (let j = 0; j < v.length; j++) s += v[j]! * q[j]!;
+          return { id, s };
+        })
+        .filter((x) => x.s > 0.2)
+        .sort((a, b) => b.s - a.s)
+        .slice(0, 2)
+        .map((x) => ({ id: x.id, title: cat.summary(x.id).title }))
+    : [];
+  return explain({
+    item,
+    reason: c.reasons.get(itemId)?.reason ?? 'unknown',
+    sharedCategories: sharedCategories(
+      item.categories,
+      recent.map((id) => cat.categories(id)),
+    ),
+    becauseOf,
+  });
+}

@@ -1,0 +1,278 @@
+/**
+ * The visitor's side of a recommender: their memory (IndexedDB, memory/), consent, and the
+ * in-memory mirror the funnel reads on every call (the latest events and the profile), so a
+ * recommendation never waits for IndexedDB.
+ *
+ * The mirror is kept current by this object's own writes: events it tracks are added as they
+ * commit, and profile changes (the long-term vector, bandit posteriors) are applied to the
+ * mirror at once and written behind, in order, through `updateProfile` with the same pure
+ * change — so mirror and store cannot drift. Compaction (inside memory's own transactions)
+ * changes only the profile's categories, disliked items and counters, which are re-read from the
+ * store when it happens. Other tabs' events are seen after `importMemory()`, `setConsent()` or
+ * the next start.
+ *
+ * Consent is enforced here: without `personalization` nothing is stored and the funnel sees no
+ * history.
+ */
+import { deleteDB } from 'idb';
+import { LocalrecError } from '../core/errors.ts';
+import { validateTrackEvent, type StoredEvent, type TrackEvent } from './memory/events.ts';
+import { DEFAULT_SESSION_GAP_MS } from './memory/history.ts';
+import { openMemory } from './memory/memory.ts';
+import type { Memory, MemoryChange } from './memory/memory-api.ts';
+import { emptyProfile, type Profile } from './memory/profile.ts';
+import { DEFAULT_CONSENT, type Consent } from './memory/records.ts';
+import type { MemorySnapshot } from './memory/snapshot.ts';
+import type {
+  ConsentFlags,
+  RecommenderChange,
+  RecommenderWarning,
+  TrackResult,
+} from './recommender-api.ts';
+import {
+  applyBanditCounts,
+  countFor,
+  isEngagement,
+  isInterest,
+  replayLongTerm,
+  skipsSince,
+  stepLongTerm,
+  type BanditCounts,
+  type ShownList,
+} from './recommender-interest.ts';
+
+/** Events the mirror keeps (the funnel reads at most the last 200 interest items of them). */
+export const RECENT_EVENTS = 500;
+
+/** What {@link Visitor} needs. */
+export interface VisitorOptions {
+  /** IndexedDB database name. */
+  name: string;
+  now: () => number;
+  sessionGapMs?: number;
+  /** The current catalog's categories of an item (for compaction and the bandit). */
+  categoriesOf: (itemId: string) => readonly string[] | undefined;
+  onWarning: (w: RecommenderWarning) => void;
+  emit: (c: RecommenderChange) => void;
+}
+
+/** Item embeddings of the current SASRec model, by id (missing ids are left out). */
+export type VectorsOf = (ids: string[]) => Promise<Map<string, Float32Array>>;
+
+type ProfileChange = (p: Profile) => Profile;
+
+export class Visitor {
+  memory: Memory | undefined;
+  consent: Consent = { ...DEFAULT_CONSENT };
+  /** The latest events, oldest first (by timestamp). */
+  recent: StoredEvent[] = [];
+  profile: Profile = emptyProfile();
+  readonly gapMs: number;
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: VisitorOptions) {
+    this.gapMs = o.sessionGapMs ?? DEFAULT_SESSION_GAP_MS;
+  }
+
+  /** Personal data may be used: memory is open and the visitor consented. */
+  get personal(): boolean {
+    return this.memory !== undefined && this.consent.personalization;
+  }
+
+  /**
+   * Opens the memory and fills the mirror; `consent` flags given by the page are stored. Where
+   * IndexedDB is unavailable the recommender runs without memory (as without consent).
+   */
+  async open(consent?: Partial<ConsentFlags>): Promise<void> {
+    let memory: Memory;
+    try {
+      memory = await openMemory({
+        name: this.o.name,
+        now: this.o.now,
+        sessionGapMs: this.gapMs,
+        categoriesOf: this.o.categoriesOf,
+        onWarning: (w) => this.o.onWarning({ code: 'memory', message: w.message }),
+      });
+    } catch (e) {
+      if (e instanceof LocalrecError && e.code === 'device-unavailable') {
+        this.o.onWarning({ code: 'memory', message: `${e.message}; nothing will be remembered` });
+        return;
+      }
+      throw e;
+    }
+    memory.onChange((c) => this.forward(c));
+    this.memory = memory;
+    this.consent = await memory.settings.getConsent();
+    if (consent && Object.keys(consent).length > 0)
+      this.consent = await memory.settings.setConsent(consent);
+    await this.reload();
+  }
+
+  private async reload(): Promise<void> {
+    if (!this.memory) return;
+    this.recent = await this.memory.recentEvents(RECENT_EVENTS);
+    this.profile = await this.memory.getProfile();
+  }
+
+  private forward(c: MemoryChange): void {
+    if (c.kind === 'track') {
+      this.o.emit({ kind: 'track', event: c.event });
+      if (c.compacted > 0) this.enqueue(() => this.refreshCompacted());
+    } else if (c.kind === 'profile') this.o.emit({ kind: 'profile' });
+    else if (c.kind === 'consent') this.o.emit({ kind: 'consent', consent: c.consent });
+    else if (c.kind === 'import') this.o.emit({ kind: 'import' });
+    else if (c.kind === 'compact') this.enqueue(() => this.refreshCompacted());
+  }
+
+  /** Compaction changed the stored profile's categories, dislikes and counters: take them over. */
+  private async refreshCompacted(): Promise<void> {
+    const stored = await this.memory?.getProfile();
+    if (!stored) return;
+    const { categories, disliked, counts } = stored;
+    this.profile = { ...this.profile, categories, disliked, counts };
+  }
+
+  private enqueue(f: () => Promise<unknown>): void {
+    this.writes = this.writes.then(f).then(
+      () => undefined,
+      (e: unknown) =>
+        this.o.onWarning({
+          code: 'memory',
+          message: `a profile update was not saved: ${e instanceof Error ? e.message : String(e)}`,
+        }),
+    );
+  }
+
+  /** Applies a profile change to the mirror now and to the stored profile in order. */
+  changeProfile(change: ProfileChange): void {
+    this.profile = change(this.profile);
+    const memory = this.memory;
+    if (memory) this.enqueue(() => memory.updateProfile(change));
+  }
+
+  /** Resolves when every queued profile write has finished. */
+  async flush(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.writes;
+      await seen;
+    } while (seen !== this.writes);
+  }
+
+  /**
+   * Stores an event (with consent) and updates the long-term vector and the bandit.
+   * @param tag - the model the vector belongs to (profile.vectorModel).
+   */
+  async track(
+    event: TrackEvent,
+    tag: string | null,
+    vectorsOf: VectorsOf | null,
+    categoryOf: (id: string) => string | undefined,
+  ): Promise<TrackResult> {
+    if (!this.personal) {
+      validateTrackEvent(event, this.o.now()); // a wrong event is the page's bug either way
+      return { stored: false };
+    }
+    const stored = await this.memory!.track(event);
+    const before = this.recent.filter((e) => e.timestamp <= stored.timestamp && isInterest(e));
+    let at = this.recent.length;
+    while (at > 0 && this.recent[at - 1]!.timestamp > stored.timestamp) at--;
+    this.recent.splice(at, 0, stored);
+    if (this.recent.length > RECENT_EVENTS)
+      this.recent.splice(0, this.recent.length - RECENT_EVENTS);
+
+    const counts: BanditCounts = new Map();
+    if (isEngagement(stored)) countFor(counts, categoryOf(stored.itemId), true);
+    else if (stored.type === 'dislike') countFor(counts, categoryOf(stored.itemId), false);
+    let vector = this.profile.vector;
+    let moved = false;
+    if (tag && vectorsOf && this.profile.vectorModel !== tag) {
+      await this.ensureLongTerm(tag, vectorsOf); // replays the mirror, this event included
+    } else if (tag && vectorsOf) {
+      const x = (await vectorsOf([stored.itemId])).get(stored.itemId);
+      const prev = before[before.length - 1];
+      if (x) {
+        vector = stepLongTerm(vector, x, stored, prev ? stored.timestamp - prev.timestamp : 0);
+        moved = vector !== this.profile.vector;
+      }
+    }
+    if (counts.size > 0 || moved)
+      this.changeProfile((p) => ({
+        ...p,
+        ...(moved ? { vector, vectorModel: tag } : {}),
+        bandits: applyBanditCounts(p.bandits, counts),
+      }));
+    return { stored: true, event: stored };
+  }
+
+  /** Rebuilds the long-term vector from the mirror when it belongs to another model (or none). */
+  async ensureLongTerm(tag: string, vectorsOf: VectorsOf): Promise<void> {
+    if (!this.personal || this.profile.vectorModel === tag) return;
+    const ids = [...new Set(this.recent.filter(isInterest).map((e) => e.itemId))];
+    const vectors = ids.length ? await vectorsOf(ids) : new Map<string, Float32Array>();
+    const vector = replayLongTerm(this.recent, (id) => vectors.get(id));
+    this.changeProfile((p) => ({ ...p, vector, vectorModel: tag }));
+  }
+
+  /** Counts the skips of a slot's previous list against its items' categories. */
+  countSkips(list: ShownList | undefined, categoryOf: (id: string) => string | undefined): void {
+    if (!list || !this.personal) return;
+    const counts: BanditCounts = new Map();
+    for (const id of skipsSince(list, this.recent)) countFor(counts, categoryOf(id), false);
+    if (counts.size > 0)
+      this.changeProfile((p) => ({ ...p, bandits: applyBanditCounts(p.bandits, counts) }));
+  }
+
+  async setConsent(flags: Partial<ConsentFlags>): Promise<Consent> {
+    if (!this.memory) await this.open();
+    if (!this.memory)
+      throw new LocalrecError(
+        'device-unavailable',
+        'IndexedDB is unavailable: consent cannot be stored',
+      );
+    this.consent = await this.memory.settings.setConsent(flags);
+    await this.reload();
+    return this.consent;
+  }
+
+  async exportMemory(): Promise<MemorySnapshot> {
+    await this.flush();
+    if (!this.memory)
+      throw new LocalrecError(
+        'not-loaded',
+        'nothing is stored about this visitor (forget() was called, or IndexedDB is unavailable)',
+      );
+    return this.memory.exportMemory();
+  }
+
+  async importMemory(snapshot: MemorySnapshot): Promise<void> {
+    await this.flush();
+    if (!this.memory) await this.open();
+    if (!this.memory)
+      throw new LocalrecError(
+        'device-unavailable',
+        'IndexedDB is unavailable: nothing can be imported',
+      );
+    await this.memory.importMemory(snapshot);
+    this.consent = await this.memory.settings.getConsent();
+    await this.reload();
+  }
+
+  /** Deletes the database and every in-memory copy of the visitor's data. */
+  async forget(): Promise<void> {
+    await this.flush();
+    const memory = this.memory;
+    this.memory = undefined;
+    if (memory) await memory.forget();
+    else if (typeof indexedDB !== 'undefined') await deleteDB(this.o.name).catch(() => undefined);
+    this.consent = { ...DEFAULT_CONSENT };
+    this.recent = [];
+    this.profile = emptyProfile();
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.memory?.close();
+    this.memory = undefined;
+  }
+}

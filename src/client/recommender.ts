@@ -1,0 +1,145 @@
+/**
+ * `createRecommender()`: the SDK's default entry. The recommender runs in a Web Worker
+ * (workers/recommender.worker.ts, which runs `createLocalRecommender()` there); this is the
+ * page's side — one object with the same {@link Recommender} interface whose calls go through
+ * comlink. Callbacks (`onProgress`, `onChange`, `onWarning`) cross as comlink proxies, and
+ * `LocalrecError` keeps its `code` on the way back (errors-transfer.ts).
+ *
+ * ```ts
+ * const recs = await createRecommender({ server: 'https://recs.example', publicKey, consent: { personalization: true } });
+ * await recs.track({ type: 'view', itemId: '42', dwellMs: 8000 });
+ * const { items } = await recs.recommend({ k: 10 });
+ * ```
+ */
+import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
+import { LocalrecError } from '../core/errors.ts';
+import { registerErrorTransfer } from './errors-transfer.ts';
+import { serverBase } from './loader.ts';
+import type { Recommender, RecommenderChange, RecommenderOptions } from './recommender-api.ts';
+
+/** The options that cross to the worker as data. */
+export type PlainRecommenderOptions = Omit<
+  RecommenderOptions,
+  'onProgress' | 'onChange' | 'onWarning'
+>;
+
+/**
+ * What the worker exposes: a factory handing back a proxy of the in-process recommender. The
+ * callbacks are separate arguments because comlink turns only top-level arguments into proxies.
+ */
+export interface RecommenderWorkerApi {
+  create(
+    options: PlainRecommenderOptions,
+    onChange: RecommenderOptions['onChange'],
+    onProgress: RecommenderOptions['onProgress'],
+    onWarning: RecommenderOptions['onWarning'],
+  ): Promise<Recommender>;
+}
+
+/** Options of {@link createRecommender}. */
+export interface WorkerRecommenderOptions extends RecommenderOptions {
+  /** A worker already running workers/recommender.worker.ts (default: a new one). */
+  worker?: Worker;
+}
+
+function startWorker(): Worker {
+  return new Worker(new URL('../../workers/recommender.worker.ts', import.meta.url), {
+    type: 'module',
+  });
+}
+
+/**
+ * Starts the recommender worker, which verifies and loads the model and opens the visitor's
+ * memory; resolves once recommendations work (the first shard is in).
+ *
+ * @throws LocalrecError as `createLocalRecommender()`; `internal` when the worker cannot start.
+ */
+export async function createRecommender(options: WorkerRecommenderOptions): Promise<Recommender> {
+  registerErrorTransfer();
+  if (!options || typeof options !== 'object')
+    throw new LocalrecError('bad-input', 'createRecommender() takes { server, publicKey, … }');
+  const { worker: given, onProgress, onChange, onWarning, ...plain } = options;
+  const worker = given ?? startWorker();
+  const listeners = new Set<(c: RecommenderChange) => void>();
+  if (onChange) listeners.add(onChange);
+  const fanout = (c: RecommenderChange) => {
+    for (const l of [...listeners]) {
+      try {
+        l(c);
+      } catch (e) {
+        console.warn('[localrec] an onChange listener threw', e);
+      }
+    }
+  };
+  // A worker that fails to load never answers comlink calls: fail instead of hanging.
+  let onError: (ev: ErrorEvent) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    onError = (ev) =>
+      reject(
+        new LocalrecError(
+          'internal',
+          `the recommender worker failed: ${ev.message || 'it could not be loaded'}`,
+        ),
+      );
+    worker.addEventListener('error', onError);
+  });
+  const api = wrap<RecommenderWorkerApi>(worker);
+  let remote: Remote<Recommender>;
+  try {
+    remote = (await Promise.race([
+      api.create(
+        // A relative server URL means the page's, not the worker script's.
+        { ...plain, server: serverBase(plain.server) },
+        proxy(fanout),
+        onProgress ? proxy(onProgress) : undefined,
+        onWarning ? proxy(onWarning) : undefined,
+      ),
+      failed,
+    ])) as unknown as Remote<Recommender>;
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  } finally {
+    worker.removeEventListener('error', onError);
+  }
+
+  let closed = false;
+  const recommender: Recommender = {
+    track: (event) => remote.track(event),
+    recommend: async (request) => {
+      if (request?.filters?.predicate !== undefined)
+        throw new LocalrecError(
+          'bad-input',
+          'filters.predicate is a function and cannot cross to the worker; use filters.categories, exclude, or createLocalRecommender()',
+        );
+      return remote.recommend(request);
+    },
+    similar: (itemId, k) => remote.similar(itemId, k),
+    explain: (itemId) => remote.explain(itemId),
+    refresh: () => remote.refresh(),
+    whenComplete: () => remote.whenComplete(),
+    status: () => remote.status(),
+    getConsent: () => remote.getConsent(),
+    setConsent: (consent) => remote.setConsent(consent),
+    exportMemory: () => remote.exportMemory(),
+    importMemory: (snapshot) => remote.importMemory(snapshot),
+    forget: () => remote.forget(),
+    onChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await remote.close();
+      } finally {
+        remote[releaseProxy]();
+        api[releaseProxy]();
+        listeners.clear();
+        worker.terminate();
+      }
+    },
+  };
+  return recommender;
+}
