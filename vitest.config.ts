@@ -37,8 +37,9 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
-          // Node side: trains and exports the tiny SASRec the ranker tests load (provide/inject).
-          globalSetup: ['test/setup/ranker-fixtures.ts'],
+          // Node side: trains and exports the tiny SASRec the ranker tests load (provide/inject),
+          // and publishes a signed model served by the real server for the SDK tests.
+          globalSetup: ['test/setup/ranker-fixtures.ts', 'test/setup/recommender-server.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
           browser: {
