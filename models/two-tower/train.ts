@@ -141,6 +141,7 @@ function snapshot(vars: Record<string, tf.Variable>): TwoTowerWeights {
  * correction, loss.ts), evaluating validation every `evalEvery` epochs with full ranking and
  * keeping the weights of the best validation Recall@100 — the retrieval stage's job is to get
  * the item into the candidate list, so that is the metric it is selected on. Test is never looked at.
+ * With `emaDecay` > 0 the weights evaluated, checkpointed and returned are the moving average.
  */
 export async function trainTwoTower(
   c: TwoTowerConfig,
