@@ -39,6 +39,12 @@ export interface TrainConfig {
    * order inside one second is file order, not behaviour, so the model should not learn it.
    */
   tieShuffle: number;
+  /**
+   * Exponential moving average of the weights, per step (0 = off): validation, the best
+   * checkpoint and the export use `ema ← d·ema + (1−d)·w` instead of the raw weights — a
+   * cheap average over the last ~1/(1−d) steps that smooths out the noise of the last updates.
+   */
+  emaDecay: number;
   /** Weigh every training sequence equally in the loss (1 / its positions), as users are in the metric. */
   perUserLoss: boolean;
   /** Leave items already in the sequence out of each position's softmax (full loss only). */
@@ -80,6 +86,7 @@ export const defaultTrainConfig: TrainConfig = {
   cropRate: 0.5,
   maskRate: 0,
   tieShuffle: 0,
+  emaDecay: 0,
   perUserLoss: false,
   seed: 42,
   maxSeconds: 0,

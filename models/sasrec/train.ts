@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import type { SplitData, SplitMetrics } from '../../src/core/types.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
@@ -145,7 +146,7 @@ export function makeScorer(c: SasrecConfig, w: SasrecWeights) {
   };
 }
 
-function snapshot(vars: Record<string, tf.Variable>): SasrecWeights {
+function snapshot(vars: Record<string, tf.Tensor>): SasrecWeights {
   const w: SasrecWeights = {};
   for (const [k, v] of Object.entries(vars)) w[k] = tf.clone(v);
   return w;
@@ -237,6 +238,22 @@ export async function trainSasrec(
     return (localLoss * n[0]! + results.reduce((a, r, i) => a + r.loss! * n[i + 1]!, 0)) / total;
   };
 
+  if (!(tc.emaDecay >= 0 && tc.emaDecay < 1))
+    throw new LocalrecError('bad-input', `emaDecay must be in [0, 1), got ${tc.emaDecay}`);
+  // The averaged weights (same names as vars), updated after every step when emaDecay > 0.
+  const ema: SasrecWeights | null = tc.emaDecay > 0 ? snapshot(vars) : null;
+  const updateEma = () => {
+    if (!ema) return;
+    const d = tc.emaDecay;
+    for (const [k, v] of Object.entries(vars)) {
+      const next = tf.tidy(() => tf.add(tf.mul(ema[k]!, d), tf.mul(v, 1 - d)));
+      ema[k]!.dispose();
+      ema[k] = next;
+    }
+  };
+  /** What validation scores and checkpoints keep: the average when there is one. */
+  const evalWeights = (): SasrecWeights => ema ?? vars;
+
   const t0 = performance.now();
   const history: EpochReport[] = [];
   let best: SasrecWeights | null = null;
@@ -260,6 +277,7 @@ export async function trainSasrec(
       for (let step = 0; step < batches.length; step++) {
         const batch = batches[step]!;
         lossSum += await trainStep(batch);
+        updateEma();
         positions += lossWeight(batch, false);
         const secs = (performance.now() - e0) / 1000;
         hooks.onProgress?.({
@@ -283,7 +301,7 @@ export async function trainSasrec(
       };
       const lastEpoch = epoch === tc.epochs;
       if (hasValid && (epoch % tc.evalEvery === 0 || lastEpoch)) {
-        report.valid = await evaluateRanking(split, 'valid', makeScorer(c, vars), {
+        report.valid = await evaluateRanking(split, 'valid', makeScorer(c, evalWeights()), {
           users: usersByLength,
         });
         if (report.valid.full.ndcg10 > bestScore) {
@@ -293,7 +311,7 @@ export async function trainSasrec(
           sinceBest = 0;
           report.best = true;
           if (best) tf.dispose(Object.values(best));
-          best = snapshot(vars);
+          best = snapshot(evalWeights());
           await hooks.onCheckpoint?.(best, report);
         } else {
           sinceBest += 1;
@@ -321,9 +339,10 @@ export async function trainSasrec(
   }
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
-    best = snapshot(vars);
+    best = snapshot(evalWeights());
     bestEpoch = epochsRun;
   }
+  if (ema) tf.dispose(Object.values(ema));
   tf.dispose(varList);
   optimizer.dispose();
   return {

@@ -235,6 +235,44 @@ describe('learning-rate schedule', () => {
   }, 30_000);
 });
 
+describe('weight averaging (EMA)', () => {
+  it('returns ema = d·ema + (1−d)·w over the steps, checked against the raw weights by hand', async () => {
+    const split = syntheticSplit({ items: 40, users: 20, seed: 4, minEvents: 5, maxEvents: 10 });
+    const c: SasrecConfig = { ...small, numItems: split.numItems, maxLen: 10, dropout: 0 };
+    // One step per epoch (batch ≥ users), no validation: the result is the final average.
+    const base = {
+      batchSize: 64,
+      learningRate: 1e-2,
+      evalEvery: 100,
+      patience: 100,
+      seed: 2,
+      workers: 1,
+    };
+    const raw1 = await trainSasrec({ ...c }, split, { ...base, epochs: 1 });
+    const raw2 = await trainSasrec({ ...c }, split, { ...base, epochs: 2 });
+    const init = initWeights(c, new Rng(2).seed());
+    const avg = await trainSasrec({ ...c }, split, { ...base, epochs: 2, emaDecay: 0.5 });
+    for (const k of Object.keys(avg.weights)) {
+      // ema0 = init; ema1 = .5·init + .5·w1; ema2 = .5·ema1 + .5·w2 = .25·init + .25·w1 + .5·w2.
+      const want = tf.tidy(() =>
+        tf.addN([
+          tf.mul(init[k]!, 0.25),
+          tf.mul(raw1.weights[k]!, 0.25),
+          tf.mul(raw2.weights[k]!, 0.5),
+        ]),
+      );
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(avg.weights[k]!, want))).dataSync()[0]!);
+      expect(diff, k).toBeLessThan(1e-5);
+      want.dispose();
+    }
+    await expect(
+      trainSasrec({ ...c }, split, { ...base, epochs: 1, emaDecay: 1 }),
+    ).rejects.toMatchObject({
+      code: 'bad-input',
+    });
+  }, 60_000);
+});
+
 describe('tie shuffling', () => {
   it('reorders items only inside runs of equal timestamps, a fresh order each epoch', () => {
     const events = [1, 2, 2, 2, 2, 3, 4, 4, 4, 5, 6, 7].map((ts, i) => ({

@@ -41,6 +41,10 @@ export const trainOptions = {
     description: 'weigh each training sequence equally in the loss',
   },
   'mask-items': { type: 'string', description: 'share of input items dropped each epoch (0-1)' },
+  ema: {
+    type: 'string',
+    description: 'decay of the per-step weight average used for validation and export (0 = off)',
+  },
   'tie-shuffle': {
     type: 'string',
     description: 'share of users whose equal-timestamp items are reordered each epoch (0-1)',
@@ -77,6 +81,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   set(train, 'lrPatience', num(v, 'lr-patience', { int: true, min: 0 }));
   set(train, 'maskRate', num(v, 'mask-items', { min: 0, max: 0.9 }));
   set(train, 'tieShuffle', num(v, 'tie-shuffle', { min: 0, max: 1 }));
+  set(train, 'emaDecay', num(v, 'ema', { min: 0, max: 0.9999 }));
   train.workers =
     num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
   if (v['exclude-seen'] && v['no-exclude-seen']) {
