@@ -14,6 +14,12 @@ export interface SasrecConfig {
   dropout: number;
   /** LayerNorm epsilon (the ONNX export uses the same). */
   layerNormEps: number;
+  /**
+   * When > 0, scores are cosine similarities divided by this temperature (user state and item
+   * embeddings L2-normalised at the output; inputs keep the raw embeddings) instead of raw
+   * dot products. Absent or 0: dot products, as in SASRec.
+   */
+  cosineTemperature?: number;
 }
 
 export type SasrecLoss = { kind: 'full' } | { kind: 'sampled'; negatives: number };
@@ -104,4 +110,6 @@ export function validateModelConfig(c: SasrecConfig): void {
   if (c.dim % c.heads !== 0) bad(`dim (${c.dim}) must be divisible by heads (${c.heads})`);
   if (!(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must be in [0, 1), got ${c.dropout}`);
   if (!(c.layerNormEps > 0)) bad(`layerNormEps must be > 0, got ${c.layerNormEps}`);
+  if (c.cosineTemperature !== undefined && !(c.cosineTemperature >= 0 && c.cosineTemperature < 10))
+    bad(`cosineTemperature must be in [0, 10), got ${c.cosineTemperature}`);
 }

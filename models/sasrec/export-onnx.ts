@@ -216,6 +216,11 @@ export function exportSasrecEncoder(
   opts: SasrecExportOptions,
 ): Uint8Array {
   validateModelConfig(c);
+  if ((c.cosineTemperature ?? 0) > 0)
+    throw new LocalrecError(
+      'bad-input',
+      'this SASRec scores by cosine (cosineTemperature > 0), which the ONNX export does not support yet; train without --cosine to export',
+    );
   const scheme = opts.quantization;
   if (scheme !== 'fp32' && scheme !== 'int8' && scheme !== 'int4') {
     throw new LocalrecError(

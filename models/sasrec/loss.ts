@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../src/core/random.ts';
 import { lookup, matMul, softmaxCrossEntropy } from '../tf-ops.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
-import { forward, MASK_VALUE, type SasrecWeights } from './model.ts';
+import { forward, MASK_VALUE, outputSides, type SasrecWeights } from './model.ts';
 
 /**
  * Next-item training loss over every non-padding position.
@@ -35,7 +35,8 @@ export function sasrecLoss(
 
   if (loss.kind === 'full') {
     // (rows, numItems+1); the padding column can never be a label, so it only ever loses mass.
-    let logits = matMul(h, table, false, true) as tf.Tensor2D;
+    const [q, items] = outputSides(c, h, table);
+    let logits = matMul(q, items, false, true) as tf.Tensor2D;
     if (excludeSeen)
       logits = tf.add(logits, seenMask(inputs, targets, c.numItems + 1)) as tf.Tensor2D;
     return softmaxCrossEntropy(logits, labels, weights);

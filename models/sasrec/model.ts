@@ -176,15 +176,36 @@ export function encode(c: SasrecConfig, w: SasrecWeights, seqs: ArrayLike<number
   });
 }
 
+/** Rows scaled to unit L2 norm (an all-zero row stays zero). */
+export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
+}
+
+/**
+ * The output side of the model: what user states `h` (rows, dim) are scored with, and how.
+ * Dot products with the item table, or — with `cosineTemperature` — cosines divided by it.
+ * Returns [query rows, item rows] such that scores = query · itemsᵀ.
+ */
+export function outputSides(
+  c: SasrecConfig,
+  h: tf.Tensor2D,
+  table: tf.Tensor2D,
+): [tf.Tensor2D, tf.Tensor2D] {
+  const t = c.cosineTemperature ?? 0;
+  if (!(t > 0)) return [h, table];
+  return [tf.div(l2Normalize(h), t) as tf.Tensor2D, l2Normalize(table)];
+}
+
 /** Scores of every item (index 0 = padding included) for each sequence: (batch, numItems+1). */
 export function scoreAll(
   c: SasrecConfig,
   w: SasrecWeights,
   seqs: ArrayLike<number>[],
 ): tf.Tensor2D {
-  return tf.tidy(() =>
-    tf.matMul(encode(c, w, seqs), get(w, 'item_emb') as tf.Tensor2D, false, true),
-  );
+  return tf.tidy(() => {
+    const [q, items] = outputSides(c, encode(c, w, seqs), get(w, 'item_emb') as tf.Tensor2D);
+    return tf.matMul(q, items, false, true);
+  });
 }
 
 export function countParameters(c: SasrecConfig): number {

@@ -41,6 +41,10 @@ export const trainOptions = {
     description: 'weigh each training sequence equally in the loss',
   },
   'mask-items': { type: 'string', description: 'share of input items dropped each epoch (0-1)' },
+  cosine: {
+    type: 'string',
+    description: 'score by cosine / this temperature instead of dot products (0 = off)',
+  },
   ema: {
     type: 'string',
     description: 'decay of the per-step weight average used for validation and export (0 = off)',
@@ -71,6 +75,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   set(model, 'heads', num(v, 'heads', { int: true, min: 1 }));
   set(model, 'ffnDim', num(v, 'ffn-dim', { int: true, min: 1 }));
   set(model, 'dropout', num(v, 'dropout', { min: 0, max: 0.95 }));
+  set(model, 'cosineTemperature', num(v, 'cosine', { min: 0, max: 9 }));
   set(train, 'epochs', num(v, 'epochs', { int: true, min: 1 }));
   set(train, 'batchSize', num(v, 'batch-size', { int: true, min: 1 }));
   set(train, 'learningRate', num(v, 'lr', { min: 0 }));
