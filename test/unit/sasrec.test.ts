@@ -10,8 +10,10 @@ import {
   encode,
   initWeights,
   padBatch,
+  scoreAll,
   weightsToArrays,
 } from '../../models/sasrec/model.ts';
+import { exportSasrecEncoder } from '../../models/sasrec/export-onnx.ts';
 import { buildExamples, trainSasrec } from '../../models/sasrec/train.ts';
 import { lookup, matMul, softmaxCrossEntropy } from '../../models/tf-ops.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
@@ -233,6 +235,28 @@ describe('learning-rate schedule', () => {
     expect(r.history.map((h) => h.learningRate)).toEqual([undefined, 5e-10, 2.5e-10, 1.25e-10]);
     expect(r.bestEpoch).toBe(1);
   }, 30_000);
+});
+
+describe('cosine scoring', () => {
+  it('scores = cos(user state, item) / temperature, and export refuses it for now', () => {
+    const c: SasrecConfig = { ...small, cosineTemperature: 0.1 };
+    const w = initWeights(c, 5);
+    const seqs = [[1, 2, 3], [4]];
+    const got = scoreAll(c, w, seqs).arraySync() as number[][];
+    const h = encode(c, w, seqs).arraySync() as number[][];
+    const table = w['item_emb']!.arraySync() as number[][];
+    const norm = (v: number[]) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+    for (let b = 0; b < 2; b++) {
+      for (const i of [1, 5, c.numItems]) {
+        const dot = h[b]!.reduce((a, x, j) => a + x * table[i]![j]!, 0);
+        expect(got[b]![i]).toBeCloseTo(dot / norm(h[b]!) / norm(table[i]!) / 0.1, 3);
+      }
+    }
+    expect(() => exportSasrecEncoder(c, weightsToArrays(w), { quantization: 'int8' })).toThrow(
+      /cosine/,
+    );
+    expect(() => validateModelConfig({ ...c, cosineTemperature: -1 })).toThrow(/cosineTemperature/);
+  });
 });
 
 describe('weight averaging (EMA)', () => {
