@@ -129,6 +129,35 @@ export interface RecommendResult {
   itemsSearched: number;
 }
 
+/** What {@link Ranker.loadItems} takes: a model's items without its encoder (yet). */
+export interface LoadItemsOptions {
+  /** Which model (default `'sasrec'`); loading a name again replaces that model only. */
+  model?: ModelName;
+  /** At least one embedding shard; the rest may follow through {@link Ranker.addShards}. */
+  shards: Bytes[];
+  /** The retrieval kernel (default: the ranker's, else `'auto'`). */
+  kernel?: KernelChoice;
+}
+
+/** What {@link Ranker.loadItems} reports. */
+export interface LoadItemsResult {
+  model: ModelName;
+  kernel: string;
+  items: number;
+  dim: number;
+  loadMs: number;
+}
+
+/** What {@link Ranker.attachEncoder} takes. */
+export interface AttachEncoderOptions {
+  /** The loaded model to give an encoder (default `'sasrec'`). */
+  model?: ModelName;
+  /** The user encoder as ONNX (as in {@link RankerLoadOptions.encoder}). */
+  encoder: Bytes;
+  maxLen: number;
+  device?: DeviceChoice;
+}
+
 /** What {@link Ranker.itemVectors} takes. */
 export interface ItemVectorsRequest {
   /** Which loaded model's item table (default `'sasrec'`). */
@@ -205,6 +234,24 @@ export interface Ranker {
    * @throws LocalrecError `not-loaded` before load; `bad-input` when no history id is known.
    */
   encode(history: string[], model?: ModelName): Promise<Float32Array>;
+  /**
+   * Loads (or replaces) a model's items without an encoder: searchVector(), itemVectors(),
+   * addShards() and cold-start recommend() work at once; recommend() with a history needs
+   * {@link Ranker.attachEncoder} first (`not-loaded` until then). For pages that want results
+   * before ONNX Runtime has compiled (the first session costs seconds on a slow machine).
+   *
+   * @throws LocalrecError `bad-format` for a corrupt shard; `bad-input` for bad options.
+   */
+  loadItems(options: LoadItemsOptions): Promise<LoadItemsResult>;
+  /**
+   * Gives a loaded model its encoder (or a new one). The session is created without holding up
+   * other calls: searches of the model's items go on meanwhile.
+   *
+   * @throws LocalrecError `not-loaded` when the model is not loaded (or was replaced meanwhile);
+   *   `bad-format` for a corrupt encoder or one whose output width differs from the items';
+   *   `device-unavailable` as for {@link Ranker.load}.
+   */
+  attachEncoder(options: AttachEncoderOptions): Promise<RankerLoadResult>;
   /**
    * The stored embeddings of some items — for item-to-item similarity, MMR diversity and
    * profile vectors built from a visitor's history.

@@ -21,6 +21,9 @@ import type {
   KernelChoice,
   AddShardsOptions,
   AddShardsResult,
+  AttachEncoderOptions,
+  LoadItemsOptions,
+  LoadItemsResult,
   Bytes,
   ItemVectors,
   ItemVectorsRequest,
@@ -112,8 +115,17 @@ interface Catalog {
 
 interface Loaded extends Catalog {
   name: ModelName;
+  /** Null for a model loaded with loadItems() until attachEncoder() gives it one. */
+  session: ort.InferenceSession | null;
+  device: Device | null;
+  maxLen: number;
+}
+
+/** A created, checked encoder session. */
+interface Encoder {
   session: ort.InferenceSession;
   device: Device;
+  reason: string;
   maxLen: number;
 }
 
@@ -264,6 +276,131 @@ export function createRanker(options: RankerOptions = {}): Ranker {
     queue = p.catch(() => undefined);
     return p;
   };
+  // ONNX Runtime work (session creation, runs) one at a time, apart from the queue above:
+  // attachEncoder() creates its session (seconds, the first time: ORT compiles its WebAssembly)
+  // without holding up searches of the items already loaded.
+  let ortQueue: Promise<unknown> = Promise.resolve();
+  const withOrt = <T>(f: () => Promise<T>): Promise<T> => {
+    const p = ortQueue.then(f);
+    ortQueue = p.catch(() => undefined);
+    return p;
+  };
+
+  /**
+   * Creates and checks an encoder session for items of width `dim` (probing with item `probeIndex`).
+   * The caller releases it if it does not keep it.
+   */
+  const createEncoder = async (
+    bytes: Bytes,
+    opts: { device?: RankerLoadOptions['device']; maxLen: number },
+    dim: number,
+    probeIndex: number,
+    what: string,
+  ): Promise<Encoder & { probe: Float32Array }> => {
+    if (!Number.isInteger(opts.maxLen) || opts.maxLen < 1) {
+      throw new LocalrecError(
+        'bad-input',
+        `${what}: maxLen must be a positive integer (the encoder's training maxLen), got ${opts.maxLen}`,
+      );
+    }
+    const encoder = toU8(bytes, 'encoder');
+    const decision = await pickDevice(
+      opts.device ?? 'auto',
+      options.gpu === undefined ? {} : { gpu: options.gpu },
+    );
+    configureOrt();
+    return withOrt(async () => {
+      let session: ort.InferenceSession;
+      try {
+        session = await ort.InferenceSession.create(encoder, {
+          executionProviders: [decision.device],
+        });
+      } catch (e) {
+        throw sessionError(e, decision.device);
+      }
+      try {
+        if (!session.inputNames.includes(INPUT) || !session.outputNames.includes(OUTPUT)) {
+          throw new LocalrecError(
+            'bad-format',
+            `the encoder has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; expected input '${INPUT}' and output '${OUTPUT}'`,
+          );
+        }
+        // Warm-up on one real item: compiles kernels/shaders now rather than on the first
+        // visitor request, and tells the output width to check against the shards. (Already
+        // inside the ORT gate, so the run goes to the session directly.)
+        const seq = BigInt64Array.from([BigInt(probeIndex)]);
+        const input = new ort.Tensor('int64', seq, [1, 1]);
+        const results = await session.run({ [INPUT]: input });
+        const out = results[OUTPUT];
+        if (!out || out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== 1) {
+          throw new LocalrecError(
+            'bad-format',
+            `the encoder's '${OUTPUT}' output is ${out ? `${out.type} [${out.dims.join(', ')}]` : 'missing'}; expected float32 [1, dim]`,
+          );
+        }
+        const probe = new Float32Array(out.data as Float32Array);
+        for (const t of Object.values(results)) t.dispose();
+        input.dispose();
+        if (probe.length !== dim) {
+          throw new LocalrecError(
+            'bad-format',
+            `the encoder outputs ${probe.length}-dim user vectors but the shards hold ${dim}-dim items; they come from different models`,
+          );
+        }
+        return {
+          session,
+          device: decision.device,
+          reason: decision.reason,
+          maxLen: opts.maxLen,
+          probe,
+        };
+      } catch (e) {
+        await session.release();
+        throw e;
+      }
+    });
+  };
+
+  /** A catalog of decoded shards searched by a fresh kernel (disposed again if anything fails). */
+  const newCatalog = async (
+    shardBytes: Bytes[],
+    kernelChoice: KernelChoice | undefined,
+    what: string,
+  ): Promise<{ catalog: Catalog; kernel: TopKKernel }> => {
+    const shards = decodeAll(shardBytes, what);
+    if (shards.length === 0)
+      throw new LocalrecError(
+        'bad-input',
+        `${what}: \`shards\` must list at least one embedding shard (the rest can follow through addShards)`,
+      );
+    const kernel = await makeKernel(checkKernel(kernelChoice ?? defaultKernel, what));
+    const catalog: Catalog = {
+      dim: shards[0]!.dim,
+      engine: new TopKEngine({ kernel }),
+      indexOf: new Map(),
+      idOf: [],
+      ranges: [],
+      blocks: [],
+      shards: 0,
+    };
+    try {
+      addToCatalog(catalog, shards);
+    } catch (e) {
+      catalog.engine.dispose();
+      throw e;
+    }
+    return { catalog, kernel };
+  };
+
+  /** Puts a model in place of any of the same name, releasing the old one. */
+  const replace = async (m: Loaded): Promise<void> => {
+    const previous = models.get(m.name);
+    models.set(m.name, m);
+    if (previous) {
+      previous.engine.dispose();
+      await previous.session?.release();
+    }
+  };
 
   const modelName = (name: unknown, what: string): ModelName => {
     if (name === undefined) return DEFAULT_MODEL;
@@ -288,13 +425,19 @@ export function createRanker(options: RankerOptions = {}): Ranker {
 
   /** Runs the encoder on the last `maxLen` indices. Returns (dim). */
   const encodeIndices = async (
-    s: Pick<Loaded, 'session' | 'maxLen'>,
+    s: { session: ort.InferenceSession | null; maxLen: number; name?: string },
     indices: number[],
   ): Promise<Float32Array> => {
+    const session = s.session;
+    if (!session)
+      throw new LocalrecError(
+        'not-loaded',
+        `model '${s.name ?? '?'}' has items but no encoder yet: call attachEncoder() (or load())`,
+      );
     const seq = indices.slice(-s.maxLen);
     const ids = BigInt64Array.from(seq, (i) => BigInt(i)); // (1, T), no padding needed for one sequence
     const input = new ort.Tensor('int64', ids, [1, seq.length]);
-    const results = await s.session.run({ [INPUT]: input });
+    const results = await withOrt(() => session.run({ [INPUT]: input }));
     const out = results[OUTPUT];
     if (!out || out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== 1) {
       throw new LocalrecError(
@@ -344,92 +487,113 @@ export function createRanker(options: RankerOptions = {}): Ranker {
             `load: maxLen must be a positive integer (the encoder's training maxLen), got ${opts.maxLen}`,
           );
         }
-        const encoder = toU8(opts.encoder, 'encoder');
-        const shards = decodeAll(opts.shards, 'load');
-        if (shards.length === 0)
-          throw new LocalrecError(
-            'bad-input',
-            'load: `shards` must list at least one embedding shard (the rest can follow through addShards)',
-          );
-        const kernel = await makeKernel(checkKernel(opts.kernel ?? defaultKernel, 'load'));
-        const catalog: Catalog = {
-          dim: shards[0]!.dim,
-          engine: new TopKEngine({ kernel }),
-          indexOf: new Map(),
-          idOf: [],
-          ranges: [],
-          blocks: [],
-          shards: 0,
-        };
+        toU8(opts.encoder, 'encoder');
+        const { catalog, kernel } = await newCatalog(opts.shards, opts.kernel, 'load');
+        let enc: Encoder & { probe: Float32Array };
         try {
-          addToCatalog(catalog, shards);
+          enc = await createEncoder(
+            opts.encoder,
+            opts,
+            catalog.dim,
+            catalog.ranges[0]?.start ?? 1,
+            'load',
+          );
         } catch (e) {
           catalog.engine.dispose();
           throw e;
         }
-        const decision = await pickDevice(
-          opts.device ?? 'auto',
-          options.gpu === undefined ? {} : { gpu: options.gpu },
-        );
-
-        configureOrt();
-        let session: ort.InferenceSession;
         try {
-          session = await ort.InferenceSession.create(encoder, {
-            executionProviders: [decision.device],
-          });
-        } catch (e) {
-          catalog.engine.dispose();
-          throw sessionError(e, decision.device);
-        }
-        try {
-          if (!session.inputNames.includes(INPUT) || !session.outputNames.includes(OUTPUT)) {
-            throw new LocalrecError(
-              'bad-format',
-              `the encoder has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; expected input '${INPUT}' and output '${OUTPUT}'`,
-            );
-          }
-          // Warm-up on one real item: compiles kernels/shaders now rather than on the first
-          // visitor request, and tells the output width to check against the shards.
-          const probe = await encodeIndices({ session, maxLen: opts.maxLen }, [
-            catalog.ranges[0]?.start ?? 1,
-          ]);
-          if (probe.length !== catalog.dim) {
-            throw new LocalrecError(
-              'bad-format',
-              `the encoder outputs ${probe.length}-dim user vectors but the shards hold ${catalog.dim}-dim items; they come from different models`,
-            );
-          }
           // And one search, so the kernel's first-use costs are not the visitor's either.
-          await catalog.engine.search(probe, 1);
+          await catalog.engine.search(enc.probe, 1);
         } catch (e) {
-          await session.release();
+          await enc.session.release();
           catalog.engine.dispose();
           throw e;
         }
         // Only now replace what was loaded: a failed load leaves the previous model usable.
-        const previous = models.get(name);
-        models.set(name, {
+        await replace({
           ...catalog,
           name,
-          session,
-          device: decision.device,
-          maxLen: opts.maxLen,
+          session: enc.session,
+          device: enc.device,
+          maxLen: enc.maxLen,
         });
-        if (previous) {
-          previous.engine.dispose();
-          await previous.session.release();
-        }
         return {
           model: name,
           kernel: kernel.name,
-          device: decision.device,
-          reason: decision.reason,
+          device: enc.device,
+          reason: enc.reason,
           items: catalog.indexOf.size,
           dim: catalog.dim,
           loadMs: performance.now() - t0,
         };
       }),
+
+    loadItems: (opts: LoadItemsOptions): Promise<LoadItemsResult> =>
+      serial(async () => {
+        const t0 = performance.now();
+        if (!opts || typeof opts !== 'object')
+          throw new LocalrecError('bad-input', 'loadItems() takes { model?, shards, kernel? }');
+        const name = modelName(opts.model, 'loadItems');
+        const { catalog, kernel } = await newCatalog(opts.shards, opts.kernel, 'loadItems');
+        try {
+          await catalog.engine.search(new Float32Array(catalog.dim), 1); // kernel warm-up
+        } catch (e) {
+          catalog.engine.dispose();
+          throw e;
+        }
+        await replace({ ...catalog, name, session: null, device: null, maxLen: 0 });
+        return {
+          model: name,
+          kernel: kernel.name,
+          items: catalog.indexOf.size,
+          dim: catalog.dim,
+          loadMs: performance.now() - t0,
+        };
+      }),
+
+    attachEncoder: async (opts: AttachEncoderOptions): Promise<RankerLoadResult> => {
+      const t0 = performance.now();
+      if (!opts || typeof opts !== 'object')
+        throw new LocalrecError(
+          'bad-input',
+          'attachEncoder() takes { model?, encoder, maxLen, device? }',
+        );
+      const name = modelName(opts.model, 'attachEncoder');
+      const target = await serial(async () => loaded('attachEncoder', name));
+      // Created outside the call queue: searches of the loaded items go on meanwhile.
+      const enc = await createEncoder(
+        opts.encoder,
+        opts,
+        target.dim,
+        target.ranges[0]?.start ?? 1,
+        'attachEncoder',
+      );
+      return serial(async () => {
+        const m = models.get(name);
+        if (m !== target) {
+          await enc.session.release();
+          throw new LocalrecError(
+            'not-loaded',
+            `attachEncoder(): model '${name}' was replaced or unloaded while its encoder loaded`,
+          );
+        }
+        const old = m.session;
+        m.session = enc.session;
+        m.device = enc.device;
+        m.maxLen = enc.maxLen;
+        await old?.release();
+        return {
+          model: name,
+          kernel: m.engine.kernel.name,
+          device: enc.device,
+          reason: enc.reason,
+          items: m.indexOf.size,
+          dim: m.dim,
+          loadMs: performance.now() - t0,
+        };
+      });
+    },
 
     addShards: (opts: AddShardsOptions): Promise<AddShardsResult> =>
       serial(async () => {
@@ -561,7 +725,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         if (!m) return false;
         models.delete(name);
         m.engine.dispose();
-        await m.session.release();
+        await m.session?.release();
         return true;
       }),
 
@@ -571,7 +735,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         models.clear();
         for (const m of all) {
           m.engine.dispose();
-          await m.session.release();
+          await m.session?.release();
         }
       }),
   };

@@ -341,6 +341,55 @@ describe('ranker worker (real Chromium, real ORT)', () => {
       });
     });
 
+    it('loadItems searches at once; attachEncoder adds the encoder later', async () => {
+      const c = fx.cases[0]!;
+      const items = await ranker.loadItems({
+        model: 'items-first',
+        shards: fx.shardsB64.map(fromB64),
+      });
+      expect(items).toMatchObject({ model: 'items-first', items: fx.numItems, dim: fx.dim });
+      await expect(
+        ranker.recommend({ model: 'items-first', history: c.history, k: 3 }),
+      ).rejects.toMatchObject({ code: 'not-loaded' });
+      const cold = await ranker.recommend({ model: 'items-first', history: [], k: 3 });
+      expect(cold.coldStart).toBe(true);
+      const byVector = await ranker.searchVector({
+        model: 'items-first',
+        vector: Float32Array.from(c.userVec),
+        k: 10,
+        exclude: c.history,
+      });
+      expectSameTop10(byVector.items, nodeRef(c), 1e-3, 'searchVector before the encoder');
+      await expect(
+        ranker.attachEncoder({
+          model: 'items-first',
+          encoder: fromB64(fx.encoderB64).slice(0, 300),
+          maxLen: fx.maxLen,
+          device: 'wasm',
+        }),
+      ).rejects.toMatchObject({ code: 'bad-format' });
+      await expect(
+        ranker.attachEncoder({ model: 'nope', encoder: fromB64(fx.encoderB64), maxLen: fx.maxLen }),
+      ).rejects.toMatchObject({ code: 'not-loaded' });
+      // Searches go on while the encoder is being created.
+      const attaching = ranker.attachEncoder({
+        model: 'items-first',
+        encoder: fromB64(fx.encoderB64),
+        maxLen: fx.maxLen,
+        device: 'wasm',
+      });
+      const meanwhile = await ranker.searchVector({
+        model: 'items-first',
+        vector: Float32Array.from(c.userVec),
+        k: 3,
+      });
+      expect(meanwhile.items).toHaveLength(3);
+      expect((await attaching).device).toBe('wasm');
+      const r = await ranker.recommend({ model: 'items-first', history: c.history, k: 10 });
+      expectSameTop10(r.items, nodeRef(c), 1e-3, 'after attachEncoder');
+      expect(await ranker.unload('items-first')).toBe(true);
+    });
+
     it('unload releases one model only', async () => {
       await ranker.load({ ...loadArgs('wasm'), model: 'old' });
       expect(await ranker.unload('old')).toBe(true);
