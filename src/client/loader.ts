@@ -117,6 +117,21 @@ export class Loader {
   }
 
   /**
+   * The cached manifest, verified, without asking the server (undefined when none verifies):
+   * a warm start reads the blobs it names while the server is asked whether it changed.
+   */
+  async cachedManifest(): Promise<LoadedManifest | undefined> {
+    const cached = await this.o.cache.getManifest().catch(() => undefined);
+    if (!cached) return undefined;
+    try {
+      const verified = await verifyManifest(cached.bytes, this.o.publicKey);
+      return { verified, plan: planFromManifest(verified.manifest), source: 'cache' };
+    } catch {
+      return undefined; // manifest() reports and deletes it
+    }
+  }
+
+  /**
    * Keeps a manifest for offline starts — called once the blobs it needs first are verified, so
    * the cached manifest never names a version the cache cannot start.
    */

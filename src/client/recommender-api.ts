@@ -28,7 +28,10 @@ export type LoadPhase =
   | 'manifest'
   /** Downloading (or reading from cache) and verifying blobs. */
   | 'download'
-  /** The encoder and the first shard are in: recommendations work from here on. */
+  /**
+   * The first embedding and metadata shards are in: recommendations work from here on (the
+   * encoders join as their ONNX sessions are ready, the other shards as they arrive).
+   */
   | 'ready'
   /** Every shard of every model is loaded. */
   | 'complete'
@@ -234,6 +237,7 @@ export interface RecommenderStatus {
   totalItems: number;
   /** Every shard of every model loaded. */
   complete: boolean;
+  /** Where the encoders run (`webgpu`, `wasm`), or `loading` until the first one is ready. */
   device: string;
   kernel: string;
   consent: Consent;

@@ -95,8 +95,16 @@ export class ItemCatalog {
 
 /** The best {@link LIST_SIZE} of `list ∪ added` by `key` (descending; ties: lower number). */
 function mergeTop(list: number[], added: number[], key: (n: number) => number): number[] {
-  const cut = list.length >= LIST_SIZE ? key(list[list.length - 1]!) : -Infinity;
+  const floor = list.length >= LIST_SIZE ? key(list[list.length - 1]!) : -Infinity;
+  let fresh = added.filter((n) => key(n) >= floor);
+  if (fresh.length > LIST_SIZE) {
+    // A native numeric sort finds the cut; only what reaches it is sorted with the comparator
+    // (a 55,000-item shard would otherwise cost a comparator sort of all of them).
+    const keys = Float64Array.from(fresh, key).sort();
+    const cut = keys[keys.length - LIST_SIZE]!;
+    fresh = fresh.filter((n) => key(n) >= cut);
+  }
   const merged = new Set(list);
-  for (const n of added) if (key(n) >= cut) merged.add(n);
+  for (const n of fresh) merged.add(n);
   return [...merged].sort((a, b) => key(b) - key(a) || a - b).slice(0, LIST_SIZE);
 }

@@ -1,6 +1,7 @@
 /**
  * The model versions behind a recommender: the first load (progressive: recommendations from
- * the encoder plus the first shard, the rest added as it arrives) and switching to a newer
+ * the first embedding and metadata shards, before ONNX Runtime has even compiled — the SASRec
+ * encoder joins when its session is ready, the other shards as they arrive) and switching to a newer
  * version when the manifest moves (downloaded and verified completely beside the serving one,
  * loaded under new names, swapped in with one assignment, the old one released only after the
  * calls that started with it have finished).
@@ -22,6 +23,11 @@ import type { KernelChoice, Ranker } from './ranker-api.ts';
 
 /** Downloads running at once while the rest of a version loads in the background. */
 const PARALLEL_DOWNLOADS = 4;
+/**
+ * The background load waits for the first answer to be served, or this long: on two cores,
+ * verifying and decoding the rest would otherwise delay the first recommendation.
+ */
+const BACKGROUND_AFTER_MS = 300;
 
 /** One loaded model version. */
 export interface ActiveModel {
@@ -29,12 +35,15 @@ export interface ActiveModel {
   source: 'network' | 'cache';
   /** The ranker's names for this version's models (unique per version, so two can coexist). */
   sasrec: string;
+  /** Whether the SASRec encoder is attached (until then the funnel has no `sasrec` source). */
+  encoder: boolean;
   /** Set once the two-tower model (if the manifest has one) has loaded its first shard. */
   twoTower: string | null;
   catalog: ItemCatalog;
   /** SASRec items searchable now. */
   items: number;
   complete: boolean;
+  /** Where the encoders run; `'loading'` until the SASRec encoder is attached. */
   device: string;
   kernel: string;
 }
@@ -111,6 +120,9 @@ export class ModelManager {
   private readonly inFlight = new Set<Promise<unknown>>();
   private versions = 0;
   private closed = false;
+  private markServed: () => void = () => {};
+  /** Resolves once a first call has been answered. */
+  private readonly served = new Promise<void>((resolve) => (this.markServed = resolve));
 
   constructor(private readonly o: ModelManagerOptions) {}
 
@@ -120,8 +132,10 @@ export class ModelManager {
   }
 
   /**
-   * Loads the current version far enough to recommend (the SASRec encoder, its first shard and
-   * the first metadata shard) and the rest in the background ({@link whenComplete}).
+   * Loads the current version far enough to recommend — the first embedding shard (searchable
+   * at once) and the first metadata shard — and the rest in the background: the SASRec encoder
+   * (its ONNX session takes the longest, mostly compiling ONNX Runtime's WebAssembly), the other
+   * shards, the two-tower model ({@link whenComplete}).
    */
   async start(): Promise<ActiveModel> {
     this.o.onProgress({
@@ -135,25 +149,20 @@ export class ModelManager {
       progress: 0,
       text: 'checking the model manifest',
     });
+    // Warm start: read the first blobs the cached manifest names while the server is asked
+    // whether it changed (usually 304); they are used only if it did not.
+    const cached = await this.o.loader.cachedManifest();
+    const early = cached ? this.firstBlobs(cached.plan) : undefined;
     const lm = await this.o.loader.manifest();
     const { plan } = lm;
-    const progress = new Progress(plan, this.o.onProgress);
-    progress.report('download');
-    const protect = shas(plan.blobs);
-    const get = (ref: BlobRef, kind: string) =>
-      this.o.loader.blob(ref, kind, (n, c) => progress.bytes(n, c, 'download'), protect);
+    const same = early && cached?.plan.identity === plan.identity;
+    if (early && !same) early.both.catch(() => undefined);
+    const { progress, protect, get, both } = same ? early : this.firstBlobs(plan);
     const names = this.names();
-    const [encoder, first, meta] = await Promise.all([
-      get(plan.sasrec.encoder, 'SASRec encoder'),
-      get(plan.sasrec.shards[0]!, 'embedding shard 1'),
-      plan.metadata[0] ? get(plan.metadata[0], 'metadata shard 1') : undefined,
-    ]);
-    const loaded = await this.o.ranker.load({
+    const [first, meta] = await both;
+    const loaded = await this.o.ranker.loadItems({
       model: names.sasrec,
-      encoder,
       shards: [first],
-      maxLen: plan.sasrec.maxLen,
-      device: this.o.device,
       kernel: this.o.kernel,
     });
     const catalog = new ItemCatalog();
@@ -162,18 +171,32 @@ export class ModelManager {
       plan,
       source: lm.source,
       sasrec: names.sasrec,
+      encoder: false,
       twoTower: null,
       catalog,
       items: loaded.items,
       complete: false,
-      device: loaded.device,
+      device: 'loading',
       kernel: loaded.kernel,
     };
     this.active = active;
-    if (lm.source === 'network') await this.o.loader.commit(lm);
     progress.items = loaded.items;
     progress.report('ready');
-    this.completion = this.loadRest(active, names.twoTower, progress, protect);
+    this.completion = (async () => {
+      await Promise.race([this.served, new Promise((r) => setTimeout(r, BACKGROUND_AFTER_MS))]);
+      const encoder = await get(plan.sasrec.encoder, 'SASRec encoder');
+      const attached = await this.o.ranker.attachEncoder({
+        model: names.sasrec,
+        encoder,
+        maxLen: plan.sasrec.maxLen,
+        device: this.o.device,
+      });
+      active.encoder = true;
+      active.device = attached.device;
+      // Cached once what a start needs first is verified, so an offline start can use it.
+      if (lm.source === 'network') await this.o.loader.commit(lm);
+      await this.loadRest(active, names.twoTower, progress, protect);
+    })();
     // Reported here; whenComplete() also hands the error to whoever waits for it.
     this.completion.catch((e: unknown) => {
       if (!this.closed)
@@ -183,6 +206,20 @@ export class ModelManager {
         });
     });
     return active;
+  }
+
+  /** Starts reading a version's first embedding and metadata shards. */
+  private firstBlobs(plan: LoadPlan) {
+    const progress = new Progress(plan, this.o.onProgress);
+    progress.report('download');
+    const protect = shas(plan.blobs);
+    const get = (ref: BlobRef, kind: string) =>
+      this.o.loader.blob(ref, kind, (n, c) => progress.bytes(n, c, 'download'), protect);
+    const both = Promise.all([
+      get(plan.sasrec.shards[0]!, 'embedding shard 1'),
+      plan.metadata[0] ? get(plan.metadata[0], 'metadata shard 1') : undefined,
+    ]);
+    return { progress, protect, get, both };
   }
 
   /** The rest of a version: SASRec shards, metadata, then the two-tower model. */
@@ -257,7 +294,10 @@ export class ModelManager {
     const p = f(m);
     this.inFlight.add(p);
     void p.then(
-      () => this.inFlight.delete(p),
+      () => {
+        this.inFlight.delete(p);
+        this.markServed();
+      },
       () => this.inFlight.delete(p),
     );
     return p;
@@ -319,6 +359,7 @@ export class ModelManager {
       plan,
       source: lm.source,
       sasrec: names.sasrec,
+      encoder: true,
       twoTower: plan.twoTower ? names.twoTower : null,
       catalog,
       items: loaded.items,

@@ -174,7 +174,7 @@ export async function recommend(
   });
   const lists: Record<string, string[]> = {};
   const k = CANDIDATES_PER_SOURCE;
-  if (weights['sasrec'] && input.length > 0) {
+  if (weights['sasrec'] && input.length > 0 && m.encoder) {
     const r = await ranker.recommend({
       model: m.sasrec,
       history: input.slice(-m.plan.sasrec.maxLen),
