@@ -91,6 +91,28 @@ function checkBlock(b: number): void {
  * from them must match the ONNX model up to float rounding. Weights not in the config's
  * layout are ignored; missing or mis-shaped ones throw `bad-input`.
  */
+/**
+ * The item table the embedding shards ship (numItems + 1 rows, row 0 = padding): the encoder's
+ * own table for dot-product models; for cosine models (cosineTemperature > 0) every row scaled
+ * to unit length, taken from the weights the encoder computes with (`dequantized` for int8/int4)
+ * so that shard scores are exactly what evaluation measured — per-row int8 quantization is
+ * scale-invariant, so quantizing the normalised rows gives back the same int8 values.
+ */
+export function shippedItemTable(c: SasrecConfig, weights: WeightArrays): Float32Array {
+  const table = weights['item_emb'];
+  if (!table) throw new LocalrecError('bad-format', 'SASRec weights lack item_emb');
+  if (!((c.cosineTemperature ?? 0) > 0)) return table.data;
+  const dim = c.dim;
+  const out = new Float32Array(table.data.length);
+  for (let r = 0; r * dim < out.length; r++) {
+    let ss = 0;
+    for (let j = 0; j < dim; j++) ss += table.data[r * dim + j]! ** 2;
+    const inv = 1 / Math.sqrt(ss + 1e-12);
+    for (let j = 0; j < dim; j++) out[r * dim + j] = table.data[r * dim + j]! * inv;
+  }
+  return out;
+}
+
 export function quantizeSasrecWeights(
   c: SasrecConfig,
   weights: WeightArrays,
@@ -216,11 +238,6 @@ export function exportSasrecEncoder(
   opts: SasrecExportOptions,
 ): Uint8Array {
   validateModelConfig(c);
-  if ((c.cosineTemperature ?? 0) > 0)
-    throw new LocalrecError(
-      'bad-input',
-      'this SASRec scores by cosine (cosineTemperature > 0), which the ONNX export does not support yet; train without --cosine to export',
-    );
   const scheme = opts.quantization;
   if (scheme !== 'fp32' && scheme !== 'int8' && scheme !== 'int4') {
     throw new LocalrecError(
@@ -317,7 +334,17 @@ export function exportSasrecEncoder(
     x = g.op('Mul', [g.op('Add', [x, f]), last ? g.op('Slice', [mask3, ...lastSlice]) : mask3]); // (batch, L, dim)
   }
   const y = layerNorm(x, 'final_ln'); // (batch, 1, dim)
-  g.node('Squeeze', [y, g.ints([1])], {}, [SASREC_ONNX_OUTPUT]);
+  const temperature = c.cosineTemperature ?? 0;
+  if (temperature > 0) {
+    // Cosine scoring (model.ts outputSides): the user vector is h / (|h| · T), so its dot product
+    // with a unit-norm shard row is cos / T. ReduceSum takes axes as an input from opset 13.
+    const ys = g.op('Squeeze', [y, g.ints([1])]); // (batch, dim)
+    const sq = g.op('ReduceSum', [g.op('Mul', [ys, ys]), g.ints([1])], { keepdims: 1 });
+    const norm = g.op('Sqrt', [g.op('Add', [sq, g.scalar(1e-12)])]); // (batch, 1)
+    g.node('Div', [ys, g.op('Mul', [norm, g.scalar(temperature)])], {}, [SASREC_ONNX_OUTPUT]);
+  } else {
+    g.node('Squeeze', [y, g.ints([1])], {}, [SASREC_ONNX_OUTPUT]);
+  }
   g.output(SASREC_ONNX_OUTPUT, 'float32', ['batch', dim]);
 
   const int4 = scheme === 'int4';

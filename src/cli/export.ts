@@ -2,7 +2,11 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobRef } from '../core/blob.ts';
 import type { ItemInfo } from '../core/types.ts';
-import { exportSasrecEncoder } from '../../models/sasrec/export-onnx.ts';
+import {
+  exportSasrecEncoder,
+  quantizeSasrecWeights,
+  shippedItemTable,
+} from '../../models/sasrec/export-onnx.ts';
 import { readCatalog, readSasrecCheckpoint } from './model-dir.ts';
 import {
   putBlob,
@@ -69,7 +73,12 @@ export function exportModelDir(opts: {
   const catalog = opts.items ?? readCatalog(opts.modelDir);
   const set = writeShardSet({
     out,
-    table: weights['item_emb']!.data,
+    table: shippedItemTable(
+      config,
+      opts.quantization === 'fp32'
+        ? weights
+        : quantizeSasrecWeights(config, weights, opts.quantization).dequantized,
+    ),
     dim: config.dim,
     itemIds: ck.meta.itemIds,
     items: catalog ? new Map(catalog.map((i) => [i.id, i])) : undefined,

@@ -9,12 +9,14 @@ import {
   quantizeSasrecWeights,
   SASREC_ONNX_INPUT,
   SASREC_ONNX_OUTPUT,
+  shippedItemTable,
   type SasrecQuantization,
 } from '../../models/sasrec/export-onnx.ts';
 import {
   arraysToWeights,
   encode,
   initWeights,
+  scoreAll,
   weightsToArrays,
   type SasrecWeights,
 } from '../../models/sasrec/model.ts';
@@ -22,6 +24,8 @@ import { trainSasrec } from '../../models/sasrec/train.ts';
 import type { WeightArrays } from '../../models/weights.ts';
 import { OnnxGraphBuilder } from '../../models/onnx/graph-builder.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
+import { decodeShard, encodeShard } from '../../src/core/shard.ts';
+import { scoreInt8 } from '../../src/core/topk.ts';
 import { leaveOneOut } from '../../src/core/split.ts';
 import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
 
@@ -296,5 +300,47 @@ describe('exportSasrecEncoder on untrained weights', () => {
     const t = encode(c1, w, seqs);
     expect(maxAbsDiff(y, t.dataSync() as Float32Array)).toBeLessThanOrEqual(1e-3);
     tf.dispose([t, ...Object.values(w)]);
+  });
+});
+
+describe('cosine scoring (cosineTemperature > 0)', () => {
+  it('the int8 encoder outputs h / (|h|·T) and the int8 shard rows are unit length: scores = tfjs cos/T', async () => {
+    const c: SasrecConfig = { ...config, cosineTemperature: 0.1 };
+    const bytes = exportSasrecEncoder(c, trained, { quantization: 'int8' });
+    const s = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    const deq = quantizeSasrecWeights(c, trained, 'int8').dequantized;
+    const w = arraysToWeights(c, deq);
+    const seqs = userSeqs.slice(0, 16);
+    const out = await s.run({ [SASREC_ONNX_INPUT]: padIds(seqs, c.maxLen) });
+    const user = out[SASREC_ONNX_OUTPUT]!.data as Float32Array;
+    // What the shards ship, quantized per row as `localrec export` does.
+    const shard = decodeShard(
+      encodeShard({
+        dtype: 'int8',
+        dim: c.dim,
+        baseIndex: 1,
+        ids: Array.from({ length: c.numItems }, (_, i) => `i${i + 1}`),
+        rows: shippedItemTable(c, deq).subarray(c.dim),
+      }),
+    );
+    const ref = scoreAll(c, w, seqs);
+    const want = (await ref.data()) as Float32Array;
+    ref.dispose();
+    let worst = 0;
+    const scores = new Float32Array(c.numItems);
+    for (let b = 0; b < seqs.length; b++) {
+      const u = user.subarray(b * c.dim, (b + 1) * c.dim);
+      let n = 0;
+      for (const x of u) n += x * x;
+      expect(Math.sqrt(n) * 0.1).toBeCloseTo(1, 4); // |user_vec| = 1 / T
+      scoreInt8(u, shard.int8!, shard.scales!, c.dim, scores);
+      for (let i = 0; i < c.numItems; i++)
+        worst = Math.max(worst, Math.abs(scores[i]! - want[b * (c.numItems + 1) + i + 1]!));
+    }
+    console.log(
+      `cosine int8: ONNX + int8 shard vs tfjs scores, max |diff| ${worst.toExponential(2)}`,
+    );
+    expect(worst).toBeLessThan(1e-3);
+    tf.dispose(Object.values(w));
   });
 });

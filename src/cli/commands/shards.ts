@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
 import type { ShardDtype } from '../../core/shard.ts';
+import { shippedItemTable } from '../../../models/sasrec/export-onnx.ts';
 import type { Command } from '../main.ts';
 import { readCatalog, readSasrecCheckpoint } from '../model-dir.ts';
 import { itemsPerShard, readItemsFile, writeShardSet } from '../shards.ts';
@@ -58,7 +59,7 @@ export const shardsCommand: Command = {
     mkdirSync(out, { recursive: true });
     const set = writeShardSet({
       out,
-      table: ck.weights['item_emb']!.data,
+      table: shippedItemTable(ck.config, ck.weights),
       dim,
       itemIds: ck.meta.itemIds,
       items: items ? new Map(items.map((i) => [i.id, i])) : undefined,
