@@ -20,6 +20,7 @@
 //
 // Options: --ml100k-model=<dir> --items100k-model=<dir> (folders with sasrec.ckpt + catalog.json)
 //          --retrain --runs=3 --calls=60 --warmup=10 --cold-runs=3 --warm-runs=5
+//          --shard-items=N (items per exported shard; default the exporter's ~4 MB shards)
 // Progress goes to stderr; the last line of stdout is the JSON report.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -45,6 +46,8 @@ const cfg = {
   coldRuns: Number(option('cold-runs', 3)),
   warmRuns: Number(option('warm-runs', 5)),
   retrain: option('retrain', false) === true,
+  /** Items per embedding shard of the exports (default: the exporter's ~4 MB shards). */
+  shardItems: option('shard-items', undefined),
 };
 if (!(cfg.calls >= 50) || !(cfg.runs >= 1) || !(cfg.coldRuns >= 1) || !(cfg.warmRuns >= 1)) {
   log(
@@ -125,7 +128,8 @@ try {
       localrec(['train', '--data', c.data, '--out', c.dir, '--workers', '1', ...c.train]);
     } else log(`[bench] ${c.name}: using the checkpoint in ${c.dir} (--retrain to train again)`);
     const exportDir = join(tmp, `export-${c.name}`);
-    localrec(['export', '--model', c.dir, '--out', exportDir]);
+    const shardFlag = cfg.shardItems ? ['--shard-items', String(cfg.shardItems)] : [];
+    localrec(['export', '--model', c.dir, '--out', exportDir, ...shardFlag]);
     c.store = join(tmp, `store-${c.name}`);
     const store = openPublicationStore(`file:${c.store}`);
     const pub = await publishExport(exportDir, store, key);

@@ -37,8 +37,19 @@ export interface BlobCacheOptions {
   caches?: CacheStorageLike | null;
   /** The visitor's memory (cache index and IndexedDB fallback); undefined while it is closed. */
   memory: () => Memory | undefined;
+  /**
+   * Settles once the memory has been opened (or failed to): reads that need it wait for it;
+   * Cache Storage reads do not.
+   */
+  memoryReady?: Promise<unknown>;
   onWarning: (w: RecommenderWarning) => void;
 }
+
+/**
+ * Where the manifest lives in the IndexedDB fallback: a fixed key of the blob store that no
+ * content hash takes (kept out of the visitor's settings, so exportMemory() never carries it).
+ */
+export const MANIFEST_SLOT = '0'.repeat(64);
 
 export const isQuotaError = (e: unknown): boolean =>
   typeof e === 'object' &&
@@ -57,6 +68,12 @@ export class BlobCache {
   constructor(private readonly o: BlobCacheOptions) {
     const g = (globalThis as { caches?: CacheStorageLike }).caches;
     this.storage = o.caches === undefined ? (g ?? null) : o.caches;
+  }
+
+  /** The memory once it is open (undefined when there is none). */
+  private async mem(): Promise<Memory | undefined> {
+    await this.o.memoryReady?.catch(() => undefined);
+    return this.o.memory();
   }
 
   private blobKey(sha256: string): string {
@@ -94,16 +111,10 @@ export class BlobCache {
     } catch {
       // An unreadable entry is a miss; the loader downloads the blob again.
     }
-    if (!bytes)
-      bytes = await this.o
-        .memory()
-        ?.blobs.get(sha256)
-        .catch(() => undefined);
-    if (bytes)
-      void this.o
-        .memory()
-        ?.cache.touch(sha256)
-        .catch(() => undefined);
+    // A Cache Storage hit does not wait for IndexedDB: the LRU touch happens behind.
+    const memory = bytes ? undefined : await this.mem();
+    if (!bytes) bytes = await memory?.blobs.get(sha256).catch(() => undefined);
+    if (bytes) void this.mem().then((m) => m?.cache.touch(sha256).catch(() => undefined));
     return bytes;
   }
 
@@ -135,7 +146,7 @@ export class BlobCache {
 
   private async write(sha256: string, bytes: Uint8Array, kind: string): Promise<void> {
     const cache = await this.cache();
-    const memory = this.o.memory();
+    const memory = await this.mem();
     if (cache) {
       await cache.put(
         this.blobKey(sha256),
@@ -152,13 +163,13 @@ export class BlobCache {
 
   /** Frees at least `need` bytes (if it can), least recently used first; returns bytes freed. */
   async evict(need: number, protect: ReadonlySet<string>): Promise<number> {
-    const memory = this.o.memory();
+    const memory = await this.mem();
     const cache = await this.cache();
     let freed = 0;
     const entries = (await memory?.cache.list().catch(() => [])) ?? [];
     for (const e of entries) {
       if (freed >= need) break;
-      if (protect.has(e.sha256)) continue;
+      if (protect.has(e.sha256) || e.sha256 === MANIFEST_SLOT) continue;
       await this.delete(e.sha256);
       freed += e.bytes;
     }
@@ -180,10 +191,8 @@ export class BlobCache {
   async delete(sha256: string): Promise<void> {
     const cache = await this.cache();
     await cache?.delete(this.blobKey(sha256)).catch(() => false);
-    await this.o
-      .memory()
-      ?.cache.delete(sha256)
-      .catch(() => false);
+    const memory = await this.mem();
+    await memory?.cache.delete(sha256).catch(() => false);
   }
 
   /** Deletes every blob not in `keep` (the versions still in use), e.g. after a version switch. */
@@ -194,11 +203,10 @@ export class BlobCache {
       const sha = /\/v1\/blobs\/([0-9a-f]{64})$/.exec(req.url)?.[1];
       if (sha && !keep.has(sha)) await this.delete(sha);
     }
-    for (const e of (await this.o
-      .memory()
-      ?.cache.list()
-      .catch(() => [])) ?? [])
-      if (!keep.has(e.sha256)) await this.delete(e.sha256);
+    const memory = await this.mem();
+    const entries = (await memory?.cache.list().catch(() => [])) ?? [];
+    for (const e of entries)
+      if (!keep.has(e.sha256) && e.sha256 !== MANIFEST_SLOT) await this.delete(e.sha256);
   }
 
   /** The last verified manifest's bytes and ETag, or undefined. */
@@ -210,17 +218,22 @@ export class BlobCache {
     } catch {
       return undefined;
     }
-    const memory = this.o.memory();
-    const saved = await memory?.settings.get('localrec.manifest').catch(() => undefined);
-    if (saved && typeof saved === 'object' && !Array.isArray(saved)) {
-      const { text, etag } = saved as { text?: unknown; etag?: unknown };
-      if (typeof text === 'string')
-        return {
-          bytes: new TextEncoder().encode(text),
-          etag: typeof etag === 'string' ? etag : null,
-        };
+    const memory = await this.mem();
+    const saved = await memory?.blobs.get(MANIFEST_SLOT).catch(() => undefined);
+    if (!saved) return undefined;
+    try {
+      const { text, etag } = JSON.parse(new TextDecoder().decode(saved)) as {
+        text?: unknown;
+        etag?: unknown;
+      };
+      if (typeof text !== 'string') return undefined;
+      return {
+        bytes: new TextEncoder().encode(text),
+        etag: typeof etag === 'string' ? etag : null,
+      };
+    } catch {
+      return undefined; // unreadable: as if none were cached
     }
-    return undefined;
   }
 
   /** Keeps a verified manifest for offline starts. */
@@ -236,9 +249,10 @@ export class BlobCache {
           new Response(bytes as Uint8Array<ArrayBuffer>, { headers }),
         );
       } else {
-        await this.o.memory()?.settings.set('localrec.manifest', {
-          text: new TextDecoder().decode(bytes),
-          etag,
+        const record = JSON.stringify({ text: new TextDecoder().decode(bytes), etag });
+        const memory = await this.mem();
+        await memory?.blobs.put(MANIFEST_SLOT, new TextEncoder().encode(record), {
+          kind: 'manifest',
         });
       }
     } catch (e) {
@@ -252,10 +266,8 @@ export class BlobCache {
   async deleteManifest(): Promise<void> {
     const cache = await this.cache();
     await cache?.delete(this.manifestKey).catch(() => false);
-    await this.o
-      .memory()
-      ?.settings.delete('localrec.manifest')
-      .catch(() => false);
+    const memory = await this.mem();
+    await memory?.cache.delete(MANIFEST_SLOT).catch(() => false);
   }
 
   /** Deletes the whole Cache Storage cache; nothing is written again by this object. */

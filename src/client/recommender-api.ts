@@ -130,7 +130,10 @@ export interface RecommendFilters {
 
 /** Where a list will be shown. */
 export interface RecommendContext {
-  /** The item the visitor is looking at: it joins the short-term sequence and is never returned. */
+  /**
+   * The item the visitor is looking at: it joins the short-term sequence (with or without
+   * consent: it is context, not memory, and is not stored) and is never returned.
+   */
   itemId?: string;
   /**
    * Which list this is (default `'default'`). Skips are counted per slot: an item of the last

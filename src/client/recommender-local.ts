@@ -120,11 +120,15 @@ export async function createLocalRecommender(
     onWarning: warn,
     emit,
   });
+  // Memory and model load in parallel: neither needs the other to start (the cache index and
+  // the IndexedDB blob fallback wait for the memory where they need it).
+  const opened = visitor.open(options.consent);
   const cache = new BlobCache({
     cacheName: `localrec:${name}`,
     server,
     caches: options.caches,
     memory: () => visitor.memory,
+    memoryReady: opened,
     onWarning: warn,
   });
   const loader = new Loader({
@@ -156,8 +160,6 @@ export async function createLocalRecommender(
     retain: (keep) => cache.retain(keep),
   }));
 
-  // Memory and model load in parallel: neither needs the other to start.
-  const opened = visitor.open(options.consent);
   try {
     await Promise.all([opened, manager.start()]);
   } catch (e) {

@@ -165,9 +165,10 @@ export async function recommend(
 
   // Retrieve.
   const short = view.session.length > 0 ? view.session : view.history;
-  const input = o.itemId !== undefined && personal ? [...short, o.itemId] : short;
+  // The page's current item is context, not memory: it is used even without consent.
+  const input = o.itemId !== undefined ? [...short, o.itemId] : short;
   const weights = sourceWeights({
-    personal: personal && input.length > 0,
+    personal: input.length > 0,
     historyLength: view.history.length,
     sinceLastMs: view.lastInterestAt === null ? null : now - view.lastInterestAt,
     strongestAffinity: Math.max(0, ...affinity.values()),

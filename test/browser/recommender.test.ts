@@ -278,6 +278,22 @@ describe('createLocalRecommender: memory, caches, offline, integrity, versions',
     await r2.close();
   });
 
+  it('without Cache Storage, blobs and the manifest live in IndexedDB, offline start included', async () => {
+    const name = uniqueName();
+    const r1 = await local({ name, caches: null, consent: { personalization: true } });
+    await r1.whenComplete();
+    const stored = await r1.exportMemory(); // the visitor's data only: no blobs, no manifest
+    expect(JSON.stringify(stored)).not.toContain(fx.shardShas[0]);
+    await r1.close();
+    expect(await caches.keys()).not.toContain(`localrec:${name}`);
+    const r2 = await local({ name, caches: null, fetch: offlineFetch });
+    expect(await r2.whenComplete()).toMatchObject({ source: 'cache', items: 300 });
+    expect((await r2.recommend()).items).toHaveLength(10);
+    await r2.forget();
+    expect(await databaseNames()).not.toContain(name);
+    await r2.close();
+  });
+
   it('a tampered shard in Cache Storage is rejected, discarded and fetched again', async () => {
     const name = uniqueName();
     const r1 = await local({ name });

@@ -8,7 +8,12 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { canonicalJson, keyIdOf, type Manifest } from '../../src/core/manifest.ts';
-import { BlobCache, type CacheLike, type CacheStorageLike } from '../../src/client/loader-cache.ts';
+import {
+  BlobCache,
+  MANIFEST_SLOT,
+  type CacheLike,
+  type CacheStorageLike,
+} from '../../src/client/loader-cache.ts';
 import { Loader } from '../../src/client/loader.ts';
 import type { Memory } from '../../src/client/memory/memory-api.ts';
 import type { CacheEntry } from '../../src/client/memory/records.ts';
@@ -84,6 +89,7 @@ function fakeCaches(limit = Infinity) {
 /** The parts of Memory the cache uses: the LRU index. */
 function fakeMemory(clock: { t: number }) {
   const index = new Map<string, CacheEntry>();
+  const stored = new Map<string, Uint8Array>();
   const m = {
     cache: {
       put: async (e: Omit<CacheEntry, 'storedAt' | 'lastUsed'>) => {
@@ -100,10 +106,16 @@ function fakeMemory(clock: { t: number }) {
       list: async () => [...index.values()].sort((a, b) => a.lastUsed - b.lastUsed),
       get: async (s: string) => index.get(s),
     },
-    blobs: { get: async () => undefined, put: async () => undefined },
+    blobs: {
+      get: async (s: string) => stored.get(s),
+      put: async (s: string, b: Uint8Array, o: { kind: string }) => {
+        stored.set(s, b.slice());
+        return m.cache.put({ sha256: s, kind: o.kind, bytes: b.length, where: 'idb' });
+      },
+    },
     settings: { get: async () => undefined, set: async () => undefined, delete: async () => false },
   };
-  return { memory: m as unknown as Memory, index };
+  return { memory: m as unknown as Memory, index, stored };
 }
 
 interface Call {
@@ -340,6 +352,46 @@ describe('blobs', () => {
     const e = await l2.blob(ref, 'shard').catch((x: unknown) => x);
     expect(isLocalrecError(e) && e.code).toBe('not-found');
     expect(String(e)).toMatch(/no blob/);
+  });
+});
+
+describe('IndexedDB fallback', () => {
+  it('without Cache Storage, blobs and the manifest go to the memory blob store', async () => {
+    const k = await key();
+    const { memory, stored, index } = fakeMemory({ t: 1 });
+    const cache = new BlobCache({
+      cacheName: 'x',
+      server: SERVER,
+      caches: null,
+      memory: () => memory,
+      onWarning: () => {},
+    });
+    let online = true;
+    const fetch = (async (input: RequestInfo | URL) => {
+      if (!online) offline();
+      return String(input).endsWith('/v1/manifest') ? ok(signed(k)) : ok(shard);
+    }) as typeof globalThis.fetch;
+    const loader = new Loader({
+      server: SERVER,
+      publicKey: k.publicKey,
+      fetch,
+      cache,
+      onWarning: () => {},
+    });
+    await loader.commit(await loader.manifest());
+    const ref = { sha256: sha(shard), bytes: shard.length };
+    await loader.blob(ref, 'shard');
+    await loader.flush();
+    expect(stored.get(ref.sha256)).toEqual(shard);
+    expect(index.get(ref.sha256)?.where).toBe('idb');
+    expect(index.get(MANIFEST_SLOT)?.kind).toBe('manifest');
+    online = false;
+    expect((await loader.manifest()).source).toBe('cache');
+    expect(await loader.blob(ref, 'shard')).toEqual(shard);
+    // A version switch keeps the manifest slot.
+    await cache.retain(new Set());
+    expect(index.has(MANIFEST_SLOT)).toBe(true);
+    expect(index.has(ref.sha256)).toBe(false);
   });
 });
 
