@@ -16,7 +16,7 @@
 import type { BetaPosterior } from '../core/bandit.ts';
 import { updatePosterior } from '../core/bandit.ts';
 import type { EventType, StoredEvent } from './memory/events.ts';
-import { categoryAffinity, type Profile } from './memory/profile.ts';
+import { categoryAffinity, DEFAULT_EVENT_WEIGHTS, type Profile } from './memory/profile.ts';
 
 /** A view shorter than this is an impression, not interest. */
 export const IMPRESSION_MS = 1_000;
@@ -38,16 +38,8 @@ export const LONG_TERM_WEIGHTS: Readonly<Record<EventType, number>> = {
   dislike: -2,
   rating: 1, // scaled by (value - 3); 3 stars is neutral
 };
-/** Per-type weights of category affinity (memory's defaults for compacted events, too). */
-export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
-  view: 1,
-  click: 2,
-  'add-to-cart': 3,
-  purchase: 5,
-  like: 4,
-  dislike: -4,
-  rating: 1,
-};
+/** Per-type weights of category affinity: memory's defaults, so compacted events weigh the same. */
+export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = DEFAULT_EVENT_WEIGHTS;
 /** Affinity is tanh(sum / this): about 4 weighted events make a clear preference. */
 export const AFFINITY_SCALE = 4;
 /** Bandit counts shrink by this much per update, so tastes can change. */
