@@ -1,6 +1,7 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobRef } from '../core/blob.ts';
+import { LocalrecError } from '../core/errors.ts';
 import type { ItemInfo } from '../core/types.ts';
 import {
   exportSasrecEncoder,
@@ -30,6 +31,12 @@ export interface Manifest {
       encoder: BlobRef & { quantization: Quantization; format: 'onnx' };
       config: Record<string, unknown>;
     };
+    /** The two-tower retriever, when exported with one: its own encoder and item shards. */
+    'two-tower'?: {
+      encoder: BlobRef & { quantization: string; format: 'onnx' };
+      config: Record<string, unknown>;
+      shards: EmbeddingShardRef[];
+    };
   };
   /** Embedding shards, in internal index order. */
   shards: EmbeddingShardRef[];
@@ -50,6 +57,39 @@ export interface ExportSummary {
   droppedLinks: ShardSet['droppedLinkCount'];
 }
 
+/** Copies a two-tower export's blobs into `out` (verifying each) and returns its manifest entry. */
+function addTwoTower(dir: string, out: string): NonNullable<Manifest['models']['two-tower']> {
+  const path = join(dir, 'export', 'manifest.json');
+  if (!existsSync(path))
+    throw new LocalrecError(
+      'not-found',
+      `no two-tower export at ${path}; run \`localrec two-tower --data … --out ${dir}\` first`,
+    );
+  const m = JSON.parse(readFileSync(path, 'utf8')) as {
+    models?: { twoTower?: { userTower?: BlobRef & { quantization: string }; config?: object } };
+    shards?: EmbeddingShardRef[];
+  };
+  const tt = m.models?.twoTower;
+  if (!tt?.userTower || !tt.config || !Array.isArray(m.shards))
+    throw new LocalrecError('bad-format', `${path} is not a two-tower export (models.twoTower)`);
+  const copy = (ref: BlobRef) => {
+    const bytes = readFileSync(join(dir, 'export', 'blobs', ref.sha256));
+    const got = putBlob(out, bytes);
+    if (got.sha256 !== ref.sha256 || got.bytes !== ref.bytes)
+      throw new LocalrecError(
+        'integrity',
+        `two-tower blob ${ref.sha256.slice(0, 12)}… does not match its name; re-run localrec two-tower`,
+      );
+  };
+  copy(tt.userTower);
+  m.shards.forEach(copy);
+  return {
+    encoder: { ...tt.userTower, format: 'onnx' },
+    config: { ...tt.config },
+    shards: m.shards,
+  };
+}
+
 /** Turns a trained model folder into a content-addressed export (blobs/ + manifest.json). */
 export function exportModelDir(opts: {
   modelDir: string;
@@ -59,6 +99,11 @@ export function exportModelDir(opts: {
   shardItems?: number;
   /** Item metadata to ship (default: the model folder's catalog.json). */
   items?: ItemInfo[];
+  /**
+   * A `localrec two-tower` output folder to ship beside SASRec: its user tower and item-vector
+   * shards become `models['two-tower']` (blobs copied, each checked against its name).
+   */
+  twoTowerDir?: string;
 }): ExportSummary {
   const ck = readSasrecCheckpoint(opts.modelDir);
   const out = opts.out ?? join(opts.modelDir, 'export');
@@ -87,6 +132,8 @@ export function exportModelDir(opts: {
   });
   const { embedding: shards, metadata } = set;
 
+  const twoTower = opts.twoTowerDir ? addTwoTower(opts.twoTowerDir, out) : undefined;
+
   const createdAt = new Date().toISOString();
   const manifest: Manifest = {
     formatVersion: 1,
@@ -97,6 +144,7 @@ export function exportModelDir(opts: {
         encoder: { ...encoder, quantization: opts.quantization, format: 'onnx' },
         config: { ...config },
       },
+      ...(twoTower ? { 'two-tower': twoTower } : {}),
     },
     shards,
     metadata,

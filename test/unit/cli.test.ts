@@ -127,6 +127,45 @@ describe('localrec CLI', () => {
     expect(badDtype.code).toBe(1);
     expect(badDtype.stderr).toMatch(/--dtype must be int8, f16 or f32/);
 
+    // A two-tower retriever trained on the same data ships beside SASRec in one manifest.
+    const tt = join(dir, 'tt');
+    const ttRun = await localrec(
+      'two-tower',
+      '--data',
+      'demo:120:150:3',
+      '--out',
+      tt,
+      '--epochs',
+      '1',
+      '--dim',
+      '16',
+      '--hidden',
+      '16',
+      '--max-len',
+      '10',
+    );
+    expect(ttRun.code).toBe(0);
+    const both = await localrec(
+      'export',
+      '--model',
+      model,
+      '--two-tower',
+      tt,
+      '--out',
+      join(dir, 'both'),
+    );
+    expect(both.code).toBe(0);
+    const bm = JSON.parse(readFileSync(join(dir, 'both', 'manifest.json'), 'utf8'));
+    const ttm = bm.models['two-tower'];
+    expect(ttm.config.dim).toBe(16);
+    for (const ref of [ttm.encoder, ...ttm.shards]) {
+      const bytes = readFileSync(join(dir, 'both', 'blobs', ref.sha256));
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(ref.sha256);
+    }
+    expect(ttm.shards.reduce((a: number, s: { count: number }) => a + s.count, 0)).toBe(120);
+    const noTt = await localrec('export', '--model', model, '--two-tower', join(dir, 'nope'));
+    expect(noTt.json).toMatchObject({ error: { code: 'not-found' } });
+
     const ev = await localrec('eval', '--model', model, '--quantization', 'fp32,int8');
     expect(ev.code).toBe(0);
     const fp32 = ev.json['fp32'] as { valid: { full: { ndcg10: number; users: number } } };

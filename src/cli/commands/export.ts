@@ -7,7 +7,7 @@ export const exportCommand: Command = {
   summary:
     'quantize a trained checkpoint; write the ONNX user encoder, item-embedding shards, catalog and manifest',
   usage:
-    'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N] [--items file]',
+    'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N] [--items file] [--two-tower <dir>]',
   options: {
     model: { type: 'string', description: 'folder with sasrec.ckpt (from `localrec train`)' },
     out: { type: 'string', description: 'export folder (default <model>/export)' },
@@ -19,6 +19,10 @@ export const exportCommand: Command = {
     'shard-items': {
       type: 'string',
       description: 'items per embedding shard (default: shards of about 4 MB)',
+    },
+    'two-tower': {
+      type: 'string',
+      description: 'a `localrec two-tower` output folder to ship beside SASRec',
     },
     items: {
       type: 'string',
@@ -46,6 +50,7 @@ export const exportCommand: Command = {
       quantization: q as Quantization,
       shardItems,
       items: typeof v['items'] === 'string' ? readItemsFile(v['items']) : undefined,
+      twoTowerDir: typeof v['two-tower'] === 'string' ? v['two-tower'] : undefined,
     });
   },
 };
