@@ -67,7 +67,8 @@ export interface TrainConfig {
 
 /**
  * maxLen 50: on ML-100K a 200-item context let the model memorise each user's history
- * (validation up, test down); 50 generalised better and trains ~3x faster (docs/BENCHMARKS.md).
+ * (validation up, test down); 50 generalised better and trains ~3x faster. Cosine scoring at
+ * temperature 0.07 gave the best validation NDCG@10 of every run (docs/BENCHMARKS.md, run M).
  */
 export const defaultModelConfig: Omit<SasrecConfig, 'numItems'> = {
   maxLen: 50,
@@ -77,6 +78,7 @@ export const defaultModelConfig: Omit<SasrecConfig, 'numItems'> = {
   ffnDim: 64,
   dropout: 0.2,
   layerNormEps: 1e-6,
+  cosineTemperature: 0.07,
 };
 
 export const defaultTrainConfig: TrainConfig = {
@@ -91,7 +93,7 @@ export const defaultTrainConfig: TrainConfig = {
   excludeSeen: true,
   cropRate: 0.5,
   maskRate: 0,
-  tieShuffle: 0,
+  tieShuffle: 1,
   emaDecay: 0,
   perUserLoss: false,
   seed: 42,
