@@ -43,6 +43,7 @@ usage: localrec <command> [options]    (localrec <command> --help for its option
 commands:
   demo            train on the built-in demo catalog (or --data) if needed, export, and serve the demo site
   train           train SASRec on an event file; writes a checkpoint
+  two-tower       train, evaluate (incl. cold items) and export the two-tower retriever
   eval            evaluate a checkpoint (full ranking and sampled-100, validation and test)
   export          quantize a checkpoint and write the ONNX encoder, item shards and manifest
   shards          write item embeddings + metadata as sha256-named shards (int8, f16 or f32)
