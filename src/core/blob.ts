@@ -29,7 +29,8 @@ function toHex(buf: ArrayBuffer): string {
   return s;
 }
 
-function subtle(): SubtleCrypto {
+/** Web Crypto, or a clear `device-unavailable` error where the page is not a secure context. */
+export function subtle(): SubtleCrypto {
   const s = globalThis.crypto?.subtle;
   if (!s) {
     // Browsers expose Web Crypto only in secure contexts.

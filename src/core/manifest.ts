@@ -19,7 +19,7 @@
  * Web-platform APIs only (Web Crypto Ed25519, atob): this file runs in the browser, in workers
  * and in Node ≥ 20 unchanged.
  */
-import { SHA256_HEX, verifyBlob, type BlobRef } from './blob.ts';
+import { SHA256_HEX, subtle, verifyBlob, type BlobRef } from './blob.ts';
 import { LocalrecError } from './errors.ts';
 
 /** The manifest format version this code reads and writes. */
@@ -127,17 +127,6 @@ export function fromBase64(text: string): Uint8Array | undefined {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
-}
-
-function subtle(): SubtleCrypto {
-  const s = globalThis.crypto?.subtle;
-  if (!s) {
-    throw new LocalrecError(
-      'device-unavailable',
-      'crypto.subtle is unavailable because this page is not a secure context; open it over https or via localhost',
-    );
-  }
-  return s;
 }
 
 async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
