@@ -32,9 +32,7 @@ export function readSasrecCheckpoint(dir: string): Checkpoint<SasrecConfig> & { 
   return ck as Checkpoint<SasrecConfig> & { meta: SasrecMeta };
 }
 
-export function readCatalog(
-  dir: string,
-): ItemInfo[] | null {
+export function readCatalog(dir: string): ItemInfo[] | null {
   const path = join(dir, CATALOG_FILE);
   return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : null;
 }
