@@ -106,3 +106,30 @@ export function softmaxCrossEntropy(
   });
   return (f as (t: tf.Tensor) => tf.Tensor)(logits) as tf.Scalar;
 }
+
+/** Copies of every weight (new tensors the caller owns), e.g. the best checkpoint so far. */
+export function cloneWeights(w: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(w)) out[k] = tf.clone(v);
+  return out;
+}
+
+/**
+ * An exponential moving average of training weights: non-trainable variables that start as a
+ * copy of `w` and take `avg ← d·avg + (1−d)·w` on each {@link updateAverage}.
+ */
+export function startAverage(w: Record<string, tf.Tensor>): Record<string, tf.Variable> {
+  return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, tf.variable(v, false)]));
+}
+
+/** One moving-average step, in place (see {@link startAverage}). */
+export function updateAverage(
+  avg: Record<string, tf.Variable>,
+  w: Record<string, tf.Tensor>,
+  decay: number,
+): void {
+  tf.tidy(() => {
+    for (const [k, v] of Object.entries(w))
+      avg[k]!.assign(tf.add(tf.mul(avg[k]!, decay), tf.mul(v, 1 - decay)));
+  });
+}

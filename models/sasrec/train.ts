@@ -4,6 +4,7 @@ import { Rng } from '../../src/core/random.ts';
 import type { SplitData, SplitMetrics } from '../../src/core/types.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
 import { defaultTrainConfig, type SasrecConfig, type TrainConfig } from './config.ts';
+import { cloneWeights, startAverage, updateAverage } from '../tf-ops.ts';
 import { sasrecLoss } from './loss.ts';
 import { GradPool } from './parallel.ts';
 import { initWeights, padBatch, scoreAll, toVariables, type SasrecWeights } from './model.ts';
@@ -146,12 +147,6 @@ export function makeScorer(c: SasrecConfig, w: SasrecWeights) {
   };
 }
 
-function snapshot(vars: Record<string, tf.Tensor>): SasrecWeights {
-  const w: SasrecWeights = {};
-  for (const [k, v] of Object.entries(vars)) w[k] = tf.clone(v);
-  return w;
-}
-
 /**
  * Trains SASRec on the split's training sequences, evaluating validation NDCG@10 (full
  * ranking) every `evalEvery` epochs and keeping the best weights (never looking at test).
@@ -241,15 +236,9 @@ export async function trainSasrec(
   if (!(tc.emaDecay >= 0 && tc.emaDecay < 1))
     throw new LocalrecError('bad-input', `emaDecay must be in [0, 1), got ${tc.emaDecay}`);
   // The averaged weights (same names as vars), updated after every step when emaDecay > 0.
-  const ema: SasrecWeights | null = tc.emaDecay > 0 ? snapshot(vars) : null;
+  const ema = tc.emaDecay > 0 ? startAverage(vars) : null;
   const updateEma = () => {
-    if (!ema) return;
-    const d = tc.emaDecay;
-    for (const [k, v] of Object.entries(vars)) {
-      const next = tf.tidy(() => tf.add(tf.mul(ema[k]!, d), tf.mul(v, 1 - d)));
-      ema[k]!.dispose();
-      ema[k] = next;
-    }
+    if (ema) updateAverage(ema, vars, tc.emaDecay);
   };
   /** What validation scores and checkpoints keep: the average when there is one. */
   const evalWeights = (): SasrecWeights => ema ?? vars;
@@ -311,7 +300,7 @@ export async function trainSasrec(
           sinceBest = 0;
           report.best = true;
           if (best) tf.dispose(Object.values(best));
-          best = snapshot(evalWeights());
+          best = cloneWeights(evalWeights());
           await hooks.onCheckpoint?.(best, report);
         } else {
           sinceBest += 1;
@@ -339,7 +328,7 @@ export async function trainSasrec(
   }
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
-    best = snapshot(evalWeights());
+    best = cloneWeights(evalWeights());
     bestEpoch = epochsRun;
   }
   if (ema) tf.dispose(Object.values(ema));

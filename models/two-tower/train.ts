@@ -9,7 +9,7 @@ import {
 import { Rng } from '../../src/core/random.ts';
 import type { SplitData } from '../../src/core/types.ts';
 import { buildExamples, usersByTrainLength, type Example } from '../sasrec/train.ts';
-import { matMul } from '../tf-ops.ts';
+import { cloneWeights, matMul, startAverage, updateAverage } from '../tf-ops.ts';
 import {
   defaultTwoTowerTrainConfig,
   validateTwoTowerTrainConfig,
@@ -130,12 +130,6 @@ export async function evaluateTwoTower(
   }
 }
 
-function snapshot(vars: Record<string, tf.Variable>): TwoTowerWeights {
-  const w: TwoTowerWeights = {};
-  for (const [k, v] of Object.entries(vars)) w[k] = tf.clone(v);
-  return w;
-}
-
 /**
  * Trains the two towers on the split's training sequences (in-batch softmax with the logQ
  * correction, loss.ts), evaluating validation every `evalEvery` epochs with full ranking and
@@ -160,10 +154,7 @@ export async function trainTwoTower(
     vars[name] = tf.variable(t, true);
   const varList = Object.values(vars);
   // The averaged weights (or the live ones): what is evaluated, checkpointed and returned.
-  const ema: Record<string, tf.Variable> | null =
-    tc.emaDecay > 0
-      ? Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, tf.variable(v, false)]))
-      : null;
+  const ema = tc.emaDecay > 0 ? startAverage(vars) : null;
   const evalWeights = ema ?? vars;
   let learningRate = tc.learningRate;
   const optimizer = tf.train.adam(learningRate, 0.9, 0.98);
@@ -204,13 +195,7 @@ export async function trainTwoTower(
       const l = optimizer.minimize(() => twoTowerLoss(c, vars, f, p), true, varList)!;
       lossSum += (await l.data())[0]!;
       l.dispose();
-      if (ema) {
-        const d = tc.emaDecay;
-        tf.tidy(() => {
-          for (const [k, v] of Object.entries(vars))
-            ema[k]!.assign(tf.add(tf.mul(ema[k]!, d), tf.mul(v, 1 - d)));
-        });
-      }
+      if (ema) updateAverage(ema, vars, tc.emaDecay);
       seen += p.rows;
       const secs = (performance.now() - e0) / 1000;
       hooks.onProgress?.({
@@ -243,7 +228,7 @@ export async function trainTwoTower(
         sinceBest = 0;
         report.best = true;
         if (best) tf.dispose(Object.values(best));
-        best = snapshot(evalWeights);
+        best = cloneWeights(evalWeights);
         await hooks.onCheckpoint?.(best, report);
       } else {
         sinceBest += 1;
@@ -269,7 +254,7 @@ export async function trainTwoTower(
   }
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
-    best = snapshot(evalWeights);
+    best = cloneWeights(evalWeights);
     bestEpoch = epochsRun;
   }
   tf.dispose(varList);
