@@ -35,6 +35,8 @@ export interface ShardSet {
   /** Links dropped because they were not http(s) (item id and field), at most 20 listed. */
   droppedLinks: { id: string; field: 'url' | 'image' }[];
   droppedLinkCount: number;
+  /** Items per shard after the first (the first may hold fewer, see DEFAULT_FIRST_SHARD_ITEMS). */
+  itemsPerShard: number;
 }
 
 /** Default target size of one shard: small enough to arrive quickly, large enough to be few. */
@@ -86,6 +88,25 @@ export function itemsPerShard(
   return Math.max(1, Math.floor((shardBytes - 64) / perRow));
 }
 
+/** The `--items` flag of the commands that write metadata shards. */
+export const ITEMS_OPTION = {
+  type: 'string',
+  description: 'item metadata file, .csv or .jsonl (default: the catalog saved by train)',
+} as const;
+
+/** `--shard-items`: undefined when absent, else a positive integer (or a `bad-input` error). */
+export function shardItemsFlag(v: Record<string, unknown>): number | undefined {
+  const raw = v['shard-items'];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new LocalrecError(
+      'bad-input',
+      `--shard-items must be a positive integer, got '${String(raw)}'`,
+    );
+  return n;
+}
+
 /** Reads an item file (CSV or JSONL, by extension) for the metadata shards. */
 export function readItemsFile(path: string): ItemInfo[] {
   if (!existsSync(path)) throw new LocalrecError('not-found', `no items file at ${path}`);
@@ -112,10 +133,12 @@ export interface ShardSetInput {
   items?: ReadonlyMap<string, ItemInfo>;
   dtype: ShardDtype;
   /**
-   * Items per shard. Default: shards of about {@link DEFAULT_SHARD_BYTES}, the first one at most
-   * {@link DEFAULT_FIRST_SHARD_ITEMS} items.
+   * Items per shard, the first included. Default: shards of about `shardBytes`, the first one at
+   * most {@link DEFAULT_FIRST_SHARD_ITEMS} items.
    */
   shardItems?: number;
+  /** Target bytes of one embedding shard when `shardItems` is not given (default 4 MB). */
+  shardBytes?: number;
 }
 
 /**
@@ -133,12 +156,19 @@ export function writeShardSet(input: ShardSetInput): ShardSet {
       `writeShardSet: the table holds ${table.length} values; ${numItems + 1} rows × dim ${dim} needs ${(numItems + 1) * dim}`,
     );
   }
-  const per = input.shardItems ?? itemsPerShard(dtype, dim, itemIds, DEFAULT_SHARD_BYTES);
+  const per =
+    input.shardItems ?? itemsPerShard(dtype, dim, itemIds, input.shardBytes ?? DEFAULT_SHARD_BYTES);
   if (!Number.isInteger(per) || per < 1)
     throw new LocalrecError('bad-input', `items per shard must be a positive integer, got ${per}`);
   const first = input.shardItems ?? Math.min(per, DEFAULT_FIRST_SHARD_ITEMS);
 
-  const set: ShardSet = { embedding: [], metadata: [], droppedLinks: [], droppedLinkCount: 0 };
+  const set: ShardSet = {
+    embedding: [],
+    metadata: [],
+    droppedLinks: [],
+    droppedLinkCount: 0,
+    itemsPerShard: per,
+  };
   for (let start = 1; start <= numItems; start += start === 1 ? first : per) {
     const end = Math.min(numItems + 1, start + (start === 1 ? first : per));
     const ids = itemIds.slice(start, end);

@@ -1,7 +1,7 @@
 import { LocalrecError } from '../../core/errors.ts';
 import type { Command } from '../main.ts';
 import { exportModelDir, type Quantization } from '../export.ts';
-import { readItemsFile } from '../shards.ts';
+import { ITEMS_OPTION, readItemsFile, shardItemsFlag } from '../shards.ts';
 
 export const exportCommand: Command = {
   summary:
@@ -24,10 +24,7 @@ export const exportCommand: Command = {
       type: 'string',
       description: 'a `localrec two-tower` output folder to ship beside SASRec',
     },
-    items: {
-      type: 'string',
-      description: 'item metadata file, .csv or .jsonl (default: the catalog saved by train)',
-    },
+    items: ITEMS_OPTION,
   },
   async run(v) {
     const model = v['model'];
@@ -37,13 +34,7 @@ export const exportCommand: Command = {
     if (q !== 'int8' && q !== 'fp32' && q !== 'int4') {
       throw new LocalrecError('bad-input', `--quantization must be int8, fp32 or int4, got '${q}'`);
     }
-    const shardItems = v['shard-items'] === undefined ? undefined : Number(v['shard-items']);
-    if (shardItems !== undefined && (!Number.isInteger(shardItems) || shardItems < 1)) {
-      throw new LocalrecError(
-        'bad-input',
-        `--shard-items must be a positive integer, got '${String(v['shard-items'])}'`,
-      );
-    }
+    const shardItems = shardItemsFlag(v);
     return exportModelDir({
       modelDir: model,
       out: typeof v['out'] === 'string' ? v['out'] : undefined,

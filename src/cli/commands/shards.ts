@@ -5,7 +5,7 @@ import type { ShardDtype } from '../../core/shard.ts';
 import { shippedItemTable } from '../../../models/sasrec/export-onnx.ts';
 import type { Command } from '../main.ts';
 import { readCatalog, readSasrecCheckpoint } from '../model-dir.ts';
-import { itemsPerShard, readItemsFile, writeShardSet } from '../shards.ts';
+import { ITEMS_OPTION, readItemsFile, shardItemsFlag, writeShardSet } from '../shards.ts';
 
 /** The index `localrec shards` writes next to the blobs. */
 export const SHARDS_INDEX_FILE = 'shards.json';
@@ -29,10 +29,7 @@ export const shardsCommand: Command = {
     dtype: { type: 'string', default: 'int8', description: 'row storage: int8, f16 or f32' },
     'shard-mb': { type: 'string', default: '4', description: 'target size of one shard in MB' },
     'shard-items': { type: 'string', description: 'items per shard (overrides --shard-mb)' },
-    items: {
-      type: 'string',
-      description: 'item metadata file, .csv or .jsonl (default: the catalog saved by train)',
-    },
+    items: ITEMS_OPTION,
   },
   async run(v) {
     const model = v['model'];
@@ -42,20 +39,12 @@ export const shardsCommand: Command = {
     if (dtype !== 'int8' && dtype !== 'f16' && dtype !== 'f32')
       throw new LocalrecError('bad-input', `--dtype must be int8, f16 or f32, got '${dtype}'`);
     const shardMb = positiveNumber(v['shard-mb'] ?? '4', 'shard-mb')!;
-    const shardItemsFlag = positiveNumber(v['shard-items'], 'shard-items');
-    if (shardItemsFlag !== undefined && !Number.isInteger(shardItemsFlag))
-      throw new LocalrecError(
-        'bad-input',
-        `--shard-items must be a positive integer, got '${String(v['shard-items'])}'`,
-      );
+    const shardItems = shardItemsFlag(v);
 
     const ck = readSasrecCheckpoint(model);
     const out = typeof v['out'] === 'string' ? v['out'] : join(model, 'shards');
     const items = typeof v['items'] === 'string' ? readItemsFile(v['items']) : readCatalog(model);
     const { dim } = ck.config;
-    const shardItems =
-      shardItemsFlag ??
-      itemsPerShard(dtype as ShardDtype, dim, ck.meta.itemIds, Math.round(shardMb * 1024 * 1024));
     mkdirSync(out, { recursive: true });
     const set = writeShardSet({
       out,
@@ -65,6 +54,7 @@ export const shardsCommand: Command = {
       items: items ? new Map(items.map((i) => [i.id, i])) : undefined,
       dtype: dtype as ShardDtype,
       shardItems,
+      shardBytes: Math.round(shardMb * 1024 * 1024),
     });
     if (set.droppedLinkCount > 0) {
       process.stderr.write(
@@ -88,7 +78,8 @@ export const shardsCommand: Command = {
       dtype,
       dim,
       items: ck.config.numItems,
-      itemsPerShard: shardItems,
+      itemsPerShard: set.itemsPerShard,
+      firstShardItems: set.embedding[0]?.count ?? 0,
       embeddingShards: set.embedding.length,
       metadataShards: set.metadata.length,
       bytes: {
