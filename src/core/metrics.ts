@@ -164,8 +164,36 @@ export async function evaluateRanking(
   score: BatchScorer,
   opts: EvaluateOptions = {},
 ): Promise<SplitMetrics> {
-  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 128));
   const seed = opts.seed ?? 42;
+  const full = new RankAccumulator();
+  const s100 = new RankAccumulator();
+  await scoreStage(split, stage, score, opts, (u, scores, input) => {
+    const us = split.users[u]!;
+    const target = stageTarget(us, stage);
+    full.add(rankFull(scores, target, input));
+    const seq = new Set<number>(us.train);
+    seq.add(us.valid);
+    seq.add(us.test);
+    const negatives = sampleNegatives(userRng(seed, u, stage), split.numItems, seq, 100);
+    s100.add(rankSampled(scores, target, negatives));
+  });
+  return { full: full.result(), s100: s100.result() };
+}
+
+/**
+ * The evaluation loop both {@link evaluateRanking} and {@link fullRanks} run: picks the users
+ * with a target at `stage` (all, or `opts.users` in that order), scores their stage inputs in
+ * batches, checks what the scorer returned, and calls `visit` for each user in order.
+ * Returns the evaluated user indices.
+ */
+async function scoreStage(
+  split: SplitData,
+  stage: 'valid' | 'test',
+  score: BatchScorer,
+  opts: Pick<EvaluateOptions, 'batchSize' | 'users'>,
+  visit: (user: number, scores: Float32Array, input: Int32Array) => void,
+): Promise<number[]> {
+  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 128));
   const candidates = opts.users ?? split.users.map((_, i) => i);
   const order: number[] = [];
   for (const u of candidates) {
@@ -177,8 +205,6 @@ export async function evaluateRanking(
       );
     if (stageTarget(us, stage) !== 0) order.push(u);
   }
-  const full = new RankAccumulator();
-  const s100 = new RankAccumulator();
   for (let b = 0; b < order.length; b += batchSize) {
     const batch = order.slice(b, b + batchSize);
     const inputs = batch.map((u) => stageInput(split.users[u]!, stage));
@@ -190,8 +216,6 @@ export async function evaluateRanking(
       );
     }
     for (let k = 0; k < batch.length; k++) {
-      const u = batch[k]!;
-      const us = split.users[u]!;
       const scores = out[k]!;
       if (scores.length !== split.numItems + 1) {
         throw new LocalrecError(
@@ -199,16 +223,10 @@ export async function evaluateRanking(
           `scorer returned ${scores.length} scores; expected numItems + 1 = ${split.numItems + 1}`,
         );
       }
-      const target = stageTarget(us, stage);
-      full.add(rankFull(scores, target, inputs[k]!));
-      const seq = new Set<number>(us.train);
-      seq.add(us.valid);
-      seq.add(us.test);
-      const negatives = sampleNegatives(userRng(seed, u, stage), split.numItems, seq, 100);
-      s100.add(rankSampled(scores, target, negatives));
+      visit(batch[k]!, scores, inputs[k]!);
     }
   }
-  return { full: full.result(), s100: s100.result() };
+  return order;
 }
 
 /** An Rng for one (seed, user, stage), mixed with murmur3's finaliser so nearby users differ. */
@@ -273,39 +291,9 @@ export async function fullRanks(
   score: BatchScorer,
   opts: Pick<EvaluateOptions, 'batchSize' | 'users'> = {},
 ): Promise<FullRanks> {
-  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 128));
-  const candidates = opts.users ?? split.users.map((_, i) => i);
-  const order: number[] = [];
-  for (const u of candidates) {
-    const us = split.users[u];
-    if (us === undefined)
-      throw new LocalrecError(
-        'bad-input',
-        `user index ${u} is outside 0..${split.users.length - 1}`,
-      );
-    if (stageTarget(us, stage) !== 0) order.push(u);
-  }
-  const ranks = new Int32Array(order.length);
-  for (let b = 0; b < order.length; b += batchSize) {
-    const batch = order.slice(b, b + batchSize);
-    const inputs = batch.map((u) => stageInput(split.users[u]!, stage));
-    const out = await score(inputs);
-    if (out.length !== inputs.length) {
-      throw new LocalrecError(
-        'bad-input',
-        `scorer returned ${out.length} score vectors for ${inputs.length} inputs`,
-      );
-    }
-    for (let k = 0; k < batch.length; k++) {
-      const scores = out[k]!;
-      if (scores.length !== split.numItems + 1) {
-        throw new LocalrecError(
-          'bad-input',
-          `scorer returned ${scores.length} scores; expected numItems + 1 = ${split.numItems + 1}`,
-        );
-      }
-      ranks[b + k] = rankFull(scores, stageTarget(split.users[batch[k]!]!, stage), inputs[k]!);
-    }
-  }
-  return { users: Int32Array.from(order), ranks };
+  const ranks: number[] = [];
+  const order = await scoreStage(split, stage, score, opts, (u, scores, input) => {
+    ranks.push(rankFull(scores, stageTarget(split.users[u]!, stage), input));
+  });
+  return { users: Int32Array.from(order), ranks: Int32Array.from(ranks) };
 }
