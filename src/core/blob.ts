@@ -22,8 +22,9 @@ export interface ByteProgress {
   total: number;
 }
 
-function toHex(buf: ArrayBuffer): string {
-  const b = new Uint8Array(buf);
+/** Bytes as lowercase hex, two characters each. */
+export function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   let s = '';
   for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
   return s;

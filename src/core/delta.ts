@@ -24,6 +24,7 @@
  * times an int8 fits in float64's 53-bit mantissa). That dequantized value is what the server
  * checks (finite, L2 norm over all slices ≤ the round's clip bound) and adds into its sums.
  */
+import { toHex } from './blob.ts';
 import { LocalrecError } from './errors.ts';
 
 /** `LRDU` as a little-endian u32. */
@@ -93,13 +94,7 @@ export function randomUpdateId(): string {
   const b = new Uint8Array(UPDATE_ID_BYTES);
   globalThis.crypto.getRandomValues(b);
   if (b.every((x) => x === 0)) b[0] = 1;
-  return hex(b);
-}
-
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
-  return s;
+  return toHex(b);
 }
 
 function isPrintableAscii(s: string): boolean {
@@ -253,7 +248,7 @@ export function decodeDelta(bytes: Uint8Array, limits: DeltaLimits = {}): Delta 
     at += count;
   }
   if (at !== end) throw bad(`${end - at} unexpected bytes after the last slice`);
-  return { roundId, baseVersion, updateId: hex(idBytes), clipNorm, slices };
+  return { roundId, baseVersion, updateId: toHex(idBytes), clipNorm, slices };
 }
 
 /** Number of values in a delta. */

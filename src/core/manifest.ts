@@ -19,7 +19,7 @@
  * Web-platform APIs only (Web Crypto Ed25519, atob): this file runs in the browser, in workers
  * and in Node ≥ 20 unchanged.
  */
-import { SHA256_HEX, subtle, verifyBlob, type BlobRef } from './blob.ts';
+import { SHA256_HEX, subtle, toHex, verifyBlob, type BlobRef } from './blob.ts';
 import { LocalrecError } from './errors.ts';
 
 /** The manifest format version this code reads and writes. */
@@ -148,9 +148,7 @@ export function parsePublicKey(key: string | Uint8Array): Uint8Array {
 /** The key id a signature names: the first 16 hex characters of sha256(raw public key). */
 export async function keyIdOf(publicKey: string | Uint8Array): Promise<string> {
   const h = await sha256(parsePublicKey(publicKey));
-  let s = '';
-  for (let i = 0; i < 8; i++) s += h[i]!.toString(16).padStart(2, '0');
-  return s;
+  return toHex(h.subarray(0, 8));
 }
 
 function badManifest(what: string): LocalrecError {

@@ -4,6 +4,7 @@
  * connection (so quota handling and change events are the same as for events), and every
  * record read back is checked; a failing one is reported and treated as absent.
  */
+import { toHex } from '../../core/blob.ts';
 import { LocalrecError } from '../../core/errors.ts';
 import type { MemoryConnection } from './connection.ts';
 import type { MemoryBlobs, MemoryCacheIndex, MemoryOutbox, MemorySettings } from './memory-api.ts';
@@ -26,7 +27,7 @@ import {
 /** A random 128-bit id in hex; `getRandomValues` works outside secure contexts too. */
 export function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return toHex(b);
 }
 
 const badInput = (msg: string) => new LocalrecError('bad-input', msg);
