@@ -1,18 +1,9 @@
 import './scripts/node20-polyfills.ts';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { chromiumArgs, chromiumPath } from './test/chromium.ts';
 
-/** Chromium flags that give WebGPU (through SwiftShader where there is no GPU) in headless runs. */
-export const chromiumArgs = [
-  '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader',
-  '--no-sandbox',
-  '--headless=new',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+export { chromiumArgs };
 
 export default defineConfig({
   test: {
@@ -23,6 +14,18 @@ export default defineConfig({
           environment: 'node',
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        // Playwright drives Debian's Chromium against the built site and the real server
+        // (test/setup/e2e-site.ts): the script tag, the PWA, offline mode, privacy.
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/setup/e2e-site.ts'],
+          testTimeout: 180_000,
           hookTimeout: 300_000,
         },
       },
@@ -47,7 +50,7 @@ export default defineConfig({
             headless: true,
             provider: playwright({
               launchOptions: {
-                executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+                executablePath: chromiumPath,
                 args: chromiumArgs,
               },
             }),

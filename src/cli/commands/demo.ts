@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { buildSite, writeSiteConfig } from '../build-site.ts';
 import { collectGarbage } from '../../server/gc.ts';
 import { ensureSigningKey } from '../../server/keys.ts';
 import { publishIfNew } from '../../server/publish.ts';
@@ -68,8 +69,7 @@ export const demoCommand: Command = {
 
     if (v['rebuild'] || distIsStale()) {
       step('building the web app (vite)…');
-      const { build } = await import('vite');
-      await build({ root: ROOT, logLevel: 'warn' });
+      await buildSite({ outDir: DIST_DIR });
     }
 
     const ds = loadDataset(data);
@@ -97,7 +97,10 @@ export const demoCommand: Command = {
     // key (.localrec/keys/demo.key; its public key is in demo.pub), with federated intake on.
     const storeDir = join(modelDir, 'store');
     const store = openPublicationStore(`file:${storeDir}`);
-    const published = await publishIfNew(exportDir, store, await ensureSigningKey(DEMO_KEY));
+    const key = await ensureSigningKey(DEMO_KEY);
+    // The page pins this key (localrec-config.json beside index.html) and verifies the manifest with it.
+    writeSiteConfig(DIST_DIR, { server: '', publicKey: key.publicKey });
+    const published = await publishIfNew(exportDir, store, key);
     if (published) {
       step(`published version ${published.version}, signed by ${published.keyId}`);
       await collectGarbage(store, { keep: 2 });

@@ -1,0 +1,114 @@
+/**
+ * globalSetup of the `e2e` vitest project (Node): builds the site as `localrec demo` does
+ * (src/cli/build-site.ts) into a temporary folder, trains a small SASRec on a synthetic catalog,
+ * exports it (int8, three shards), signs and publishes it, and serves site and API together
+ * with the real server (src/server) on 127.0.0.1 — the way a site deploys localrec.
+ *
+ * The tests drive Debian's Chromium with Playwright (test/e2e/browser.ts) against `url`.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { buildSite, writeSiteConfig } from '../../src/cli/build-site.ts';
+import { exportModelDir } from '../../src/cli/export.ts';
+import { runTrain } from '../../src/cli/train.ts';
+import { keyIdOf } from '../../src/core/manifest.ts';
+import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
+import type { ItemInfo } from '../../src/core/types.ts';
+import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
+import { rawPublicKey, type SigningKey } from '../../src/server/keys.ts';
+import { publishExport } from '../../src/server/publish.ts';
+import { openPublicationStore } from '../../src/server/store/registry.ts';
+
+/** What the end-to-end tests receive. */
+export interface E2eSite {
+  /** Base URL of the server (`http://127.0.0.1:<port>`): the site at `/`, the API at `/v1`. */
+  url: string;
+  /** base64 raw Ed25519 public key the manifest is signed with (also in localrec-config.json). */
+  publicKey: string;
+  /** The built site folder the server serves. */
+  distDir: string;
+  /** The export folder that was published (a `file:` store of its own). */
+  exportDir: string;
+  /** The catalog as exported, in index order (index 0 is padding). */
+  items: ItemInfo[];
+  modelVersion: string;
+  /** A scratch folder tests may write into (removed after the run). */
+  scratchDir: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    e2eSite: E2eSite;
+  }
+}
+
+async function signingKey(): Promise<SigningKey> {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const publicKey = rawPublicKey(privateKey);
+  return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const t0 = performance.now();
+  const root = mkdtempSync(join(tmpdir(), 'localrec-e2e-'));
+  const distDir = await buildSite({ outDir: join(root, 'dist'), logLevel: 'error' });
+  const buildSeconds = (performance.now() - t0) / 1000;
+
+  const ds = generateSyntheticCatalog({
+    items: 300,
+    users: 700,
+    seed: 29,
+    minEvents: 6,
+    maxEvents: 40,
+  });
+  const modelDir = join(root, 'model');
+  await runTrain(ds, {
+    model: { maxLen: 20, dim: 32, blocks: 1, heads: 1, ffnDim: 32 },
+    train: { epochs: 8, evalEvery: 4, patience: 100, maxSeconds: 0, seed: 5, workers: 1 },
+    out: modelDir,
+    dataSource: 'synthetic',
+    quiet: true,
+  });
+  const exportDir = join(root, 'export');
+  exportModelDir({ modelDir, out: exportDir, quantization: 'int8', shardItems: 100 });
+  const manifest = JSON.parse(readFileSync(join(exportDir, 'manifest.json'), 'utf8'));
+  const items = JSON.parse(readFileSync(join(modelDir, 'catalog.json'), 'utf8')) as ItemInfo[];
+
+  const key = await signingKey();
+  const storeDir = join(root, 'store');
+  await publishExport(exportDir, openPublicationStore(`file:${storeDir}`), key);
+  writeSiteConfig(distDir, { server: '', publicKey: key.publicKey });
+
+  const server: LocalrecServer = createServer({
+    store: `file:${storeDir}`,
+    rounds: `sqlite:${join(root, 'rounds.db')}`,
+    staticDir: distDir,
+    corsOrigins: ['*'],
+  });
+  const url = (await listen(server, { host: '127.0.0.1', port: 0, log: () => {} })).replace(
+    /\/$/,
+    '',
+  );
+  const scratchDir = join(root, 'scratch');
+  const site: E2eSite = {
+    url,
+    publicKey: key.publicKey,
+    distDir,
+    exportDir,
+    items,
+    modelVersion: manifest.modelVersion,
+    scratchDir,
+  };
+  project.provide('e2eSite', site);
+  console.log(
+    `[e2e-site] built in ${buildSeconds.toFixed(1)} s, ${items.length - 1} items, served at ${url}, ` +
+      `setup ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return async () => {
+    await server.close();
+    rmSync(root, { recursive: true, force: true });
+  };
+}
