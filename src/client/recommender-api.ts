@@ -66,7 +66,9 @@ export interface RecommenderWarning {
     | 'cache' // Cache Storage or the IndexedDB fallback could not store or evict a blob
     | 'update' // a background check for a new model version failed; the current one keeps serving
     | 'memory' // the visitor's memory reported a problem (corrupt record, another tab, ...)
-    | 'listener'; // an onChange listener threw
+    | 'listener' // an onChange listener threw
+    | 'outbox' // a queued federated update was dropped, or sending the outbox failed
+    | 'consent'; // a consent request was not honoured as asked (Global Privacy Control)
   message: string;
 }
 
@@ -86,6 +88,13 @@ export interface RecommenderOptions {
    * `track()` stores nothing and recommendations are the same for everyone.
    */
   consent?: Partial<ConsentFlags>;
+  /**
+   * The visitor's Global Privacy Control signal. While it is on, federated learning stays off
+   * whatever consent says (no delta is queued or posted); on-device personalization, which
+   * sends nothing, is unaffected. Default: `navigator.globalPrivacyControl` of the page (and of
+   * the worker) — pass it to override what the browser reports.
+   */
+  globalPrivacyControl?: boolean;
   /** IndexedDB database and Cache Storage name (default `'localrec'`): one visitor memory per name. */
   name?: string;
   /**
@@ -243,7 +252,37 @@ export interface RecommenderStatus {
   /** Where the encoders run (`webgpu`, `wasm`), or `loading` until the first one is ready. */
   device: string;
   kernel: string;
+  /**
+   * The consent in effect: as the visitor set it, except that `federated` reads false while
+   * Global Privacy Control is on.
+   */
   consent: Consent;
+  /** Whether Global Privacy Control is on for this recommender. */
+  globalPrivacyControl: boolean;
+  /** Federated updates waiting in the outbox to be posted. */
+  pendingUpdates: number;
+}
+
+/** What contribute() did. */
+export interface ContributeResult {
+  /** False when federated learning is off (no consent, or Global Privacy Control): nothing was kept. */
+  queued: boolean;
+  /** The delta's update id (the server's idempotency key), when queued. */
+  updateId?: string;
+  /** Updates waiting in the outbox after this call. */
+  pending: number;
+}
+
+/** What flushOutbox() did. */
+export interface OutboxFlush {
+  /** Updates the server took. */
+  posted: number;
+  /** Updates given up (refused for good, too old, too many attempts, consent withdrawn). */
+  dropped: number;
+  /** Updates still waiting. */
+  pending: number;
+  /** Why it stopped before the outbox was empty: offline, no consent, or a retry is scheduled. */
+  stopped: 'offline' | 'consent' | 'retry' | null;
 }
 
 /** What refresh() found. */
@@ -260,6 +299,7 @@ export type RecommenderChange =
   | { kind: 'consent'; consent: Consent }
   | { kind: 'import' }
   | { kind: 'forget' }
+  | { kind: 'outbox'; posted: number; dropped: number; pending: number }
   | { kind: 'model'; modelVersion: string; previous: string | null };
 
 /**
@@ -297,6 +337,19 @@ export interface Recommender {
   status(): Promise<RecommenderStatus>;
   getConsent(): Promise<Consent>;
   setConsent(consent: Partial<ConsentFlags>): Promise<Consent>;
+  /**
+   * Queues a federated update — a delta in the format of src/core/delta.ts, already clipped
+   * and noised by the local trainer — in the visitor's outbox (IndexedDB), and sends it when
+   * online. Only with `federated` consent and without Global Privacy Control; otherwise nothing
+   * is kept (`queued: false`). Withdrawing consent deletes whatever is still queued.
+   * @throws LocalrecError `bad-format` / `unsupported-version` when the bytes are not a valid delta.
+   */
+  contribute(delta: Uint8Array | ArrayBuffer): Promise<ContributeResult>;
+  /**
+   * Posts the queued federated updates now (it also happens by itself: at start, after
+   * contribute(), when the browser comes back online, and on a backoff timer after failures).
+   */
+  flushOutbox(): Promise<OutboxFlush>;
   /** A JSON snapshot of everything the visitor owns (events, sessions, profile, consent, settings). */
   exportMemory(): Promise<MemorySnapshot>;
   /** Replaces the visitor's memory with a snapshot. @throws LocalrecError `bad-format`. */

@@ -9,12 +9,15 @@
  * in-process ranker (ranker.ts).
  */
 import type * as ort from 'onnxruntime-web/webgpu';
+import { decodeDelta } from '../core/delta.ts';
 import { LocalrecError } from '../core/errors.ts';
 import { parsePublicKey } from '../core/manifest.ts';
 import { Rng } from '../core/random.ts';
 import { DEVICE_CHOICES } from './device.ts';
 import { BlobCache, type CacheStorageLike } from './loader-cache.ts';
 import { Loader, serverBase } from './loader.ts';
+import { browserGlobalPrivacyControl } from './gpc.ts';
+import { OutboxSender } from './outbox.ts';
 import { createRanker } from './ranker.ts';
 import type {
   Recommender,
@@ -49,6 +52,7 @@ export interface LocalRecommenderOptions extends RecommenderOptions {
 }
 
 export const DEFAULT_NAME = 'localrec';
+
 export const DEFAULT_REFRESH_MS = 60 * 60_000;
 
 function checkOptions(o: LocalRecommenderOptions): void {
@@ -68,6 +72,11 @@ function checkOptions(o: LocalRecommenderOptions): void {
     throw new LocalrecError(
       'bad-input',
       `rerank.explorationPer10 must be in [0, 10], got ${per10}`,
+    );
+  if (o.globalPrivacyControl !== undefined && typeof o.globalPrivacyControl !== 'boolean')
+    throw new LocalrecError(
+      'bad-input',
+      `globalPrivacyControl must be true or false, got ${String(o.globalPrivacyControl)}`,
     );
   const every = o.refreshIntervalMs;
   if (every !== undefined && !(every >= 0 && Number.isFinite(every)))
@@ -110,9 +119,11 @@ export async function createLocalRecommender(
     }
   };
 
+  const gpc = options.globalPrivacyControl ?? browserGlobalPrivacyControl();
   const ranker = createRanker({ wasmPaths: options.wasmPaths, kernel: options.kernel });
   let models: ModelManager | undefined;
   const visitor = new Visitor({
+    globalPrivacyControl: gpc,
     name,
     now,
     sessionGapMs: options.sessionGapMs,
@@ -169,6 +180,19 @@ export async function createLocalRecommender(
     throw e;
   }
 
+  const outbox = new OutboxSender({
+    server,
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    outbox: () => visitor.memory?.outbox,
+    allowed: () => visitor.consent.federated,
+    now,
+    onWarning: warn,
+    onFlushed: (r) =>
+      emit({ kind: 'outbox', posted: r.posted, dropped: r.dropped, pending: r.pending }),
+  });
+  // Whatever waited from an earlier visit (or an offline spell) goes out now, if it may.
+  outbox.schedule(0);
+
   const seed = options.rerank?.seed ?? Math.floor(Math.random() * 2 ** 31);
   const ctx: QueryContext = {
     ranker,
@@ -211,6 +235,8 @@ export async function createLocalRecommender(
       device: m.device,
       kernel: m.kernel,
       consent: { ...visitor.consent },
+      globalPrivacyControl: gpc,
+      pendingUpdates: await outbox.pending(),
     };
   };
 
@@ -254,7 +280,41 @@ export async function createLocalRecommender(
     },
     async setConsent(flags) {
       open('setConsent');
-      return visitor.setConsent(flags);
+      const consent = await visitor.setConsent(flags);
+      if (gpc && flags?.federated === true)
+        warn({
+          code: 'consent',
+          message:
+            'Global Privacy Control is on: federated learning stays off (on-device personalization is unaffected)',
+        });
+      // Withdrawn consent: deltas computed under it are deleted, never sent later.
+      if (!consent.federated) await outbox.clear();
+      return consent;
+    },
+    async contribute(delta) {
+      open('contribute');
+      const bytes =
+        delta instanceof Uint8Array
+          ? delta
+          : delta instanceof ArrayBuffer
+            ? new Uint8Array(delta)
+            : undefined;
+      if (!bytes)
+        throw new LocalrecError(
+          'bad-input',
+          'contribute() takes the delta as a Uint8Array or ArrayBuffer',
+        );
+      const decoded = decodeDelta(bytes);
+      const memory = visitor.memory;
+      if (!visitor.consent.federated || !memory)
+        return { queued: false, pending: await outbox.pending() };
+      await memory.outbox.add({ id: decoded.updateId, roundId: String(decoded.roundId), bytes });
+      outbox.schedule(0);
+      return { queued: true, updateId: decoded.updateId, pending: await outbox.pending() };
+    },
+    async flushOutbox() {
+      open('flushOutbox');
+      return outbox.flush();
     },
     async exportMemory() {
       open('exportMemory');
@@ -281,6 +341,7 @@ export async function createLocalRecommender(
       if (closed) return;
       closed = true;
       if (timer !== undefined) clearInterval(timer);
+      outbox.close();
       await loader.flush().catch(() => undefined);
       await manager.close();
       await visitor.close();

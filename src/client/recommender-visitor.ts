@@ -54,6 +54,8 @@ export interface VisitorOptions {
   categoriesOf: (itemId: string) => readonly string[] | undefined;
   onWarning: (w: RecommenderWarning) => void;
   emit: (c: RecommenderChange) => void;
+  /** Global Privacy Control is on: federated consent reads false whatever is stored. */
+  globalPrivacyControl?: boolean;
 }
 
 /** Item embeddings of the current SASRec model, by id (missing ids are left out). */
@@ -63,7 +65,8 @@ type ProfileChange = (p: Profile) => Profile;
 
 export class Visitor {
   memory: Memory | undefined;
-  consent: Consent = { ...DEFAULT_CONSENT };
+  /** Consent as stored (the visitor's choice). */
+  private stored: Consent = { ...DEFAULT_CONSENT };
   /** The latest events, oldest first (by timestamp). */
   recent: StoredEvent[] = [];
   profile: Profile = emptyProfile();
@@ -72,6 +75,18 @@ export class Visitor {
 
   constructor(private readonly o: VisitorOptions) {
     this.gapMs = o.sessionGapMs ?? DEFAULT_SESSION_GAP_MS;
+  }
+
+  /**
+   * The consent in effect: the visitor's choice, except that `federated` is off while Global
+   * Privacy Control is on (the stored choice is kept: it applies again if the signal goes).
+   */
+  get consent(): Consent {
+    return this.effective(this.stored);
+  }
+
+  private effective(c: Consent): Consent {
+    return this.o.globalPrivacyControl && c.federated ? { ...c, federated: false } : c;
   }
 
   /** Personal data may be used: memory is open and the visitor consented. */
@@ -102,9 +117,9 @@ export class Visitor {
     }
     memory.onChange((c) => this.forward(c));
     this.memory = memory;
-    this.consent = await memory.settings.getConsent();
+    this.stored = await memory.settings.getConsent();
     if (consent && Object.keys(consent).length > 0)
-      this.consent = await memory.settings.setConsent(consent);
+      this.stored = await memory.settings.setConsent(consent);
     await this.reload();
   }
 
@@ -119,7 +134,8 @@ export class Visitor {
       this.o.emit({ kind: 'track', event: c.event });
       if (c.compacted > 0) this.enqueue(() => this.refreshCompacted());
     } else if (c.kind === 'profile') this.o.emit({ kind: 'profile' });
-    else if (c.kind === 'consent') this.o.emit({ kind: 'consent', consent: c.consent });
+    else if (c.kind === 'consent')
+      this.o.emit({ kind: 'consent', consent: this.effective(c.consent) });
     else if (c.kind === 'import') this.o.emit({ kind: 'import' });
     else if (c.kind === 'compact') this.enqueue(() => this.refreshCompacted());
   }
@@ -230,7 +246,7 @@ export class Visitor {
         'device-unavailable',
         'IndexedDB is unavailable: consent cannot be stored',
       );
-    this.consent = await this.memory.settings.setConsent(flags);
+    this.stored = await this.memory.settings.setConsent(flags);
     await this.reload();
     return this.consent;
   }
@@ -254,7 +270,7 @@ export class Visitor {
         'IndexedDB is unavailable: nothing can be imported',
       );
     await this.memory.importMemory(snapshot);
-    this.consent = await this.memory.settings.getConsent();
+    this.stored = await this.memory.settings.getConsent();
     await this.reload();
   }
 
@@ -265,7 +281,7 @@ export class Visitor {
     this.memory = undefined;
     if (memory) await memory.forget();
     else if (typeof indexedDB !== 'undefined') await deleteDB(this.o.name).catch(() => undefined);
-    this.consent = { ...DEFAULT_CONSENT };
+    this.stored = { ...DEFAULT_CONSENT };
     this.recent = [];
     this.profile = emptyProfile();
   }

@@ -14,6 +14,7 @@
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
 import { LocalrecError } from '../core/errors.ts';
 import { registerErrorTransfer } from './errors-transfer.ts';
+import { browserGlobalPrivacyControl } from './gpc.ts';
 import { serverBase } from './loader.ts';
 import type { Recommender, RecommenderChange, RecommenderOptions } from './recommender-api.ts';
 
@@ -89,7 +90,12 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
     remote = (await Promise.race([
       api.create(
         // A relative server URL means the page's, not the worker script's.
-        { ...plain, server: serverBase(plain.server) },
+        {
+          ...plain,
+          server: serverBase(plain.server),
+          // The page's signal: a worker may not see the one its page has.
+          globalPrivacyControl: plain.globalPrivacyControl ?? browserGlobalPrivacyControl(),
+        },
         proxy(fanout),
         onProgress ? proxy(onProgress) : undefined,
         onWarning ? proxy(onWarning) : undefined,
@@ -124,6 +130,8 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
     exportMemory: () => remote.exportMemory(),
     importMemory: (snapshot) => remote.importMemory(snapshot),
     forget: () => remote.forget(),
+    contribute: (delta) => remote.contribute(delta),
+    flushOutbox: () => remote.flushOutbox(),
     onChange(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);

@@ -29,6 +29,8 @@ import { LocalrecError } from './errors.ts';
 
 /** `LRDU` as a little-endian u32. */
 const MAGIC = [0x4c, 0x52, 0x44, 0x55] as const;
+/** The Content-Type of a delta post. */
+export const DELTA_MEDIA_TYPE = 'application/octet-stream';
 /** The one delta format version this code reads and writes. */
 export const DELTA_FORMAT_VERSION = 1;
 /** Bytes before the base version string. */

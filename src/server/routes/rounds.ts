@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DELTA_MEDIA_TYPE } from '../../core/delta.ts';
 import { LocalrecError } from '../../core/errors.ts';
 import { ApiError } from '../errors.ts';
 import type { ServerMetrics } from '../metrics.ts';
@@ -8,7 +9,7 @@ import { publicRound, type RoundService } from '../rounds.ts';
 const ROUND_ID = '^[1-9][0-9]{0,9}$';
 
 /** The media type update posts carry. */
-export const DELTA_MEDIA_TYPE = 'application/octet-stream';
+export { DELTA_MEDIA_TYPE };
 
 /**
  * Federated intake: `GET /v1/rounds/current` and `POST /v1/rounds/:id/updates`.
