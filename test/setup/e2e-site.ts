@@ -21,6 +21,7 @@ import { createServer, listen, type LocalrecServer } from '../../src/server/app.
 import { rawPublicKey, type SigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore } from '../../src/server/store/registry.ts';
+import { attachRequestLog } from './request-log.ts';
 
 /** What the end-to-end tests receive. */
 export interface E2eSite {
@@ -37,6 +38,8 @@ export interface E2eSite {
   modelVersion: string;
   /** A scratch folder tests may write into (removed after the run). */
   scratchDir: string;
+  /** Every request the server answered, as JSON at `GET {requestLogUrl}/log` (test/setup/request-log.ts). */
+  requestLogUrl: string;
 }
 
 declare module 'vitest' {
@@ -88,6 +91,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     staticDir: distDir,
     corsOrigins: ['*'],
   });
+  const requestLog = await attachRequestLog(server);
   const url = (await listen(server, { host: '127.0.0.1', port: 0, log: () => {} })).replace(
     /\/$/,
     '',
@@ -101,6 +105,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     items,
     modelVersion: manifest.modelVersion,
     scratchDir,
+    requestLogUrl: requestLog.url,
   };
   project.provide('e2eSite', site);
   console.log(
@@ -109,6 +114,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   );
   return async () => {
     await server.close();
+    await requestLog.close();
     rmSync(root, { recursive: true, force: true });
   };
 }
