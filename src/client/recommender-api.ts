@@ -299,6 +299,8 @@ export type RecommenderChange =
   | { kind: 'consent'; consent: Consent }
   | { kind: 'import' }
   | { kind: 'forget' }
+  /** Another tab or worker changed the visitor's memory; this recommender's view was reloaded. */
+  | { kind: 'sync' }
   | { kind: 'outbox'; posted: number; dropped: number; pending: number }
   | { kind: 'model'; modelVersion: string; previous: string | null };
 

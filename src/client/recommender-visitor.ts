@@ -8,8 +8,12 @@
  * mirror at once and written behind, in order, through `updateProfile` with the same pure
  * change — so mirror and store cannot drift. Compaction (inside memory's own transactions)
  * changes only the profile's categories, disliked items and counters, which are re-read from the
- * store when it happens. Other tabs' events are seen after `importMemory()`, `setConsent()` or
- * the next start.
+ * store when it happens.
+ *
+ * Other tabs (and workers) with a recommender over the same memory hear of every change through
+ * a BroadcastChannel (`localrec:<name>`; messages carry only what kind of change it was, never
+ * the data): they reload their mirror from IndexedDB and emit `{ kind: 'sync' }`. A `forget()`
+ * anywhere drops every tab's mirror at once — no tab goes on personalizing from a copy in RAM.
  *
  * Consent is enforced here: without `personalization` nothing is stored and the funnel sees no
  * history.
@@ -40,6 +44,20 @@ import {
   type BanditCounts,
   type ShownList,
 } from './recommender-interest.ts';
+
+/** How long a burst of other tabs' changes is gathered before the mirror is reloaded once. */
+const SYNC_DEBOUNCE_MS = 100;
+
+/** What one tab tells the others (no data: they read IndexedDB themselves). */
+type SyncMessage = { kind: 'changed' } | { kind: 'forget' };
+
+const MIRRORED: ReadonlySet<MemoryChange['kind']> = new Set([
+  'track',
+  'profile',
+  'consent',
+  'import',
+  'compact',
+]);
 
 /** Events the mirror keeps (the funnel reads at most the last 200 interest items of them). */
 export const RECENT_EVENTS = 500;
@@ -72,9 +90,49 @@ export class Visitor {
   profile: Profile = emptyProfile();
   readonly gapMs: number;
   private writes: Promise<void> = Promise.resolve();
+  private readonly channel: BroadcastChannel | undefined;
+  private syncTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly o: VisitorOptions) {
     this.gapMs = o.sessionGapMs ?? DEFAULT_SESSION_GAP_MS;
+    if (typeof BroadcastChannel !== 'undefined') {
+      this.channel = new BroadcastChannel(`localrec:${o.name}`);
+      this.channel.onmessage = (ev: MessageEvent<SyncMessage>) => this.heard(ev.data);
+    }
+  }
+
+  private tell(message: SyncMessage): void {
+    try {
+      this.channel?.postMessage(message);
+    } catch {
+      // A closed channel (after close()) has nobody to tell.
+    }
+  }
+
+  /** Another tab changed or deleted the memory. */
+  private heard(message: SyncMessage): void {
+    if (message?.kind === 'forget') {
+      if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+      const memory = this.memory;
+      this.memory = undefined;
+      this.stored = { ...DEFAULT_CONSENT };
+      this.recent = [];
+      this.profile = emptyProfile();
+      // Its database is being deleted by the other tab; this connection must not hold it up.
+      void memory?.close().catch(() => undefined);
+      this.o.emit({ kind: 'forget' });
+    } else if (message?.kind === 'changed' && this.memory) {
+      if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+      this.syncTimer = setTimeout(() => {
+        this.syncTimer = undefined;
+        this.enqueue(async () => {
+          if (!this.memory) return;
+          this.stored = await this.memory.settings.getConsent();
+          await this.reload();
+          this.o.emit({ kind: 'sync' });
+        });
+      }, SYNC_DEBOUNCE_MS);
+    }
   }
 
   /**
@@ -130,6 +188,8 @@ export class Visitor {
   }
 
   private forward(c: MemoryChange): void {
+    // What other tabs mirror: events, profile, consent (not caches or the outbox).
+    if (MIRRORED.has(c.kind)) this.tell({ kind: 'changed' });
     if (c.kind === 'track') {
       this.o.emit({ kind: 'track', event: c.event });
       if (c.compacted > 0) this.enqueue(() => this.refreshCompacted());
@@ -279,6 +339,8 @@ export class Visitor {
     await this.flush();
     const memory = this.memory;
     this.memory = undefined;
+    // First, so other tabs let go of the database (and of their copies) before it is deleted.
+    this.tell({ kind: 'forget' });
     if (memory) await memory.forget();
     else if (typeof indexedDB !== 'undefined') await deleteDB(this.o.name).catch(() => undefined);
     this.stored = { ...DEFAULT_CONSENT };
@@ -287,6 +349,8 @@ export class Visitor {
   }
 
   async close(): Promise<void> {
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+    this.channel?.close();
     await this.flush();
     await this.memory?.close();
     this.memory = undefined;
