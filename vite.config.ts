@@ -2,6 +2,16 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { defineConfig, type Plugin } from 'vite';
+import { VitePWA, type VitePWAOptions } from 'vite-plugin-pwa';
+import {
+  NETWORK_TIMEOUT_S,
+  ORT_CACHE,
+  ROUTES,
+  SDK_CACHE,
+  SITE_CACHE,
+  sdkBlobPlugin,
+  sdkManifestPlugin,
+} from './src/demo/pwa-caches.ts';
 
 /** Extensions worth compressing; images other than SVG and fonts are compressed already. */
 const COMPRESSIBLE = /\.(wasm|m?js|css|html|svg|json|webmanifest)$/;
@@ -46,16 +56,108 @@ function precompress(): Plugin {
 }
 
 /**
+ * The demo as an installable, offline-capable web app: a web app manifest, and a Workbox service
+ * worker (generateSW) that precaches the app shell — index.html, every JS chunk (page and
+ * workers), CSS and icons, about 0.3 MB — and caches at runtime what the build cannot know or
+ * should not precache (cache names and plugins in src/demo/pwa-caches.ts):
+ *
+ * - `/v1/blobs/<sha256>`: CacheFirst over the SDK's own blob cache, read-only (content-addressed,
+ *   so a cached copy never goes stale; the SDK stores only blobs that passed their sha256);
+ * - `/v1/manifest`: NetworkFirst over the SDK's last verified manifest, read-only: after
+ *   {@link NETWORK_TIMEOUT_S} s on a network that hangs, the page starts from the cached copy
+ *   (offline, the SDK falls back to that copy itself);
+ * - ORT's .wasm under /assets: CacheFirst in its own cache (26.8 MB is too much to precache; the
+ *   page warms it once the worker controls it, src/demo/pwa.ts);
+ * - `localrec-config.json`: NetworkFirst, as it is written beside index.html per deployment,
+ *   after the build, so the build cannot give it a precache revision.
+ *
+ * `registerType: 'prompt'`: a new version waits until the visitor accepts the page's update
+ * banner (src/demo/pwa.ts registers the worker with workbox-window).
+ */
+const pwaOptions: Partial<VitePWAOptions> = {
+  registerType: 'prompt',
+  injectRegister: false,
+  manifest: {
+    id: '/',
+    name: 'localrec — recommendations computed on your device',
+    short_name: 'localrec',
+    description:
+      'A recommender that runs entirely in your browser: your history never leaves this device.',
+    start_url: '/',
+    scope: '/',
+    display: 'standalone',
+    theme_color: '#4f46e5',
+    background_color: '#f6f7fb',
+    icons: [
+      { src: '/icons/icon-192.png', sizes: '192x192', type: 'image/png', purpose: 'any' },
+      { src: '/icons/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'any' },
+      {
+        src: '/icons/icon-maskable-512.png',
+        sizes: '512x512',
+        type: 'image/png',
+        purpose: 'maskable',
+      },
+    ],
+  },
+  // The glob below already lists public/ (favicon, icons); the plugin adds the web app manifest.
+  includeManifestIcons: false,
+  workbox: {
+    globPatterns: ['**/*.{html,js,css,svg,png}'],
+    // Vite's hashed names need no revision of their own.
+    dontCacheBustURLsMatching: /^assets\//,
+    navigateFallback: '/index.html',
+    navigateFallbackDenylist: [/^\/v1\//, /^\/healthz$/, /^\/metrics$/],
+    cleanupOutdatedCaches: true,
+    clientsClaim: true,
+    runtimeCaching: [
+      {
+        urlPattern: ROUTES.blob,
+        handler: 'CacheFirst',
+        options: { cacheName: SDK_CACHE, plugins: [sdkBlobPlugin] },
+      },
+      {
+        urlPattern: ROUTES.manifest,
+        handler: 'NetworkFirst',
+        options: {
+          cacheName: SDK_CACHE,
+          networkTimeoutSeconds: NETWORK_TIMEOUT_S,
+          plugins: [sdkManifestPlugin],
+        },
+      },
+      {
+        urlPattern: ROUTES.ortWasm,
+        handler: 'CacheFirst',
+        options: {
+          cacheName: ORT_CACHE,
+          cacheableResponse: { statuses: [200] },
+          // One ORT version in use, one on its way in after an update.
+          expiration: { maxEntries: 2 },
+        },
+      },
+      {
+        urlPattern: ROUTES.siteConfig,
+        handler: 'NetworkFirst',
+        options: {
+          cacheName: SITE_CACHE,
+          networkTimeoutSeconds: NETWORK_TIMEOUT_S,
+          cacheableResponse: { statuses: [200] },
+        },
+      },
+    ],
+  },
+};
+
+/**
  * The demo site build. `index.html` sits at the repo root (vite's default root), so
  * `vite build` and the CLI's `build({ root })` both find it; `public/` is copied verbatim
- * (favicon). Output goes to `dist/`, which `localrec serve` serves at `/`.
+ * (favicon, icons). Output goes to `dist/`, which `localrec serve` serves at `/`.
  *
  * ONNX Runtime's .wasm needs no copying step here: src/client/ort-assets.ts imports it with
  * `?url`, so vite emits it as a content-hashed file under `dist/assets/` and hands the ranker
  * worker its final URL (served with immutable caching like every other hashed asset).
  */
 export default defineConfig({
-  plugins: [precompress()],
+  plugins: [precompress(), VitePWA(pwaOptions)],
   build: {
     outDir: 'dist',
     emptyOutDir: true,
