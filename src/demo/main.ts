@@ -1,62 +1,105 @@
 /**
- * The demo page: downloads the model from the server, verifies it, starts the ranker worker
- * and recommends from a history kept in this browser. Nothing about the visitor is sent
- * anywhere: the only requests are the manifest and the blobs it names.
+ * The demo page, on the real SDK: `createRecommender()` verifies the signed model against the
+ * key pinned in localrec-config.json and keeps the visitor's memory in IndexedDB; the embeddable
+ * widget (src/embed/widget.ts) shows the recommendations. The page adds a catalog browser, the
+ * visitor's picks, a "Your data" view, visible consent, and the PWA shell: a service worker that
+ * makes the next load work offline and a banner when a new app or model version is in.
+ *
+ * Nothing about the visitor is sent anywhere: the page's requests are its own files, the config,
+ * the manifest and the blobs it names.
  */
 import './styles.css';
-import { transfer, wrap, type Remote } from 'comlink';
-import { isLocalrecError, LocalrecError } from '../core/errors.ts';
 import { DEVICE_CHOICES, type DeviceChoice } from '../client/device.ts';
-import { registerErrorTransfer } from '../client/errors-transfer.ts';
-import type { Ranker, RecommendResult } from '../client/ranker-api.ts';
-import { catalogFrom, catalogFromMetadata, searchCatalog, type Catalog } from './catalog.ts';
+import { createRecommender } from '../client/recommender.ts';
+import type {
+  Consent,
+  LoadProgress,
+  Recommender,
+  RecommenderChange,
+  StoredEvent,
+} from '../client/recommender-api.ts';
+import { isLocalrecError, LocalrecError } from '../core/errors.ts';
+import { mountWidget, type Widget, type WidgetRecommender } from '../embed/widget.ts';
+import { catalogFrom, searchCatalog, type Catalog } from './catalog.ts';
+import { loadCatalog } from './catalog-source.ts';
+import { loadSiteConfig, type SiteConfig } from './config.ts';
 import { byId, replaceChildren } from './dom.ts';
-import { downloadBlobs } from './download.ts';
-import { addToHistory, clearHistory, loadHistory, removeFromHistory } from './history.ts';
-import { readManifest, type DemoManifest } from './manifest.ts';
+import { SDK_CACHE } from './pwa-caches.ts';
+import { startServiceWorker } from './pwa.ts';
+import { catalogCards, historyRows, ms, picksFrom } from './render.ts';
 import {
-  catalogCards,
-  historyRows,
-  mb,
-  ms,
-  recommendationRows,
-  type ListActions,
-} from './render.ts';
+  download,
+  EVENTS_SHOWN,
+  eventRows,
+  snapshotFile,
+  summaryRows,
+  type YourData,
+} from './your-data.ts';
 
 /** Cards rendered per "show more": enough to browse, few enough that a 50k catalog stays fast. */
 const PAGE = 60;
-const K = 10;
+/** Recommendations in the widget. */
+const K = 8;
+/** Picks listed in the side panel. */
+const PICKS_SHOWN = 30;
 
 const ui = {
   statusText: byId('status-text'),
   statusDot: document.querySelector<HTMLElement>('.status-dot')!,
   progress: byId<HTMLProgressElement>('status-progress'),
   error: byId('error'),
+  browse: byId('view-browse'),
+  data: byId('view-your-data'),
+  nav: [...document.querySelectorAll<HTMLAnchorElement>('.nav a')],
+  callout: byId('consent-callout'),
+  accept: byId<HTMLButtonElement>('consent-accept'),
+  decline: byId<HTMLButtonElement>('consent-decline'),
   search: byId<HTMLInputElement>('search'),
+  hint: byId('hint'),
   grid: byId('catalog-grid'),
   count: byId('catalog-count'),
   more: byId<HTMLButtonElement>('show-more'),
-  recs: byId('recs'),
+  personalize: byId<HTMLInputElement>('personalize'),
+  widgetHost: byId('recs-widget'),
   recsEmpty: byId('recs-empty'),
-  recsNote: byId('recs-note'),
   history: byId('history'),
   historyEmpty: byId('history-empty'),
-  clear: byId<HTMLButtonElement>('clear-history'),
+  consentPersonalization: byId<HTMLInputElement>('consent-personalization'),
+  consentFederated: byId<HTMLInputElement>('consent-federated'),
+  dataSummary: byId('data-summary'),
+  dataNote: byId('data-note'),
+  dataEvents: byId('data-events'),
+  dataEventsEmpty: byId('data-events-empty'),
+  eventsShown: byId('events-shown'),
+  exportBtn: byId<HTMLButtonElement>('data-export'),
+  forgetBtn: byId<HTMLButtonElement>('data-forget'),
+  forgetDialog: byId<HTMLDialogElement>('forget-dialog'),
+  modelCheck: byId<HTMLButtonElement>('model-check'),
+  banner: byId('update-banner'),
+  bannerText: byId('update-text'),
+  bannerApply: byId<HTMLButtonElement>('update-apply'),
+  bannerDismiss: byId<HTMLButtonElement>('update-dismiss'),
   device: byId('stat-device'),
-  encode: byId('stat-encode'),
-  score: byId('stat-score'),
+  kernel: byId('stat-kernel'),
+  recommendTime: byId('stat-recommend'),
   model: byId('stat-model'),
   items: byId('stat-items'),
+  offline: byId('stat-offline'),
 };
 
 const state = {
+  config: undefined as SiteConfig | undefined,
+  recs: undefined as Recommender | undefined,
+  widget: undefined as Widget | undefined,
   catalog: catalogFrom([]) as Catalog,
-  history: loadHistory(),
-  ranker: undefined as Remote<Ranker> | undefined,
+  /** sha256 of every blob the catalog's model version lists (for the offline check). */
+  blobs: [] as string[],
+  events: [] as StoredEvent[],
+  consent: { personalization: false, federated: false, updatedAt: null } as Consent,
   limit: PAGE,
-  /** Bumped per recommend call so a slow answer never overwrites a newer one. */
-  seq: 0,
   failed: false,
+  complete: false,
+  swReady: false,
 };
 
 function setStatus(text: string, mode: 'busy' | 'ready' | 'error', fraction?: number): void {
@@ -82,23 +125,26 @@ function showError(e: unknown): void {
   console.error(e);
 }
 
-const actions: ListActions = {
-  pick: (id) => {
-    state.history = addToHistory(state.history, id);
-    renderHistoryAndCatalog();
-    void recommend();
-  },
-  remove: (id) => {
-    state.history = removeFromHistory(state.history, id);
-    renderHistoryAndCatalog();
-    void recommend();
-  },
-};
+/** A small non-blocking banner at the bottom: one message, an action, and "later". */
+function showBanner(text: string, action: { label: string; run: () => void } | null): void {
+  ui.bannerText.textContent = text;
+  ui.bannerApply.textContent = action?.label ?? 'OK';
+  ui.bannerApply.onclick = () => {
+    ui.banner.hidden = true;
+    action?.run();
+  };
+  ui.bannerDismiss.hidden = action === null;
+  ui.banner.hidden = false;
+}
+ui.bannerDismiss.addEventListener('click', () => (ui.banner.hidden = true));
+
+// ---- catalog and picks -------------------------------------------------------------------
 
 function renderCatalog(): void {
   const matches = searchCatalog(state.catalog, ui.search.value);
   const shown = matches.slice(0, state.limit);
-  replaceChildren(ui.grid, catalogCards(shown, new Set(state.history), actions));
+  const picked = new Set(picksFrom(state.events));
+  replaceChildren(ui.grid, catalogCards(shown, picked, { pick: (id) => void pick(id) }));
   const total = state.catalog.items.length;
   // Before the catalog arrives there is nothing to count; "0 items" would read as an empty shop.
   ui.count.textContent =
@@ -111,41 +157,253 @@ function renderCatalog(): void {
   ui.more.textContent = `Show more (${matches.length - shown.length} left)`;
 }
 
-function renderHistoryAndCatalog(): void {
-  replaceChildren(ui.history, historyRows(state.history, state.catalog, actions));
-  ui.historyEmpty.hidden = state.history.length > 0;
-  ui.clear.disabled = state.history.length === 0;
+function renderPicks(): void {
+  const picks = picksFrom(state.events);
+  replaceChildren(ui.history, historyRows(picks.slice(0, PICKS_SHOWN), state.catalog));
+  ui.historyEmpty.hidden = picks.length > 0;
   renderCatalog();
 }
 
-function renderRecommendations(result: RecommendResult): void {
-  replaceChildren(ui.recs, recommendationRows(result, state.catalog, actions));
-  ui.recsEmpty.hidden = result.items.length > 0;
-  ui.recsEmpty.textContent = 'Nothing left to recommend.';
-  const notes: string[] = [];
-  if (result.coldStart)
-    notes.push('Starter picks in catalog order: choose something you like to personalise them.');
-  if (result.unknownHistory > 0)
-    notes.push(
-      `${result.unknownHistory} history item${result.unknownHistory > 1 ? 's' : ''} not in this model`,
-    );
-  ui.recsNote.hidden = notes.length === 0;
-  ui.recsNote.textContent = notes.join(' · ');
-  ui.encode.textContent = ms(result.timings.encodeMs);
-  ui.score.textContent = ms(result.timings.scoreMs);
-}
-
-async function recommend(): Promise<void> {
-  const ranker = state.ranker;
-  if (!ranker) return;
-  const seq = ++state.seq;
+async function pick(itemId: string): Promise<void> {
+  const recs = state.recs;
+  if (!recs) return;
   try {
-    const result = await ranker.recommend({ history: state.history, k: K });
-    if (seq === state.seq) renderRecommendations(result);
+    const { stored } = await recs.track({ type: 'like', itemId, context: { page: 'catalog' } });
+    if (!stored) {
+      // Without consent nothing is remembered: say so where the visitor is looking.
+      ui.hint.textContent =
+        'Not remembered: turn on “Personalized” to let this browser keep your picks.';
+      ui.callout.hidden = false;
+    }
+    await state.widget?.refresh();
   } catch (e) {
     showError(e);
   }
 }
+
+// ---- consent ------------------------------------------------------------------------------
+
+function renderConsent(): void {
+  const c = state.consent;
+  ui.personalize.checked = c.personalization;
+  ui.consentPersonalization.checked = c.personalization;
+  ui.consentFederated.checked = c.federated;
+  // Asked once, visibly: until the visitor chose either way.
+  ui.callout.hidden = c.personalization || c.updatedAt !== null;
+  if (c.personalization)
+    ui.hint.textContent = 'Pick a few things you like; each pick updates the recommendations.';
+}
+
+async function setConsent(flags: Partial<Pick<Consent, 'personalization' | 'federated'>>) {
+  const recs = state.recs;
+  if (!recs) return;
+  try {
+    state.consent = await recs.setConsent(flags);
+  } catch (e) {
+    showError(e);
+  }
+  renderConsent();
+}
+
+// ---- status and footer ---------------------------------------------------------------------
+
+function onProgress(p: LoadProgress): void {
+  const done = p.phase === 'complete';
+  if (p.phase === 'update') setStatus(p.text, 'busy', p.progress);
+  else if (!done) setStatus(p.text, 'busy', p.totalBytes > 0 ? p.progress : undefined);
+  if (p.items > 0) ui.items.textContent = itemsText(p.items, p.totalItems);
+  if (done) void afterComplete();
+}
+
+const itemsText = (items: number, total: number) =>
+  items < total
+    ? `${items.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`
+    : items.toLocaleString('en-US');
+
+async function renderStatus(): Promise<void> {
+  const recs = state.recs;
+  if (!recs) return;
+  const s = await recs.status();
+  ui.device.textContent = s.device;
+  ui.kernel.textContent = s.kernel;
+  ui.model.textContent = s.modelVersion;
+  ui.model.title = `${s.modelVersion}${s.manifestVersion !== null ? `, publication ${s.manifestVersion}` : ''}`;
+  ui.items.textContent = itemsText(s.items, s.totalItems);
+  const offline = s.source === 'cache' || !navigator.onLine;
+  const where = offline ? 'offline, from the model saved on this device' : `on ${s.device}`;
+  if (s.complete) setStatus(`ready ${where} · ${itemsText(s.items, s.totalItems)} items`, 'ready');
+  else if (offline) setStatus(`loading ${where}`, 'busy');
+}
+
+async function afterComplete(): Promise<void> {
+  state.complete = true;
+  await renderStatus();
+  void checkOffline();
+}
+
+/**
+ * "offline: ready" once the service worker controls the page and everything an offline start
+ * reads is stored: the app shell (precached), config and ORT (runtime caches), and the SDK's
+ * manifest and every blob of the current version.
+ */
+async function checkOffline(): Promise<void> {
+  if (!state.swReady || !state.complete || !state.config) return;
+  const server = state.config.server.replace(/\/+$/, '');
+  const urls = [`${server}/v1/manifest`, ...state.blobs.map((sha) => `${server}/v1/blobs/${sha}`)];
+  const cache = await caches.open(SDK_CACHE);
+  // The SDK writes its cache just after using the bytes: give it a moment.
+  for (let i = 0; i < 120; i++) {
+    const hits = await Promise.all(urls.map((u) => cache.match(u)));
+    if (hits.every(Boolean)) {
+      ui.offline.textContent = 'ready';
+      ui.offline.title = 'This page and its model load without a network';
+      document.documentElement.dataset['offline'] = 'ready';
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  ui.offline.textContent = 'not yet';
+}
+
+/** The widget's recommender, timing every list it asks for (for the footer). */
+function timed(recs: Recommender): WidgetRecommender {
+  return {
+    recommend: async (options) => {
+      const r = await recs.recommend(options);
+      const t = r.timings;
+      ui.recommendTime.textContent = ms(t.totalMs);
+      ui.recommendTime.title = `state ${ms(t.stateMs)}, retrieve ${ms(t.retrieveMs)}, rerank ${ms(t.rerankMs)}; ${r.itemsSearched} of ${r.totalItems} items searched`;
+      ui.recsEmpty.hidden = true;
+      return r;
+    },
+    track: (event) => recs.track(event),
+    explain: (itemId) => recs.explain(itemId),
+  };
+}
+
+// ---- your data ------------------------------------------------------------------------------
+
+async function renderYourData(): Promise<void> {
+  const recs = state.recs;
+  if (!recs) return;
+  const [snapshot, status, storage] = await Promise.all([
+    recs.exportMemory(),
+    recs.status(),
+    navigator.storage?.estimate?.().catch(() => undefined),
+  ]);
+  const d: YourData = { snapshot, status, catalog: state.catalog };
+  if (storage) d.storage = storage;
+  replaceChildren(ui.dataSummary, summaryRows(d));
+  const rows = eventRows(snapshot, state.catalog);
+  replaceChildren(ui.dataEvents, rows);
+  ui.dataEventsEmpty.hidden = rows.length > 0;
+  ui.eventsShown.textContent =
+    snapshot.events.length > EVENTS_SHOWN
+      ? `newest ${EVENTS_SHOWN} of ${snapshot.events.length}`
+      : '';
+}
+
+function dataNote(text: string): void {
+  ui.dataNote.textContent = text;
+  ui.dataNote.hidden = text === '';
+}
+
+async function exportData(): Promise<void> {
+  const recs = state.recs;
+  if (!recs) return;
+  const { name, blob } = snapshotFile(await recs.exportMemory());
+  download(name, blob);
+  dataNote(`Saved ${name}: everything listed here, as JSON.`);
+}
+
+async function forget(): Promise<void> {
+  const recs = state.recs;
+  if (!recs) return;
+  await recs.forget();
+  // The SDK announces it (onChange 'forget'), which re-renders; the note says what happened.
+  dataNote('Forgotten: nothing about you is stored in this browser now.');
+}
+
+async function checkForModel(): Promise<void> {
+  const recs = state.recs;
+  if (!recs) return;
+  ui.modelCheck.disabled = true;
+  try {
+    const r = await recs.refresh();
+    // A new version is announced by onChange ('model'), with the banner.
+    if (!r.changed) dataNote(`You have the latest model (${r.modelVersion}).`);
+  } catch (e) {
+    dataNote(`Could not check for a new model: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    ui.modelCheck.disabled = false;
+  }
+}
+
+// ---- views --------------------------------------------------------------------------------
+
+function currentView(): 'browse' | 'your-data' {
+  return location.hash === '#/your-data' ? 'your-data' : 'browse';
+}
+
+function route(): void {
+  const view = currentView();
+  ui.browse.hidden = view !== 'browse';
+  ui.data.hidden = view !== 'your-data';
+  for (const a of ui.nav) {
+    if (a.dataset['view'] === view) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (view === 'your-data') void renderYourData().catch(showError);
+}
+
+// ---- changes from the SDK ------------------------------------------------------------------
+
+async function reloadCatalog(): Promise<void> {
+  if (!state.config) return;
+  const loaded = await loadCatalog(state.config);
+  state.catalog = loaded.catalog;
+  state.blobs = loaded.blobs;
+  ui.search.disabled = false;
+  renderPicks();
+}
+
+function onChange(c: RecommenderChange): void {
+  switch (c.kind) {
+    case 'track':
+      state.events.push(c.event);
+      if (c.event.type !== 'view') renderPicks();
+      break;
+    case 'consent':
+      state.consent = c.consent;
+      renderConsent();
+      void state.widget?.refresh();
+      break;
+    case 'forget':
+    case 'import':
+      void (async () => {
+        const recs = state.recs;
+        if (!recs) return;
+        const snapshot = await recs.exportMemory();
+        state.events = snapshot.events;
+        state.consent = snapshot.consent;
+        renderConsent();
+        renderPicks();
+        await state.widget?.refresh();
+      })().catch(showError);
+      break;
+    case 'model':
+      showBanner(`The recommendations now use a new model (${c.modelVersion}).`, null);
+      void reloadCatalog().catch(showError);
+      void state.widget?.refresh();
+      void renderStatus();
+      break;
+    case 'profile':
+      break;
+  }
+  if (currentView() === 'your-data') void renderYourData().catch(showError);
+}
+
+// ---- start --------------------------------------------------------------------------------
 
 function deviceFromUrl(): DeviceChoice {
   const v = new URLSearchParams(location.search).get('device') ?? 'auto';
@@ -158,85 +416,74 @@ function deviceFromUrl(): DeviceChoice {
   return v as DeviceChoice;
 }
 
-async function fetchManifest(): Promise<DemoManifest> {
-  const res = await fetch('/v1/manifest');
-  if (!res.ok) {
-    const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
-    throw new LocalrecError(
-      res.status === 503 ? 'not-loaded' : 'internal',
-      `the server has no model to give: ${body?.error?.message ?? `HTTP ${res.status}`}`,
-    );
-  }
-  return readManifest(await res.json());
-}
-
-/** Catalog for an export without metadata: ids from the shards' own id tables, titles = ids. */
-async function catalogFromShards(shards: Uint8Array[]): Promise<Catalog> {
-  // Loaded only on this rare path, keeping the shard codec out of the main bundle.
-  const { decodeShard } = await import('../core/shard.ts');
-  return catalogFrom(
-    shards.flatMap((s) => decodeShard(s).ids.map((id) => ({ id, title: id, categories: [] }))),
-  );
-}
-
-function startWorker(): Remote<Ranker> {
-  registerErrorTransfer();
-  const worker = new Worker(new URL('../../workers/ranker.worker.ts', import.meta.url), {
-    type: 'module',
-  });
-  // A worker that fails to load never answers comlink calls; surface it instead of hanging.
-  worker.addEventListener('error', (ev) =>
-    showError(
-      new LocalrecError(
-        'internal',
-        `the ranker worker failed: ${ev.message || 'it could not be loaded'}`,
-      ),
-    ),
-  );
-  return wrap<Ranker>(worker);
-}
-
 async function boot(): Promise<void> {
-  renderHistoryAndCatalog();
-  const device = deviceFromUrl();
-  setStatus('fetching manifest', 'busy');
-  const manifest = await fetchManifest();
-  ui.model.textContent = manifest.modelVersion;
-  ui.model.title = manifest.modelVersion;
-
-  const refs = [manifest.encoder, ...manifest.shards, ...manifest.metadata];
-  const blobs = await downloadBlobs(refs, ({ loaded, total }) => {
-    setStatus(
-      `downloading model ${mb(loaded)}/${mb(total)} MB`,
-      'busy',
-      total > 0 ? loaded / total : 1,
-    );
+  route();
+  renderPicks();
+  const sw = startServiceWorker({
+    onUpdateWaiting: (apply) =>
+      showBanner('A new version of this app is ready.', { label: 'Reload', run: apply }),
+    onOfflineReady: () => {
+      state.swReady = true;
+      void checkOffline();
+    },
+    onError: (message) => {
+      ui.offline.textContent = 'unavailable';
+      ui.offline.title = message;
+      console.warn(`[demo] ${message}`);
+    },
   });
-  const [encoder, ...rest] = blobs;
-  const shards = rest.slice(0, manifest.shards.length);
-  const metadata = rest.slice(manifest.shards.length);
-  if (!encoder) throw new LocalrecError('internal', 'the encoder download went missing');
+  if (!sw) ui.offline.textContent = 'unavailable';
 
-  state.catalog =
-    metadata.length > 0 ? catalogFromMetadata(metadata) : await catalogFromShards(shards);
-  ui.search.disabled = false;
-  renderHistoryAndCatalog();
+  const device = deviceFromUrl();
+  setStatus('reading the site config', 'busy');
+  const config = (state.config = await loadSiteConfig());
+  const recs = await createRecommender({
+    server: config.server,
+    publicKey: config.publicKey,
+    device,
+    onProgress,
+    onChange,
+    onWarning: (w) => console.warn(`[localrec] ${w.code}: ${w.message}`),
+  });
+  state.recs = recs;
 
-  setStatus('starting worker', 'busy');
-  const ranker = startWorker();
-  setStatus(`loading model (device ${device})`, 'busy');
-  // Transferred, not copied: the page has no further use for these bytes.
-  const buffers = [encoder, ...shards].map((b) => b.buffer as ArrayBuffer);
-  const loaded = await ranker.load(
-    transfer({ encoder, shards, device, maxLen: manifest.maxLen }, buffers),
-  );
-  state.ranker = ranker;
+  const [snapshot] = await Promise.all([recs.exportMemory(), reloadCatalog()]);
+  state.events = snapshot.events;
+  state.consent = snapshot.consent;
+  renderConsent();
+  renderPicks();
+  for (const el of [
+    ui.personalize,
+    ui.consentPersonalization,
+    ui.consentFederated,
+    ui.exportBtn,
+    ui.forgetBtn,
+    ui.modelCheck,
+  ])
+    el.disabled = false;
 
-  setStatus(`ready on ${loaded.device} (${loaded.reason})`, 'ready');
-  ui.device.textContent = loaded.device;
-  ui.device.title = loaded.reason;
-  ui.items.textContent = loaded.items.toLocaleString('en-US');
-  await recommend();
+  const widget = mountWidget(ui.widgetHost, timed(recs), {
+    k: K,
+    title: '',
+    slot: 'demo',
+    onError: (e) => console.warn('[demo] widget:', e),
+  });
+  state.widget = widget;
+  // Cards without a link (a catalog without urls) pick the item, like the catalog's cards do.
+  widget.root.addEventListener('click', (ev) => {
+    const card = (ev.target as Element | null)?.closest?.('[data-item-id]');
+    if (card instanceof HTMLElement && !(card instanceof HTMLAnchorElement) && card.dataset.itemId)
+      void pick(card.dataset.itemId);
+  });
+  await widget.ready;
+  await renderStatus();
+  if (currentView() === 'your-data') await renderYourData();
+  // The SDK checks hourly; coming back online is a good moment too.
+  window.addEventListener('online', () => {
+    void recs.refresh().catch(() => undefined);
+    void renderStatus();
+  });
+  window.addEventListener('offline', () => void renderStatus());
 }
 
 ui.search.addEventListener('input', () => {
@@ -247,11 +494,30 @@ ui.more.addEventListener('click', () => {
   state.limit += PAGE;
   renderCatalog();
 });
-ui.clear.addEventListener('click', () => {
-  state.history = clearHistory();
-  renderHistoryAndCatalog();
-  void recommend();
+ui.accept.addEventListener('click', () => void setConsent({ personalization: true }));
+ui.decline.addEventListener('click', () => void setConsent({ personalization: false }));
+ui.personalize.addEventListener(
+  'change',
+  () => void setConsent({ personalization: ui.personalize.checked }),
+);
+ui.consentPersonalization.addEventListener(
+  'change',
+  () => void setConsent({ personalization: ui.consentPersonalization.checked }),
+);
+ui.consentFederated.addEventListener(
+  'change',
+  () => void setConsent({ federated: ui.consentFederated.checked }),
+);
+ui.exportBtn.addEventListener('click', () => void exportData().catch(showError));
+ui.forgetBtn.addEventListener('click', () => {
+  ui.forgetDialog.returnValue = '';
+  ui.forgetDialog.showModal();
 });
+ui.forgetDialog.addEventListener('close', () => {
+  if (ui.forgetDialog.returnValue === 'forget') void forget().catch(showError);
+});
+ui.modelCheck.addEventListener('click', () => void checkForModel());
+window.addEventListener('hashchange', route);
 // "/" jumps to search, as on most catalog sites.
 document.addEventListener('keydown', (ev) => {
   if (ev.key === '/' && document.activeElement !== ui.search && !ui.search.disabled) {

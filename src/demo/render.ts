@@ -1,15 +1,14 @@
 /**
- * Rendering of the demo's three lists and its footer. Pure DOM building from data, all text
- * through textContent (see dom.ts); main.ts owns state and events.
+ * Rendering of the demo's catalog and picks and its footer figures (the recommendations are the
+ * embeddable widget's, src/embed/widget.ts). Pure DOM building from data, all text through
+ * textContent (see dom.ts); main.ts owns state and events.
  */
-import type { RecommendResult } from '../client/ranker-api.ts';
 import { describe, type Catalog, type CatalogItem } from './catalog.ts';
 import { h } from './dom.ts';
 
 /** Callbacks the rendered lists call. */
 export interface ListActions {
   pick: (id: string) => void;
-  remove: (id: string) => void;
 }
 
 function genres(item: CatalogItem): HTMLElement {
@@ -31,7 +30,7 @@ export function catalogCards(
       'button',
       {
         class: 'card',
-        title: picked ? `${item.title} (in your history)` : `Add “${item.title}” to your history`,
+        title: picked ? `${item.title} (one of your picks)` : `Pick “${item.title}”`,
         attrs: { type: 'button', 'aria-pressed': String(picked) },
         onClick: () => actions.pick(item.id),
       },
@@ -49,83 +48,17 @@ export function catalogCards(
   });
 }
 
-/** The recommendation list: rank, title, genres, score; clicking one adds it to the history. */
-export function recommendationRows(
-  result: RecommendResult,
-  catalog: Catalog,
-  actions: ListActions,
-): HTMLElement[] {
-  const top = Math.max(...result.items.map((r) => Math.abs(r.score)), 1e-9);
-  return result.items.map((r, i) => {
-    const item = describe(catalog, r.id);
-    // The bar is relative to the best score of this list: absolute dot products mean little to a reader.
-    const fill = h('span');
-    // A style property, not a style attribute, so a strict Content-Security-Policy still allows it.
-    fill.style.width = `${Math.round((Math.max(0, r.score) / top) * 100)}%`;
-    const bar = h('span', { class: 'score-bar', attrs: { 'aria-hidden': 'true' } }, [fill]);
-    return h('li', {}, [
-      h(
-        'button',
-        {
-          class: 'rec',
-          attrs: { type: 'button' },
-          title: `Add “${item.title}” to your history`,
-          onClick: () => actions.pick(r.id),
-        },
-        [
-          h('span', { class: 'rank', text: String(i + 1) }),
-          h('span', { class: 'rec-body' }, [
-            h('span', { class: 'rec-title', text: item.title }),
-            genres(item),
-          ]),
-          h(
-            'span',
-            { class: 'score' },
-            result.coldStart
-              ? []
-              : [
-                  h('span', {
-                    class: 'score-value',
-                    text: formatScore(r.score),
-                    title: String(r.score),
-                  }),
-                  bar,
-                ],
-          ),
-        ],
-      ),
-    ]);
-  });
-}
-
-/** The history, newest first, each with a remove button. */
-export function historyRows(
-  history: string[],
-  catalog: Catalog,
-  actions: ListActions,
-): HTMLElement[] {
-  return [...history].reverse().map((id) => {
+/** The visitor's picks, newest first (ids as given), each with its title and genres. */
+export function historyRows(picks: string[], catalog: Catalog): HTMLElement[] {
+  return picks.map((id) => {
     const item = describe(catalog, id);
     return h('li', { class: 'hist' }, [
       h('span', { class: 'hist-body' }, [
         h('span', { class: 'hist-title', text: item.title }),
         genres(item),
       ]),
-      h('button', {
-        class: 'icon',
-        text: '×',
-        title: `Remove “${item.title}”`,
-        attrs: { type: 'button', 'aria-label': `Remove ${item.title} from your history` },
-        onClick: () => actions.remove(id),
-      }),
     ]);
   });
-}
-
-/** A score in at most ~7 characters: fixed point for ordinary values, exponent otherwise. */
-export function formatScore(v: number): string {
-  const a = Math.abs(v);
-  return a !== 0 && (a >= 1000 || a < 0.001) ? v.toExponential(1) : v.toFixed(3);
 }
 
 /** Milliseconds for the footer: sub-millisecond times keep one decimal. */
@@ -136,4 +69,25 @@ export function ms(v: number): string {
 /** Bytes as MB with one decimal, for the download line. */
 export function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
+}
+
+/** Event types that count as a pick in the demo (views are what the widget saw, not choices). */
+const PICK_TYPES = new Set(['like', 'click', 'add-to-cart', 'purchase', 'rating']);
+
+/**
+ * Item ids the visitor picked, newest first, each once, from the memory's events (oldest recorded
+ * first; among equal timestamps the later recorded counts as newer).
+ */
+export function picksFrom(
+  events: readonly { type: string; itemId: string; timestamp: number }[],
+): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  const newestFirst = [...events].reverse().sort((a, b) => b.timestamp - a.timestamp);
+  for (const e of newestFirst) {
+    if (!PICK_TYPES.has(e.type) || seen.has(e.itemId)) continue;
+    seen.add(e.itemId);
+    out.push(e.itemId);
+  }
+  return out;
 }

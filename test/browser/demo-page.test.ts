@@ -1,17 +1,23 @@
-/** The demo page's building blocks in real Chromium: safe rendering, catalog, manifest and blob checks. */
+/**
+ * The demo page's building blocks in real Chromium: safe rendering, the catalog, the site config,
+ * the "Your data" view, and the service worker's cache rules.
+ */
 import { describe, expect, it } from 'vitest';
-import type { RecommendResult } from '../../src/client/ranker-api.ts';
+import type { MemorySnapshot, RecommenderStatus } from '../../src/client/recommender-api.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
-import { verifyBlob } from '../../src/core/blob.ts';
 import { encodeMetadataShard } from '../../src/core/metadata.ts';
 import { catalogFrom, catalogFromMetadata, searchCatalog } from '../../src/demo/catalog.ts';
-import { readManifest } from '../../src/demo/manifest.ts';
+import { readOnlyCaches } from '../../src/demo/catalog-source.ts';
+import { parseSiteConfig } from '../../src/demo/config.ts';
+import { ROUTES, sdkBlobPlugin, sdkManifestPlugin } from '../../src/demo/pwa-caches.ts';
+import { catalogCards, historyRows, picksFrom } from '../../src/demo/render.ts';
 import {
-  catalogCards,
-  formatScore,
-  historyRows,
-  recommendationRows,
-} from '../../src/demo/render.ts';
+  countByType,
+  eventRows,
+  formatBytes,
+  snapshotFile,
+  summaryRows,
+} from '../../src/demo/your-data.ts';
 
 const HOSTILE = '<img src=x onerror="window.__pwned=1">Heat & <b>Dust</b>';
 const catalog = catalogFrom([
@@ -20,7 +26,7 @@ const catalog = catalogFrom([
   { id: 'b', title: 'Blue Thief', categories: ['Crime'] },
   { id: 'c', title: 'Red River', categories: ['Western', 'Crime'] },
 ]);
-const noop = { pick: () => {}, remove: () => {} };
+const noop = { pick: () => {} };
 
 async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
@@ -46,49 +52,24 @@ describe('rendering', () => {
     host.remove();
   });
 
-  it('lists recommendations with scores, and without them on a cold start', () => {
-    const result: RecommendResult = {
-      items: [
-        { id: 'c', score: 0.5 },
-        { id: 'zz', score: 0.25 },
-      ],
-      timings: { encodeMs: 1, scoreMs: 1, totalMs: 2 },
-      coldStart: false,
-      unknownHistory: 0,
-      itemsSearched: 3,
-    };
-    const rows = recommendationRows(result, catalog, noop);
-    expect(rows.map((r) => r.querySelector('.rec-title')?.textContent)).toEqual([
-      'Red River',
-      'item zz',
+  it('lists picks newest first, each once, leaving out views and dislikes', () => {
+    const ev = (type: string, itemId: string, timestamp: number) => ({ type, itemId, timestamp });
+    const picks = picksFrom([
+      ev('like', 'b', 1),
+      ev('view', 'a', 2),
+      ev('like', 'c', 3),
+      ev('dislike', 'a', 4),
+      ev('click', 'b', 5),
+      ev('like', 'a', 5), // same time as the click before it, recorded later: newer
     ]);
-    expect(rows.map((r) => r.querySelector('.score-value')?.textContent)).toEqual([
-      '0.500',
-      '0.250',
-    ]);
-    const cold = recommendationRows({ ...result, coldStart: true }, catalog, noop);
-    expect(cold[0]?.querySelector('.score-value')).toBeNull();
-  });
-
-  it('lists history newest first, and remove names the right item', () => {
-    const removed: string[] = [];
-    const rows = historyRows(['b', 'c'], catalog, {
-      pick: () => {},
-      remove: (id) => removed.push(id),
-    });
+    expect(picks).toEqual(['a', 'b', 'c']);
+    const rows = historyRows(picks, catalog);
     expect(rows.map((r) => r.querySelector('.hist-title')?.textContent)).toEqual([
-      'Red River',
+      HOSTILE,
       'Blue Thief',
+      'Red River',
     ]);
-    rows[0]?.querySelector('button')?.click();
-    expect(removed).toEqual(['c']);
-  });
-
-  it('formats scores compactly', () => {
-    expect(formatScore(0.12345)).toBe('0.123');
-    expect(formatScore(0)).toBe('0.000');
-    expect(formatScore(8.2e36)).toBe('8.2e+36');
-    expect(formatScore(-0.0001)).toBe('-1.0e-4');
+    expect(rows[0]?.querySelector('img, b')).toBeNull();
   });
 });
 
@@ -127,41 +108,146 @@ describe('catalog', () => {
   });
 });
 
-describe('manifest and blobs', () => {
-  const hash = 'a'.repeat(64);
-  const good = {
-    formatVersion: 1,
-    modelVersion: 'v1',
-    models: { sasrec: { encoder: { sha256: hash, bytes: 10 }, config: { maxLen: 50 } } },
-    shards: [{ sha256: hash, bytes: 5 }],
-    metadata: [{ sha256: hash, bytes: 7 }],
-  };
+describe('site config', () => {
+  const key = 'A'.repeat(43) + '=';
 
-  it('reads a format-1 manifest and names what is wrong with a bad one', async () => {
-    const m = readManifest(good);
-    expect(m.maxLen).toBe(50);
-    expect(m.metadata).toEqual([{ sha256: hash, bytes: 7 }]);
-    expect(readManifest({ ...good, metadata: null }).metadata).toEqual([]);
-    expect(
-      await codeOf(() => readManifest({ ...good, metadata: { sha256: hash, bytes: 7 } })),
-    ).toBe('bad-format');
-    expect(await codeOf(() => readManifest({ ...good, formatVersion: 2 }))).toBe(
-      'unsupported-version',
+  it('accepts { server, publicKey } and names a wrong field', async () => {
+    expect(parseSiteConfig({ server: '', publicKey: key })).toEqual({ server: '', publicKey: key });
+    expect(await codeOf(() => parseSiteConfig({ server: 1, publicKey: key }))).toBe('bad-format');
+    expect(await codeOf(() => parseSiteConfig({ server: '', publicKey: 'short' }))).toBe(
+      'bad-format',
     );
-    expect(
-      await codeOf(() => readManifest({ ...good, shards: [{ sha256: 'XYZ', bytes: 5 }] })),
-    ).toBe('bad-format');
-    expect(await codeOf(() => readManifest({ ...good, models: {} }))).toBe('bad-format');
+    expect(await codeOf(() => parseSiteConfig([]))).toBe('bad-format');
+  });
+});
+
+describe('your data', () => {
+  const snapshot = {
+    format: 'localrec-memory',
+    version: 1,
+    exportedAt: Date.UTC(2026, 10, 22, 12),
+    events: [
+      {
+        type: 'like',
+        itemId: 'a',
+        timestamp: 1_000,
+        sessionId: 's1',
+        context: { page: 'catalog' },
+      },
+      { type: 'view', itemId: 'b', timestamp: 2_000, sessionId: 's1', dwellMs: 1500 },
+      { type: 'like', itemId: 'c', timestamp: 3_000, sessionId: 's1' },
+    ],
+    sessions: [{ id: 's1', startedAt: 1_000, lastEventAt: 3_000, events: 3 }],
+    profile: {
+      vector: null,
+      vectorModel: null,
+      categories: {},
+      bandits: {},
+      disliked: [],
+      counts: { compactedByType: {}, compactedEvents: 0, compactedSessions: 0, corruptDropped: 0 },
+      updatedAt: 0,
+    },
+    consent: { personalization: true, federated: false, updatedAt: 500 },
+    settings: [],
+  } as unknown as MemorySnapshot;
+  const status = {
+    modelVersion: 'v1',
+    manifestVersion: 2,
+    source: 'cache',
+    models: ['sasrec'],
+    items: 3,
+    totalItems: 3,
+    complete: true,
+    device: 'wasm',
+    kernel: 'wasm-simd',
+    consent: snapshot.consent,
+  } as RecommenderStatus;
+
+  it('summarises what is stored and lists events newest first, as text', () => {
+    const summary = summaryRows({
+      snapshot,
+      status,
+      catalog,
+      storage: { usage: 2_500_000, quota: 1e9 },
+    });
+    const text = summary.map((r) => r.textContent).join('\n');
+    expect(text).toContain('3 (like 2 · view 1)');
+    expect(text).toContain('personalization on, federated learning off');
+    expect(text).toContain('publication 2');
+    expect(text).toContain('copy saved on this device');
+    expect(text).toContain('2.5 MB of 1.0 GB');
+    const rows = eventRows(snapshot, catalog);
+    expect(rows.map((r) => r.children[2]?.textContent)).toEqual([
+      'Red River',
+      'Blue Thief',
+      HOSTILE,
+    ]);
+    expect(rows[1]?.children[1]?.textContent).toBe('view (1.5 s)');
+    expect(rows[2]?.children[3]?.textContent).toBe('page: catalog');
+    expect(rows[2]?.querySelector('img, b')).toBeNull();
   });
 
-  it('accepts a blob matching its sha256 and rejects a tampered one', async () => {
-    const bytes = new TextEncoder().encode('abc');
-    const ref = {
-      sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
-      bytes: 3,
-    };
-    await verifyBlob(ref, bytes);
-    expect(await codeOf(verifyBlob(ref, new TextEncoder().encode('abd')))).toBe('integrity');
-    expect(await codeOf(verifyBlob(ref, new TextEncoder().encode('abcd')))).toBe('integrity');
+  it('exports exactly the snapshot as a dated JSON file', async () => {
+    const { name, blob } = snapshotFile(snapshot);
+    expect(name).toBe('localrec-my-data-2026-11-22.json');
+    expect(blob.type).toBe('application/json');
+    expect(JSON.parse(await blob.text())).toEqual(snapshot);
+  });
+
+  it('formats counts and sizes', () => {
+    expect(countByType([{ type: 'view' }, { type: 'like' }, { type: 'view' }])).toBe(
+      'view 2 · like 1',
+    );
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(12_345)).toBe('12 kB');
+    expect(formatBytes(26_800_000)).toBe('27 MB');
+  });
+});
+
+describe('service worker cache rules', () => {
+  const hash = 'ab'.repeat(32);
+  const cached = new Response('bytes');
+
+  it('routes blobs, the manifest, ORT and the config, and nothing else', () => {
+    const o = 'http://127.0.0.1:8080';
+    expect(ROUTES.blob.test(`${o}/v1/blobs/${hash}`)).toBe(true);
+    expect(ROUTES.blob.test(`${o}/v1/blobs/${hash}x`)).toBe(false);
+    expect(ROUTES.manifest.test(`${o}/v1/manifest`)).toBe(true);
+    expect(ROUTES.ortWasm.test(`${o}/assets/ort-wasm-simd-threaded.asyncify-D5D0fo7z.wasm`)).toBe(
+      true,
+    );
+    expect(ROUTES.ortWasm.test(`${o}/assets/index-CuPduIKb.js`)).toBe(false);
+    expect(ROUTES.siteConfig.test(`${o}/localrec-config.json`)).toBe(true);
+  });
+
+  it('never writes the SDK cache, and a reload of a blob skips it', async () => {
+    expect(await sdkBlobPlugin.cacheWillUpdate?.()).toBeNull();
+    expect(await sdkManifestPlugin.cacheWillUpdate?.()).toBeNull();
+    const use = sdkBlobPlugin.cachedResponseWillBeUsed!;
+    expect(await use({ request: new Request('/x'), cachedResponse: cached })).toBe(cached);
+    expect(
+      await use({ request: new Request('/x', { cache: 'reload' }), cachedResponse: cached }),
+    ).toBeNull();
+  });
+
+  it('answers the manifest from the cache after a timeout, not after a network failure', async () => {
+    const use = sdkManifestPlugin.cachedResponseWillBeUsed!;
+    const request = new Request('/v1/manifest');
+    expect(await use({ request, cachedResponse: cached, state: {} })).toBe(cached);
+    const state: Record<string, unknown> = {};
+    await sdkManifestPlugin.fetchDidFail?.({ state });
+    expect(await use({ request, cachedResponse: cached, state })).toBeNull();
+  });
+
+  it('gives the page a read-only view of the SDK cache', async () => {
+    const name = `demo-test-${Math.random()}`;
+    const real = await caches.open(name);
+    await real.put('/v1/blobs/x', new Response('kept'));
+    const view = await readOnlyCaches(caches).open(name);
+    expect(await (await view.match('/v1/blobs/x'))?.text()).toBe('kept');
+    await view.put('/v1/blobs/y', new Response('no'));
+    expect(await view.delete('/v1/blobs/x')).toBe(false);
+    expect((await real.keys()).map((r) => new URL(r.url).pathname)).toEqual(['/v1/blobs/x']);
+    await caches.delete(name);
   });
 });

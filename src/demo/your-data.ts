@@ -1,0 +1,136 @@
+/**
+ * The "Your data" view: everything the recommender keeps about the visitor on this device — the
+ * events, the profile, the consent, counts and how much storage the site uses — read from
+ * `exportMemory()` and `status()`, with Export (a JSON download of exactly that snapshot) and
+ * Forget (after a confirmation). Pure DOM building from data, all text through textContent
+ * (dom.ts); main.ts fetches the data and runs the actions.
+ */
+import type { MemorySnapshot, RecommenderStatus } from '../client/recommender-api.ts';
+import { describe, type Catalog } from './catalog.ts';
+import { h } from './dom.ts';
+
+/** What the view shows. */
+export interface YourData {
+  snapshot: MemorySnapshot;
+  status: RecommenderStatus;
+  /** `navigator.storage.estimate()` where the browser has it. */
+  storage?: { usage?: number; quota?: number };
+  catalog: Catalog;
+}
+
+/** Events listed in the table, newest first; the counts above it cover all of them. */
+export const EVENTS_SHOWN = 100;
+
+/** Bytes in kB/MB/GB with at most one decimal. */
+export function formatBytes(n: number): string {
+  if (n < 1e3) return `${n} B`;
+  const [unit, div] = n < 1e6 ? ['kB', 1e3] : n < 1e9 ? ['MB', 1e6] : ['GB', 1e9];
+  return `${(n / div).toFixed(n / div < 10 ? 1 : 0)} ${unit}`;
+}
+
+const when = (ms: number | null | undefined): string =>
+  ms ? new Date(ms).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' }) : 'never';
+
+function row(term: string, value: string, id?: string): HTMLElement {
+  return h('div', {}, [h('dt', { text: term }), h('dd', { text: value, attrs: id ? { id } : {} })]);
+}
+
+/** Counts by event type, most frequent first: "like 5 · view 12". */
+export function countByType(events: readonly { type: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const e of events) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([t, n]) => `${t} ${n}`)
+    .join(' · ');
+}
+
+/** The summary list: what is stored, in numbers. */
+export function summaryRows(d: YourData): HTMLElement[] {
+  const { snapshot: s, status, storage } = d;
+  const compacted = s.profile.counts.compactedEvents;
+  const categories = Object.keys(s.profile.categories).length;
+  const rows = [
+    row(
+      'Events',
+      `${s.events.length}${s.events.length ? ` (${countByType(s.events)})` : ''}${compacted ? `, plus ${compacted} older ones folded into the profile` : ''}`,
+      'data-events-count',
+    ),
+    row('Sessions', String(s.sessions.length)),
+    row(
+      'Profile',
+      [
+        s.profile.vector
+          ? `an interest vector of ${s.profile.vector.length} numbers`
+          : 'no interest vector yet',
+        `${categories} categor${categories === 1 ? 'y' : 'ies'} summarised`,
+        `${s.profile.disliked.length} hidden item${s.profile.disliked.length === 1 ? '' : 's'}`,
+      ].join(', '),
+    ),
+    row(
+      'Consent',
+      `personalization ${s.consent.personalization ? 'on' : 'off'}, federated learning ${s.consent.federated ? 'on' : 'off'} (set ${when(s.consent.updatedAt)})`,
+      'data-consent',
+    ),
+    row(
+      'Model',
+      `${status.modelVersion}${status.manifestVersion !== null ? ` (publication ${status.manifestVersion})` : ''}, ${status.items.toLocaleString('en-US')} items, from the ${status.source === 'cache' ? 'copy saved on this device' : 'server'}`,
+      'data-model',
+    ),
+  ];
+  if (storage?.usage !== undefined)
+    rows.push(
+      row(
+        'Storage used by this site',
+        `${formatBytes(storage.usage)}${storage.quota ? ` of ${formatBytes(storage.quota)} allowed` : ''} (history, model and app files)`,
+        'data-storage',
+      ),
+    );
+  return rows;
+}
+
+/** The events table's rows: time, type, item, where — newest first, at most {@link EVENTS_SHOWN}. */
+export function eventRows(snapshot: MemorySnapshot, catalog: Catalog): HTMLElement[] {
+  return [...snapshot.events]
+    .sort((a, b) => b.timestamp - a.timestamp)
+    .slice(0, EVENTS_SHOWN)
+    .map((e) => {
+      const where = e.context
+        ? Object.entries(e.context)
+            .map(([k, v]) => `${k}: ${String(v)}`)
+            .join(', ')
+        : '';
+      const detail =
+        e.type === 'rating'
+          ? ` (${e.value}★)`
+          : e.type === 'view' && e.dwellMs
+            ? ` (${(e.dwellMs / 1000).toFixed(1)} s)`
+            : '';
+      return h('tr', {}, [
+        h('td', { text: when(e.timestamp) }),
+        h('td', { text: `${e.type}${detail}` }),
+        h('td', { text: describe(catalog, e.itemId).title, title: e.itemId }),
+        h('td', { class: 'muted', text: where }),
+      ]);
+    });
+}
+
+/** `exportMemory()`'s snapshot as a downloadable JSON file named after the day. */
+export function snapshotFile(snapshot: MemorySnapshot): { name: string; blob: Blob } {
+  const day = new Date(snapshot.exportedAt).toISOString().slice(0, 10);
+  return {
+    name: `localrec-my-data-${day}.json`,
+    blob: new Blob([`${JSON.stringify(snapshot, null, 2)}\n`], { type: 'application/json' }),
+  };
+}
+
+/** Starts a browser download of `blob`. */
+export function download(name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { attrs: { href: url, download: name } });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // Revoked later: some browsers read the URL after click() returns.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
