@@ -26,6 +26,8 @@ export interface WidgetOptions {
   dwellMs?: number;
   /** The recommendation slot the widget's list belongs to (default `'widget'`). */
   slot?: string;
+  /** The item the page shows: it steers the list (`context.itemId`) and is never in it. */
+  itemId?: string;
 }
 
 /** The part of the recommender the widget uses. */
@@ -126,6 +128,10 @@ export function mountWidget(
       : DEFAULT_DWELL_MS;
   const heading = typeof options.title === 'string' ? options.title : 'Recommended for you';
   const slot = typeof options.slot === 'string' && options.slot ? options.slot : 'widget';
+  const context =
+    typeof options.itemId === 'string' && options.itemId
+      ? { slot, itemId: options.itemId }
+      : { slot };
   const userOnError = options.onError;
 
   const report = (error: unknown): void => {
@@ -277,7 +283,7 @@ export function mountWidget(
     if (destroyed) return;
     const gen = ++generation;
     try {
-      const result = await recommender.recommend({ k, context: { slot } });
+      const result = await recommender.recommend({ k, context });
       if (destroyed || gen !== generation) return;
       const items = Array.isArray(result?.items) ? result.items.slice(0, k) : [];
       if (!items.length) {

@@ -1,0 +1,48 @@
+/**
+ * The script-tag entry, built by vite.embed.config.ts into one classic script, `localrec.js`:
+ *
+ * ```html
+ * <div id="recs"></div>
+ * <script src="https://recs.example/localrec.js" data-server="https://recs.example"
+ *   data-public-key="…" data-target="#recs" data-k="8" async></script>
+ * ```
+ *
+ * Only the widget, the `window.localrec` API and the comlink proxy run on the page's main
+ * thread; the recommender (model download and verification, IndexedDB, ONNX Runtime and its
+ * .wasm) is a worker chunk loaded from the server when the script starts (src/embed/worker.ts).
+ */
+import workerPath from '../../workers/recommender.worker.ts?worker&url';
+import { createRecommender } from '../client/recommender.ts';
+import { bootEmbed } from './embed.ts';
+import { logError } from './log.ts';
+import { startEmbedWorker } from './worker.ts';
+
+// Both only hold while the script first runs: read them now. In the IIFE build `import.meta.url`
+// is the script's URL, captured by the bundle's intro.
+const script = document.currentScript;
+const scriptUrl = import.meta.url;
+
+try {
+  const workerUrl = new URL(workerPath, scriptUrl).href;
+  bootEmbed(script instanceof HTMLScriptElement ? script : null, {
+    win: window as { localrec?: unknown },
+    doc: document,
+    async createRecommender(config, { onChange, onWarning }) {
+      const { worker, release } = startEmbedWorker(workerUrl);
+      try {
+        return await createRecommender({
+          server: config.server,
+          publicKey: config.publicKey,
+          consent: config.consent,
+          worker,
+          onChange,
+          onWarning,
+        });
+      } finally {
+        release();
+      }
+    },
+  });
+} catch (e) {
+  logError('could not start:', e);
+}
