@@ -23,7 +23,7 @@ const COMPRESSIBLE = /\.(wasm|m?js|css|html|svg|json|webmanifest)$/;
  * that file quality 11 saves a further ~20% but takes over a minute instead of ~2.5 s. Both
  * encodings, because Chromium offers `br` only on secure origins and plain-http demos get gzip.
  */
-function precompress(): Plugin {
+export function precompress(): Plugin {
   let outDir = '';
   return {
     name: 'localrec:precompress',

@@ -1,7 +1,9 @@
 /**
- * Builds the web front end: the demo site (vite.config.ts: index.html, its assets, the
- * workers) into one folder, ready for `localrec serve --static`. `localrec demo`, `npm run
- * build` and the end-to-end tests all build through here, so they ship the same files.
+ * Builds the web front end into one folder, ready for `localrec serve --static`: the demo site
+ * (vite.config.ts: index.html, its assets, the workers), then the one-tag embed beside it
+ * (vite.embed.config.ts: `localrec.js` and its lazily loaded worker chunks; see build-embed.ts).
+ * `localrec demo`, `npm run build` and the end-to-end tests all build through here, so they
+ * ship the same files.
  *
  * The page learns where the model comes from and which key signs it from `localrec-config.json`
  * beside index.html ({@link writeSiteConfig}): the key is pinned by whoever deploys the site
@@ -10,6 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { buildEmbed, formatEmbedReport, type EmbedSizeReport } from './build-embed.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -29,19 +32,36 @@ export interface BuildSiteOptions {
   outDir?: string;
   /** vite's log level (default `'warn'`). */
   logLevel?: 'info' | 'warn' | 'error' | 'silent';
+  /** Hears the embed's size report as text (default: nowhere). */
+  log?: (text: string) => void;
 }
 
-/** Builds the site into `outDir` and returns that folder's absolute path. */
-export async function buildSite(options: BuildSiteOptions = {}): Promise<string> {
+/** What {@link buildSite} built. */
+export interface SiteBuild {
+  /** The output folder's absolute path. */
+  outDir: string;
+  /** Sizes of `localrec.js` (main thread) and of what its worker loads lazily. */
+  embed: EmbedSizeReport;
+}
+
+/**
+ * Builds the site and the embed into `outDir`.
+ * @throws LocalrecError `internal` when `localrec.js` is over its gzip budget (build-embed.ts).
+ */
+export async function buildSite(options: BuildSiteOptions = {}): Promise<SiteBuild> {
   const outDir = resolve(options.outDir ?? join(ROOT, 'dist'));
+  const logLevel = options.logLevel ?? 'warn';
   const { build } = await import('vite');
   await build({
     root: ROOT,
     configFile: join(ROOT, 'vite.config.ts'),
-    logLevel: options.logLevel ?? 'warn',
+    logLevel,
     build: { outDir, emptyOutDir: true },
   });
-  return outDir;
+  // After the site, which empties the folder; the embed only adds files.
+  const embed = await buildEmbed({ outDir, logLevel });
+  options.log?.(formatEmbedReport(embed));
+  return { outDir, embed };
 }
 
 /** Writes `localrec-config.json` into a built site folder. */

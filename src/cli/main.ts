@@ -31,6 +31,7 @@ const commands: Record<string, () => Promise<Command>> = {
   gc: async () => (await import('./commands/gc.ts')).gcCommand,
   round: async () => (await import('./commands/round.ts')).roundCommand,
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
+  build: async () => (await import('./commands/build.ts')).buildCommand,
   'bench-accuracy': async () => (await import('./commands/bench-accuracy.ts')).benchAccuracyCommand,
   'two-tower': async () => (await import('./commands/two-tower.ts')).twoTowerCommand,
 };
@@ -42,6 +43,7 @@ usage: localrec <command> [options]    (localrec <command> --help for its option
 
 commands:
   demo            train on the built-in demo catalog (or --data) if needed, export, and serve the demo site
+  build           build the demo site and the one-tag embed (localrec.js); JSON size report on the last line
   train           train SASRec on an event file; writes a checkpoint
   two-tower       train, evaluate (incl. cold items) and export the two-tower retriever
   eval            evaluate a checkpoint (full ranking and sampled-100, validation and test)

@@ -57,7 +57,7 @@ async function signingKey(): Promise<SigningKey> {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const t0 = performance.now();
   const root = mkdtempSync(join(tmpdir(), 'localrec-e2e-'));
-  const distDir = await buildSite({ outDir: join(root, 'dist'), logLevel: 'error' });
+  const { outDir: distDir } = await buildSite({ outDir: join(root, 'dist'), logLevel: 'error' });
   const buildSeconds = (performance.now() - t0) / 1000;
 
   const ds = generateSyntheticCatalog({

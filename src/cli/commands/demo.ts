@@ -17,7 +17,14 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 const DEMO_KEY = join(ROOT, '.localrec', 'keys', 'demo');
 
 /** What the web app is built from: a change to any of it makes dist/ stale. */
-const APP_SOURCES = ['index.html', 'vite.config.ts', 'src', 'workers', 'public'];
+const APP_SOURCES = [
+  'index.html',
+  'vite.config.ts',
+  'vite.embed.config.ts',
+  'src',
+  'workers',
+  'public',
+];
 
 /** Newest modification time under `path` (a file or a folder, recursively); 0 if absent. */
 function newestMtime(path: string): number {
