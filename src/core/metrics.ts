@@ -137,8 +137,15 @@ export class RankAccumulator {
   }
 }
 
-/** Scores a batch of input sequences: one Float32Array of length numItems + 1 per input. */
-export type BatchScorer = (inputs: Int32Array[]) => Promise<Float32Array[]> | Float32Array[];
+/**
+ * Scores a batch of input sequences: one Float32Array of length numItems + 1 per input. `at`
+ * says whose inputs they are (indices into `split.users`, same order) and for which stage, for
+ * scorers that need more than the sequence (e.g. the time of the request: src/core/context.ts).
+ */
+export type BatchScorer = (
+  inputs: Int32Array[],
+  at: { users: number[]; stage: 'valid' | 'test' },
+) => Promise<Float32Array[]> | Float32Array[];
 
 /** Options of {@link evaluateRanking}. */
 export interface EvaluateOptions {
@@ -208,7 +215,7 @@ async function scoreStage(
   for (let b = 0; b < order.length; b += batchSize) {
     const batch = order.slice(b, b + batchSize);
     const inputs = batch.map((u) => stageInput(split.users[u]!, stage));
-    const out = await score(inputs);
+    const out = await score(inputs, { users: batch, stage });
     if (out.length !== inputs.length) {
       throw new LocalrecError(
         'bad-input',

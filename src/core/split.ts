@@ -8,6 +8,11 @@ export interface LeaveOneOutOptions {
    * every item seen in the events, so models can still score them.
    */
   extraItems?: string[];
+  /**
+   * Also keep each user's event timestamps (and types, when the events have any) in time
+   * order: `UserSplit.times` / `types`, for models with time-of-request features.
+   */
+  keepTimes?: boolean;
 }
 
 /**
@@ -42,6 +47,7 @@ export function leaveOneOut(events: Interaction[], opts: LeaveOneOutOptions = {}
     perUser[u]!.push(e);
   }
   for (const id of opts.extraItems ?? []) items.add(id);
+  const hasTypes = opts.keepTimes === true && events.some((e) => e.type !== undefined);
 
   const users: UserSplit[] = new Array<UserSplit>(userNames.length);
   for (let u = 0; u < userNames.length; u++) {
@@ -64,6 +70,10 @@ export function leaveOneOut(events: Interaction[], opts: LeaveOneOutOptions = {}
           };
     const ties = tieRuns(events, pos, trainLen);
     if (ties) users[u]!.trainTies = ties;
+    if (opts.keepTimes) {
+      users[u]!.times = Float64Array.from(pos, (e) => events[e]!.timestamp);
+      if (hasTypes) users[u]!.types = pos.map((e) => events[e]!.type ?? '');
+    }
   }
   return { numItems: items.size, itemIds: items.ids, users };
 }

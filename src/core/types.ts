@@ -1,4 +1,7 @@
-/** One interaction as read from an event file. `timestamp` is seconds or ms; only order matters. */
+/**
+ * One interaction as read from an event file. `timestamp` is seconds or ms; only order matters,
+ * except to context features (hour, weekday, gap: src/core/context.ts), which read clock times.
+ */
 export interface Interaction {
   user: string;
   item: string;
@@ -47,6 +50,13 @@ export interface UserSplit {
    * inside that second is only file order; training may shuffle within runs.
    */
   trainTies?: Uint16Array;
+  /**
+   * Optional (`leaveOneOut` with `keepTimes`): the timestamp of every event of the sequence in
+   * time order — train, then valid, then test — in the data's unit.
+   */
+  times?: Float64Array;
+  /** Optional, parallel to `times`: each event's type ('' = none); only when the data has types. */
+  types?: string[];
   /** Second-last item, or 0 when the user is train-only. */
   valid: number;
   /** Last item, or 0 when the user is train-only. */
