@@ -75,6 +75,9 @@ export function precompress(): Plugin {
  * banner (src/demo/pwa.ts registers the worker with workbox-window).
  */
 const pwaOptions: Partial<VitePWAOptions> = {
+  // A minified worker without Workbox's debug logging even when NODE_ENV is not 'production'
+  // (vitest sets 'test' for the end-to-end tests' build).
+  mode: 'production',
   registerType: 'prompt',
   injectRegister: false,
   manifest: {

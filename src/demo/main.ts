@@ -31,6 +31,7 @@ import {
   download,
   EVENTS_SHOWN,
   eventRows,
+  readMemory,
   snapshotFile,
   summaryRows,
   type YourData,
@@ -96,6 +97,10 @@ const state = {
   blobs: [] as string[],
   events: [] as StoredEvent[],
   consent: { personalization: false, federated: false, updatedAt: null } as Consent,
+  /** The last consent change on its way to the memory: picks wait for it. */
+  consentWrite: Promise.resolve() as Promise<unknown>,
+  /** Picks on their way to the memory, shown at once (the worker may be busy loading). */
+  pending: new Set<string>(),
   limit: PAGE,
   failed: false,
   complete: false,
@@ -140,10 +145,15 @@ ui.bannerDismiss.addEventListener('click', () => (ui.banner.hidden = true));
 
 // ---- catalog and picks -------------------------------------------------------------------
 
+/** Picks newest first: those still being stored, then the memory's. */
+function currentPicks(): string[] {
+  return [...new Set([...[...state.pending].reverse(), ...picksFrom(state.events)])];
+}
+
 function renderCatalog(): void {
   const matches = searchCatalog(state.catalog, ui.search.value);
   const shown = matches.slice(0, state.limit);
-  const picked = new Set(picksFrom(state.events));
+  const picked = new Set(currentPicks());
   replaceChildren(ui.grid, catalogCards(shown, picked, { pick: (id) => void pick(id) }));
   const total = state.catalog.items.length;
   // Before the catalog arrives there is nothing to count; "0 items" would read as an empty shop.
@@ -158,7 +168,7 @@ function renderCatalog(): void {
 }
 
 function renderPicks(): void {
-  const picks = picksFrom(state.events);
+  const picks = currentPicks();
   replaceChildren(ui.history, historyRows(picks.slice(0, PICKS_SHOWN), state.catalog));
   ui.historyEmpty.hidden = picks.length > 0;
   renderCatalog();
@@ -167,6 +177,13 @@ function renderPicks(): void {
 async function pick(itemId: string): Promise<void> {
   const recs = state.recs;
   if (!recs) return;
+  await state.consentWrite;
+  const remembered = state.consent.personalization;
+  if (remembered) {
+    state.pending.delete(itemId);
+    state.pending.add(itemId);
+    renderPicks();
+  }
   try {
     const { stored } = await recs.track({ type: 'like', itemId, context: { page: 'catalog' } });
     if (!stored) {
@@ -175,10 +192,14 @@ async function pick(itemId: string): Promise<void> {
         'Not remembered: turn on “Personalized” to let this browser keep your picks.';
       ui.callout.hidden = false;
     }
-    await state.widget?.refresh();
   } catch (e) {
     showError(e);
+  } finally {
+    // Stored picks arrived through onChange('track') before track() resolved.
+    state.pending.delete(itemId);
+    if (remembered) renderPicks();
   }
+  await state.widget?.refresh();
 }
 
 // ---- consent ------------------------------------------------------------------------------
@@ -194,15 +215,16 @@ function renderConsent(): void {
     ui.hint.textContent = 'Pick a few things you like; each pick updates the recommendations.';
 }
 
-async function setConsent(flags: Partial<Pick<Consent, 'personalization' | 'federated'>>) {
+function setConsent(flags: Partial<Pick<Consent, 'personalization' | 'federated'>>): void {
   const recs = state.recs;
   if (!recs) return;
-  try {
-    state.consent = await recs.setConsent(flags);
-  } catch (e) {
-    showError(e);
-  }
+  // Shown at once; picks made meanwhile wait for the write (consentWrite).
+  state.consent = { ...state.consent, ...flags, updatedAt: Date.now() };
   renderConsent();
+  state.consentWrite = recs
+    .setConsent(flags)
+    .then((c) => (state.consent = c), showError)
+    .finally(renderConsent);
 }
 
 // ---- status and footer ---------------------------------------------------------------------
@@ -212,7 +234,8 @@ function onProgress(p: LoadProgress): void {
   if (p.phase === 'update') setStatus(p.text, 'busy', p.progress);
   else if (!done) setStatus(p.text, 'busy', p.totalBytes > 0 ? p.progress : undefined);
   if (p.items > 0) ui.items.textContent = itemsText(p.items, p.totalItems);
-  if (done) void afterComplete();
+  // The first load's end is awaited in boot(); this covers a model update's end.
+  if (done && state.complete) void renderStatus();
 }
 
 const itemsText = (items: number, total: number) =>
@@ -287,7 +310,7 @@ async function renderYourData(): Promise<void> {
   const recs = state.recs;
   if (!recs) return;
   const [snapshot, status, storage] = await Promise.all([
-    recs.exportMemory(),
+    readMemory(recs),
     recs.status(),
     navigator.storage?.estimate?.().catch(() => undefined),
   ]);
@@ -311,7 +334,7 @@ function dataNote(text: string): void {
 async function exportData(): Promise<void> {
   const recs = state.recs;
   if (!recs) return;
-  const { name, blob } = snapshotFile(await recs.exportMemory());
+  const { name, blob } = snapshotFile(await readMemory(recs));
   download(name, blob);
   dataNote(`Saved ${name}: everything listed here, as JSON.`);
 }
@@ -380,10 +403,11 @@ function onChange(c: RecommenderChange): void {
       break;
     case 'forget':
     case 'import':
+    case 'sync':
       void (async () => {
         const recs = state.recs;
         if (!recs) return;
-        const snapshot = await recs.exportMemory();
+        const snapshot = await readMemory(recs);
         state.events = snapshot.events;
         state.consent = snapshot.consent;
         renderConsent();
@@ -398,6 +422,7 @@ function onChange(c: RecommenderChange): void {
       void renderStatus();
       break;
     case 'profile':
+    case 'outbox':
       break;
   }
   if (currentView() === 'your-data') void renderYourData().catch(showError);
@@ -447,7 +472,7 @@ async function boot(): Promise<void> {
   });
   state.recs = recs;
 
-  const [snapshot] = await Promise.all([recs.exportMemory(), reloadCatalog()]);
+  const [snapshot] = await Promise.all([readMemory(recs), reloadCatalog()]);
   state.events = snapshot.events;
   state.consent = snapshot.consent;
   renderConsent();
@@ -475,6 +500,7 @@ async function boot(): Promise<void> {
     if (card instanceof HTMLElement && !(card instanceof HTMLAnchorElement) && card.dataset.itemId)
       void pick(card.dataset.itemId);
   });
+  void recs.whenComplete().then(afterComplete, showError);
   await widget.ready;
   await renderStatus();
   if (currentView() === 'your-data') await renderYourData();
@@ -494,19 +520,16 @@ ui.more.addEventListener('click', () => {
   state.limit += PAGE;
   renderCatalog();
 });
-ui.accept.addEventListener('click', () => void setConsent({ personalization: true }));
-ui.decline.addEventListener('click', () => void setConsent({ personalization: false }));
-ui.personalize.addEventListener(
-  'change',
-  () => void setConsent({ personalization: ui.personalize.checked }),
+ui.accept.addEventListener('click', () => setConsent({ personalization: true }));
+ui.decline.addEventListener('click', () => setConsent({ personalization: false }));
+ui.personalize.addEventListener('change', () =>
+  setConsent({ personalization: ui.personalize.checked }),
 );
-ui.consentPersonalization.addEventListener(
-  'change',
-  () => void setConsent({ personalization: ui.consentPersonalization.checked }),
+ui.consentPersonalization.addEventListener('change', () =>
+  setConsent({ personalization: ui.consentPersonalization.checked }),
 );
-ui.consentFederated.addEventListener(
-  'change',
-  () => void setConsent({ federated: ui.consentFederated.checked }),
+ui.consentFederated.addEventListener('change', () =>
+  setConsent({ federated: ui.consentFederated.checked }),
 );
 ui.exportBtn.addEventListener('click', () => void exportData().catch(showError));
 ui.forgetBtn.addEventListener('click', () => {

@@ -59,12 +59,14 @@ export async function warmRuntimeCaches(timeoutMs = 120_000): Promise<void> {
 }
 
 /**
- * Registers the service worker (production builds only: `npx vite` serves no sw.js) and wires
- * the hooks. Returns false where service workers are unavailable (an insecure origin, an old
- * browser, a private window that blocks them) — the page then works online only.
+ * Registers the service worker (built sites only: vite's dev server, recognised by its
+ * `import.meta.hot`, serves no sw.js) and wires the hooks. Returns false where service workers
+ * are unavailable (an insecure origin, an old browser, a private window that blocks them) — the
+ * page then works online only.
  */
 export function startServiceWorker(hooks: ServiceWorkerHooks): boolean {
-  if (!import.meta.env.PROD || !('serviceWorker' in navigator)) return false;
+  // Not `import.meta.env.PROD`: that follows NODE_ENV, which a build run under vitest sets to 'test'.
+  if (import.meta.hot || !('serviceWorker' in navigator)) return false;
   const wb = new Workbox(SW_URL);
   wb.addEventListener('waiting', () => {
     hooks.onUpdateWaiting(() => {

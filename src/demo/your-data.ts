@@ -5,7 +5,15 @@
  * Forget (after a confirmation). Pure DOM building from data, all text through textContent
  * (dom.ts); main.ts fetches the data and runs the actions.
  */
-import type { MemorySnapshot, RecommenderStatus } from '../client/recommender-api.ts';
+import { emptyProfile, profileToJson } from '../client/memory/profile.ts';
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from '../client/memory/snapshot.ts';
+import type {
+  Consent,
+  MemorySnapshot,
+  Recommender,
+  RecommenderStatus,
+} from '../client/recommender-api.ts';
+import { isLocalrecError } from '../core/errors.ts';
 import { describe, type Catalog } from './catalog.ts';
 import { h } from './dom.ts';
 
@@ -20,6 +28,35 @@ export interface YourData {
 
 /** Events listed in the table, newest first; the counts above it cover all of them. */
 export const EVENTS_SHOWN = 100;
+
+/** What there is to show when nothing is stored (after `forget()`, or without IndexedDB). */
+export function emptySnapshot(consent: Consent): MemorySnapshot {
+  return {
+    format: SNAPSHOT_FORMAT,
+    version: SNAPSHOT_VERSION,
+    exportedAt: Date.now(),
+    events: [],
+    sessions: [],
+    profile: profileToJson(emptyProfile()),
+    consent,
+    settings: [],
+  };
+}
+
+/**
+ * The visitor's memory as `exportMemory()` gives it, or an empty one where nothing is stored:
+ * after `forget()` the SDK keeps no database until consent is given again (`not-loaded`).
+ */
+export async function readMemory(
+  recs: Pick<Recommender, 'exportMemory' | 'getConsent'>,
+): Promise<MemorySnapshot> {
+  try {
+    return await recs.exportMemory();
+  } catch (e) {
+    if (!isLocalrecError(e) || e.code !== 'not-loaded') throw e;
+    return emptySnapshot(await recs.getConsent());
+  }
+}
 
 /** Bytes in kB/MB/GB with at most one decimal. */
 export function formatBytes(n: number): string {

@@ -15,6 +15,7 @@ import {
   countByType,
   eventRows,
   formatBytes,
+  readMemory,
   snapshotFile,
   summaryRows,
 } from '../../src/demo/your-data.ts';
@@ -192,6 +193,28 @@ describe('your data', () => {
     expect(name).toBe('localrec-my-data-2026-11-22.json');
     expect(blob.type).toBe('application/json');
     expect(JSON.parse(await blob.text())).toEqual(snapshot);
+  });
+
+  it('reads an empty memory after forget() instead of failing', async () => {
+    const consent = { personalization: false, federated: false, updatedAt: null };
+    const { LocalrecError } = await import('../../src/core/errors.ts');
+    const forgotten = {
+      exportMemory: async (): Promise<MemorySnapshot> => {
+        throw new LocalrecError('not-loaded', 'nothing is stored about this visitor');
+      },
+      getConsent: async () => consent,
+    };
+    const empty = await readMemory(forgotten);
+    expect(empty).toMatchObject({ events: [], sessions: [], consent });
+    expect(summaryRows({ snapshot: empty, status, catalog })[0]?.textContent).toBe('Events0');
+    const broken = {
+      ...forgotten,
+      exportMemory: async (): Promise<MemorySnapshot> => {
+        throw new LocalrecError('internal', 'boom');
+      },
+    };
+    expect(await codeOf(readMemory(broken))).toBe('internal');
+    expect(await readMemory({ ...forgotten, exportMemory: async () => snapshot })).toBe(snapshot);
   });
 
   it('formats counts and sizes', () => {

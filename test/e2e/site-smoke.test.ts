@@ -12,16 +12,29 @@ afterAll(async () => {
   await browser?.close();
 });
 
-it('serves the site and its config, and the page recommends after a pick', async () => {
+it('serves the site and its config, and the page recommends after consent and a pick', async () => {
   const config = await (await fetch(`${site.url}/localrec-config.json`)).json();
   expect(config.publicKey).toBe(site.publicKey);
   const context = await browser.newContext();
   const page = await context.newPage();
   const problems = pageProblems(page);
   await page.goto(site.url);
-  await page.locator('#catalog-grid button').first().click({ timeout: 120_000 });
-  await page.locator('#recs li').first().waitFor({ timeout: 120_000 });
-  expect(await page.locator('#recs li').count()).toBeGreaterThan(0);
+  // Nothing is remembered until the visitor says so, and the page asks visibly.
+  await page.locator('#consent-accept').click({ timeout: 120_000 });
+  expect(await page.locator('#personalize').isChecked()).toBe(true);
+  const first = page.locator('#catalog-grid .card').first();
+  const title = await first.locator('.card-title').textContent();
+  await first.click({ timeout: 120_000 });
+  await expect
+    .poll(() => page.locator('#history .hist-title').allTextContents(), { timeout: 30_000 })
+    .toEqual([title]);
+  await page.locator('#recs-widget .lr-card').first().waitFor({ timeout: 120_000 });
+  const recommended = await page.locator('#recs-widget .lr-item-title').allTextContents();
+  expect(recommended.length).toBeGreaterThan(0);
+  expect(recommended).not.toContain(title);
+  await expect
+    .poll(() => page.locator('#stat-recommend').textContent(), { timeout: 30_000 })
+    .toMatch(/ms$/);
   expect(problems).toEqual([]);
   await context.close();
 });

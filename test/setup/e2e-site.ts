@@ -7,7 +7,7 @@
  * The tests drive Debian's Chromium with Playwright (test/e2e/browser.ts) against `url`.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -33,6 +33,12 @@ export interface E2eSite {
   distDir: string;
   /** The export folder that was published (a `file:` store of its own). */
   exportDir: string;
+  /**
+   * The publication store the server serves (`file:` + storeDir) and the signing key's PEM file,
+   * for tests that publish a new version while the server runs (publishExport + readSigningKey).
+   */
+  storeDir: string;
+  keyFile: string;
   /** The catalog as exported, in index order (index 0 is padding). */
   items: ItemInfo[];
   modelVersion: string;
@@ -83,6 +89,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const key = await signingKey();
   const storeDir = join(root, 'store');
   await publishExport(exportDir, openPublicationStore(`file:${storeDir}`), key);
+  const keyFile = join(root, 'site.key');
+  writeFileSync(keyFile, key.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   writeSiteConfig(distDir, { server: '', publicKey: key.publicKey });
 
   const server: LocalrecServer = createServer({
@@ -102,6 +110,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     publicKey: key.publicKey,
     distDir,
     exportDir,
+    storeDir,
+    keyFile,
     items,
     modelVersion: manifest.modelVersion,
     scratchDir,
