@@ -54,6 +54,9 @@ export interface TrainHooks {
 export interface Example {
   input: Int32Array;
   target: Int32Array;
+  /** The user (index into `split.users`) and where `input` starts in its training sequence. */
+  user: number;
+  start: number;
 }
 
 /**
@@ -72,7 +75,7 @@ export function buildExamples(
   tieShuffle = 0,
 ): Example[] {
   const out: Example[] = [];
-  for (const u of split.users) {
+  for (const [user, u] of split.users.entries()) {
     let s = u.train;
     if (s.length < 2) continue;
     if (tieShuffle > 0 && rng && u.trainTies && rng.next() < tieShuffle) {
@@ -96,7 +99,7 @@ export function buildExamples(
         if (rng.next() < maskRate) input[i] = target[i] = 0;
       }
     }
-    out.push({ input, target });
+    out.push({ input, target, user, start });
   }
   return out;
 }

@@ -28,7 +28,7 @@ import { fullRanks, retrievalMetrics, type BatchScorer } from '../../src/core/me
 import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import { stageInput, stageTarget } from '../../src/core/split.ts';
-import type { SplitData } from '../../src/core/types.ts';
+import type { SplitData, UserSplit } from '../../src/core/types.ts';
 import { trainCounts } from './features.ts';
 
 /** round(share · numItems) distinct items of 1..numItems, seeded; as flags (numItems+1). */
@@ -43,11 +43,22 @@ export function pickColdItems(numItems: number, share: number, seed: number): Ui
   return cold;
 }
 
-/** The split with `cold` items removed from every training sequence (valid/test unchanged). */
+/**
+ * The split with `cold` items removed from every training sequence (valid/test unchanged).
+ * Timestamps and types, when kept, lose the same events; tie runs are dropped (they index the
+ * old sequence).
+ */
 export function removeItems(split: SplitData, cold: Uint8Array): SplitData {
   return {
     ...split,
-    users: split.users.map((u) => ({ ...u, train: u.train.filter((i) => cold[i] !== 1) })),
+    users: split.users.map((u) => {
+      const keep = (k: number) => k >= u.train.length || cold[u.train[k]!] !== 1;
+      const out: UserSplit = { ...u, train: u.train.filter((i) => cold[i] !== 1) };
+      delete out.trainTies;
+      if (u.times) out.times = u.times.filter((_, k) => keep(k));
+      if (u.types) out.types = u.types.filter((_, k) => keep(k));
+      return out;
+    }),
   };
 }
 

@@ -1,3 +1,4 @@
+import { parseContextSpec, type ContextSpec } from '../../src/core/context.ts';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { ItemFeatures } from './features.ts';
 
@@ -27,6 +28,12 @@ export interface TwoTowerConfig {
    * L2-normalised (see model.ts), so this alone sets how peaked the softmax can get.
    */
   temperature: number;
+  /**
+   * Request-context features the user tower takes beside the history (src/core/context.ts),
+   * concatenated to the pooled history before its MLP; absent = none (models made before
+   * context existed read as such).
+   */
+  context?: ContextSpec;
 }
 
 export interface TwoTowerTrainConfig {
@@ -117,6 +124,11 @@ export function validateTwoTowerConfig(c: TwoTowerConfig): void {
   if (!(c.recencyDecay > 0 && c.recencyDecay <= 1))
     bad(`recencyDecay must be in (0, 1], got ${c.recencyDecay}`);
   if (!(c.temperature > 0)) bad(`temperature must be > 0, got ${c.temperature}`);
+  try {
+    parseContextSpec(c.context, 'context');
+  } catch (e) {
+    bad((e as Error).message);
+  }
 }
 
 /** Throws a clear error for training settings that cannot run. */
@@ -137,8 +149,15 @@ export function validateTwoTowerTrainConfig(t: TwoTowerTrainConfig): void {
   if (!(t.cropRate >= 0 && t.cropRate <= 1)) bad(`cropRate must be in [0, 1], got ${t.cropRate}`);
 }
 
-/** The config a model over these features needs (item-side sizes from the data). */
-export function configFor(f: ItemFeatures, rest: TwoTowerModelOptions): TwoTowerConfig {
+/**
+ * The config a model over these features needs (item-side sizes from the data), with the
+ * request-context features `context` (models/two-tower/context.ts: contextSpecFor), if any.
+ */
+export function configFor(
+  f: ItemFeatures,
+  rest: TwoTowerModelOptions,
+  context?: ContextSpec | null,
+): TwoTowerConfig {
   return {
     numItems: f.numItems,
     numCategories: f.categoryVocab.length,
@@ -147,5 +166,6 @@ export function configFor(f: ItemFeatures, rest: TwoTowerModelOptions): TwoTower
     maxTitleTokens: f.maxTitleTokens,
     popBuckets: f.popBuckets,
     ...rest,
+    ...(context ? { context } : {}),
   };
 }

@@ -2,6 +2,9 @@
  * Two-tower user tower → ONNX, with the same input/output contract as the SASRec encoder
  * (models/sasrec/export-onnx.ts), so the ranker worker can run either:
  * item_ids (batch, seq) int64, left-padded with 0, seq ≤ maxLen → user_vec (batch, dim) float32.
+ * A model with context features (config.context) has a second input, `context` (batch, C)
+ * float32: the request-context vector of src/core/context.ts, which the ranker computes from
+ * the visitor's clock; a model without has only `item_ids`, exactly as before.
  *
  * The graph is `encodeUsers()` of model.ts, op for op: history vectors are gathered from the
  * item-vector table (the item tower's output for every item: the same rows the item shards
@@ -20,6 +23,7 @@ import {
   quantizeColumnsInt8,
   quantizeRowsInt8,
 } from '../../src/core/quantize.ts';
+import { contextWidth } from '../../src/core/context.ts';
 import { LocalrecError } from '../../src/core/errors.ts';
 import { ElemType, OnnxGraphBuilder } from '../onnx/graph-builder.ts';
 import {
@@ -36,6 +40,8 @@ export type TwoTowerQuantization = 'fp32' | 'int8';
 /** The same names as the SASRec encoder's: one ranker contract for both user models. */
 export const TWO_TOWER_ONNX_INPUT = SASREC_ONNX_INPUT;
 export const TWO_TOWER_ONNX_OUTPUT = SASREC_ONNX_OUTPUT;
+/** The second input of a user tower with context features: (batch, C) float32. */
+export const TWO_TOWER_ONNX_CONTEXT = 'context';
 
 /** Name of the item-vector table inside the exported graph. */
 const TABLE = 'item_vectors';
@@ -108,7 +114,8 @@ export function quantizeUserTower(
 
 /**
  * Builds the user tower as an ONNX model (protobuf bytes): input `item_ids` int64
- * (batch, seq), both dynamic, seq ≤ maxLen, left-padded with 0; output `user_vec` float32
+ * (batch, seq), both dynamic, seq ≤ maxLen, left-padded with 0 (and `context` (batch, C)
+ * float32 for a model with context features); output `user_vec` float32
  * (batch, dim), unit length. `table` is the item tower's output for every item
  * ((numItems+1, dim), row 0 zeros). Config and quantization are stored as metadata.
  */
@@ -177,7 +184,10 @@ export function exportTwoTowerUserTower(
   const mean = pool(mask);
   const rec = pool(g.op('Mul', [mask, rw]));
 
-  const u = g.op('Concat', [mean, rec], { axis: 1 }); // (batch, 2·dim)
+  const C = contextWidth(c.context);
+  const parts = [mean, rec];
+  if (C > 0) parts.push(g.input(TWO_TOWER_ONNX_CONTEXT, 'float32', ['batch', C]));
+  const u = g.op('Concat', parts, { axis: 1 }); // (batch, 2·dim + C)
   const h = g.op('Relu', [g.op('Add', [g.op('MatMul', [u, float('user.w1')]), float('user.b1')])]);
   const out = g.op('Add', [g.op('MatMul', [h, float('user.w2')]), float('user.b2')]);
   const y = g.op('Add', [g.op('Add', [mean, rec]), out]);
@@ -194,7 +204,9 @@ export function exportTwoTowerUserTower(
     opsets: [{ domain: '', version: 17 }],
     irVersion: 8,
     docString:
-      'two-tower user tower: item_ids (batch, seq) int64, left-padded with 0 -> user_vec (batch, dim), unit length',
+      'two-tower user tower: item_ids (batch, seq) int64, left-padded with 0' +
+      (C > 0 ? `, context (batch, ${C}) float32 (${c.context!.features.join(', ')})` : '') +
+      ' -> user_vec (batch, dim), unit length',
     metadata: {
       'localrec.model': 'two-tower-user-tower',
       'localrec.two-tower.config': JSON.stringify(c),

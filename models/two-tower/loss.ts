@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { LocalrecError } from '../../src/core/errors.ts';
 import type { Rng } from '../../src/core/random.ts';
 import { MASK_VALUE } from '../sasrec/model.ts';
 import { lookup, matMul, softmaxCrossEntropy } from '../tf-ops.ts';
@@ -82,6 +83,8 @@ export interface PreparedBatch {
   logQ: Float32Array;
   /** (batch·T, K) additive mask: MASK_VALUE on items seen up to that position (its target excepted). */
   seen: Float32Array | null;
+  /** (batch·T, C) the context of predicting each row's target (0 on padding); null without context. */
+  context: Float32Array | null;
 }
 
 export interface PrepareOptions {
@@ -89,6 +92,11 @@ export interface PrepareOptions {
   excludeSeen: boolean;
   /** Apply the logQ correction (default true; off only to measure what it does). */
   logQ?: boolean;
+  /**
+   * For a model with context features: per sequence, (targets.length, width) the context of
+   * predicting each target (models/two-tower/context.ts), aligned with `targets`.
+   */
+  context?: { rows: Float32Array[]; width: number };
 }
 
 /**
@@ -108,13 +116,24 @@ export function prepareBatch(
   const T = Math.max(1, Math.min(maxLen, Math.max(...inputs.map((s) => s.length))));
   const ins = new Int32Array(B * T);
   const tgs = new Int32Array(B * T);
+  const C = opts.context?.width ?? 0;
+  const context = opts.context ? new Float32Array(B * T * C) : null;
   for (let b = 0; b < B; b++) {
     const s = inputs[b]!;
     const g = targets[b]!;
     const n = Math.min(T, s.length);
+    const cr = opts.context?.rows[b];
+    if (context && cr?.length !== g.length * C)
+      throw new LocalrecError(
+        'bad-input',
+        `sequence ${b}: context has ${cr?.length ?? 0} values, ${g.length} targets × ${C} need ${g.length * C}`,
+      );
     for (let j = 0; j < n; j++) {
-      ins[b * T + T - n + j] = s[s.length - n + j]!;
-      tgs[b * T + T - n + j] = g[g.length - n + j]!;
+      const r = b * T + T - n + j;
+      const k = g.length - n + j;
+      ins[r] = s[s.length - n + j]!;
+      tgs[r] = g[k]!;
+      if (context) context.set(cr!.subarray(k * C, (k + 1) * C), r * C);
     }
   }
   const local = new Map<number, number>();
@@ -188,6 +207,7 @@ export function prepareBatch(
     rows,
     logQ,
     seen,
+    context,
   };
 }
 
@@ -233,7 +253,7 @@ export function twoTowerLoss(
     Float32Array.from(p.localInputs, (l) => (l !== 0 ? 1 : 0)),
     [B, T],
   );
-  const users = userTowerPrefixes(c, w, hist, mask); // (B·T, dim)
+  const users = userTowerPrefixes(c, w, hist, mask, p.context ?? undefined); // (B·T, dim)
   const cand = lookup(vecs, tf.tensor1d(p.candidateLocal, 'int32')); // (K, dim)
   const logits = correctedLogits(users, cand, c.temperature, p.logQ, p.seen);
   return softmaxCrossEntropy(logits, tf.tensor1d(p.labels, 'int32'), tf.tensor1d(p.weights));

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { contextWidth } from '../../src/core/context.ts';
 import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import { padBatch } from '../sasrec/model.ts';
@@ -21,7 +22,10 @@ import type { ItemFeatures } from './features.ts';
  * User tower, over the last maxLen items h_1..h_T of the history (h = the items' v vectors,
  * padding = 0):
  *   mean = Σ h_k / T,   rec = Σ γ^(T-k) h_k / Σ γ^(T-k)     (γ = recencyDecay)
- *   y = mean + rec + U2·relu(U1·[mean; rec] + c1) + c2,   u = y / ‖y‖
+ *   y = mean + rec + U2·relu(U1·[mean; rec; ctx] + c1) + c2,   u = y / ‖y‖
+ * where ctx is the request-context vector (hour, weekday, gap, previous event type:
+ * src/core/context.ts) for a model whose config has `context`, and empty otherwise. Context
+ * enters through the MLP only: it can turn the pooled history, not replace it.
  * The history vectors are the item tower's outputs, so a new item in a history is represented
  * by its features too; at inference they are one precomputed table (the item shards' rows).
  *
@@ -50,7 +54,7 @@ export function weightShapes(c: TwoTowerConfig): Record<string, number[]> {
     'item.b1': [c.hidden],
     'item.w2': [c.hidden, c.dim],
     'item.b2': [c.dim],
-    'user.w1': [2 * c.dim, c.hidden],
+    'user.w1': [2 * c.dim + contextWidth(c.context), c.hidden],
     'user.b1': [c.hidden],
     'user.w2': [c.hidden, c.dim],
     'user.b2': [c.dim],
@@ -200,9 +204,46 @@ function prefixPoolMatrix(c: TwoTowerConfig, T: number): tf.Tensor2D {
   return tf.tensor2d(a, [2 * T, T]);
 }
 
-/** The MLP head on the pooled history: (rows, dim) mean and rec → (rows, dim), L2-normalised. */
-function userHead(w: TwoTowerWeights, mean: tf.Tensor2D, rec: tf.Tensor2D): tf.Tensor2D {
-  const u = tf.concat([mean, rec], 1); // (rows, 2·dim)
+/**
+ * The context tensor (rows, C) of a model with context features, checked; null for a model
+ * without. `ctx` is row-major (rows·C).
+ */
+function contextTensor(
+  c: TwoTowerConfig,
+  ctx: Float32Array | tf.Tensor2D | undefined,
+  rows: number,
+): tf.Tensor2D | null {
+  const C = contextWidth(c.context);
+  if (C === 0) {
+    if (ctx !== undefined)
+      throw new LocalrecError('bad-input', 'this two-tower model takes no context features');
+    return null;
+  }
+  if (ctx === undefined)
+    throw new LocalrecError(
+      'bad-input',
+      `this two-tower model takes ${C} context features per user (${c.context!.features.join(', ')}); none were given`,
+    );
+  const n = ctx instanceof Float32Array ? ctx.length : ctx.size;
+  if (n !== rows * C)
+    throw new LocalrecError(
+      'bad-input',
+      `context has ${n} values; ${rows} users × ${C} features need ${rows * C}`,
+    );
+  return ctx instanceof Float32Array ? tf.tensor2d(ctx, [rows, C]) : ctx;
+}
+
+/**
+ * The MLP head on the pooled history: (rows, dim) mean and rec, plus (rows, C) context when
+ * the model has it → (rows, dim), L2-normalised.
+ */
+function userHead(
+  w: TwoTowerWeights,
+  mean: tf.Tensor2D,
+  rec: tf.Tensor2D,
+  ctx: tf.Tensor2D | null,
+): tf.Tensor2D {
+  const u = tf.concat(ctx ? [mean, rec, ctx] : [mean, rec], 1); // (rows, 2·dim + C)
   const h = tf.relu(dense(u, get(w, 'user.w1') as tf.Tensor2D, get(w, 'user.b1') as tf.Tensor1D));
   const out = dense(h, get(w, 'user.w2') as tf.Tensor2D, get(w, 'user.b2') as tf.Tensor1D);
   return l2Normalize(tf.addN([mean, rec, out])) as tf.Tensor2D;
@@ -211,14 +252,17 @@ function userHead(w: TwoTowerWeights, mean: tf.Tensor2D, rec: tf.Tensor2D): tf.T
 /**
  * The user vector after every position of every sequence, for training:
  * hist (batch, T, dim) history item vectors (0 at padding), mask (batch, T) 1 = real item.
- * Returns (batch·T, dim); row b·T+t pools positions ≤ t of sequence b (meaningless where
- * position t is padding). Both poolings of every prefix are one plain 2-D matmul.
+ * `ctx` (batch·T, C): row b·T+t is the context of predicting the item after position t (only
+ * for a model with context). Returns (batch·T, dim); row b·T+t pools positions ≤ t of
+ * sequence b (meaningless where position t is padding). Both poolings of every prefix are one
+ * plain 2-D matmul.
  */
 export function userTowerPrefixes(
   c: TwoTowerConfig,
   w: TwoTowerWeights,
   hist: tf.Tensor3D,
   mask: tf.Tensor2D,
+  ctx?: Float32Array | tf.Tensor2D,
 ): tf.Tensor2D {
   const [B, T, d] = hist.shape;
   const m3 = mask.expandDims(2); // (B, T, 1)
@@ -233,43 +277,52 @@ export function userTowerPrefixes(
   const pooled = tf.div(num, tf.maximum(den, 1)); // (B, T, 2, d)
   const mean = pooled.slice([0, 0, 0, 0], [B, T, 1, d]).reshape([B * T, d]) as tf.Tensor2D;
   const rec = pooled.slice([0, 0, 1, 0], [B, T, 1, d]).reshape([B * T, d]) as tf.Tensor2D;
-  return userHead(w, mean, rec);
+  return userHead(w, mean, rec, contextTensor(c, ctx, B * T));
 }
 
 /**
  * The user vector after the last position only (inference; what the ONNX user tower
- * computes): hist (batch, T, dim), mask (batch, T), T ≤ maxLen, left-padded → (batch, dim).
+ * computes): hist (batch, T, dim), mask (batch, T), T ≤ maxLen, left-padded, and for a model
+ * with context `ctx` (batch, C) → (batch, dim).
  */
 export function userTowerLast(
   c: TwoTowerConfig,
   w: TwoTowerWeights,
   hist: tf.Tensor3D,
   mask: tf.Tensor2D,
+  ctx?: Float32Array | tf.Tensor2D,
 ): tf.Tensor2D {
   const T = hist.shape[1];
   const rw = tf.tensor1d(recencyWeights(c).subarray(c.maxLen - T)); // (T)
   const mw = tf.mul(mask, rw); // (B, T)
   const pool = (m: tf.Tensor) =>
     tf.div(tf.sum(tf.mul(hist, m.expandDims(2)), 1), tf.maximum(tf.sum(m, 1, true), 1));
-  return userHead(w, pool(mask) as tf.Tensor2D, pool(mw) as tf.Tensor2D);
+  return userHead(
+    w,
+    pool(mask) as tf.Tensor2D,
+    pool(mw) as tf.Tensor2D,
+    contextTensor(c, ctx, hist.shape[0]),
+  );
 }
 
 /**
  * User vectors (batch, dim) from item-index histories, reading history vectors from `table`
- * (numItems+1, dim; row 0 zeros), the last maxLen items of each.
+ * (numItems+1, dim; row 0 zeros), the last maxLen items of each. A model with context features
+ * also takes `ctx` (batch·C, row-major): each user's context vector (src/core/context.ts).
  */
 export function encodeUsers(
   c: TwoTowerConfig,
   w: TwoTowerWeights,
   table: tf.Tensor2D,
   seqs: ArrayLike<number>[],
+  ctx?: Float32Array,
 ): tf.Tensor2D {
   return tf.tidy(() => {
     const ids = padBatch(seqs, c.maxLen); // (B, T)
     const [B, T] = ids.shape;
     const hist = tf.gather(table, ids.reshape([-1])).reshape([B, T, c.dim]) as tf.Tensor3D;
     const mask = tf.cast(tf.notEqual(ids, 0), 'float32') as tf.Tensor2D;
-    return userTowerLast(c, w, hist, mask);
+    return userTowerLast(c, w, hist, mask, ctx);
   });
 }
 

@@ -6,6 +6,7 @@ import {
   type FullRanks,
   type RetrievalMetrics,
 } from '../../src/core/metrics.ts';
+import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import type { SplitData } from '../../src/core/types.ts';
 import { buildExamples, usersByTrainLength, type Example } from '../sasrec/train.ts';
@@ -16,6 +17,7 @@ import {
   type TwoTowerConfig,
   type TwoTowerTrainConfig,
 } from './config.ts';
+import { buildContextTable, stageContext, type ContextTable } from './context.ts';
 import type { ItemFeatures } from './features.ts';
 import { prepareBatch, targetDistribution, twoTowerLoss } from './loss.ts';
 import { encodeUsers, initWeights, itemTable, type TwoTowerWeights } from './model.ts';
@@ -86,28 +88,54 @@ function lengthBatches(examples: Example[], batchSize: number, rng: Rng): Exampl
   return rng.shuffle(batches) as Example[][];
 }
 
+/** Where a scorer of a model with context features reads each user's context from. */
+export interface ScorerContext {
+  /** The split the scorer is called on (with timestamps: leaveOneOut `keepTimes`). */
+  split: SplitData;
+  /** Its context table, when already built (else built from `split`). */
+  table?: ContextTable;
+}
+
 /**
  * A full-ranking scorer: the item table is computed once, then each batch of histories is
- * encoded and scored against every item. Call `dispose()` when done.
+ * encoded and scored against every item. A model with context features needs `context`: each
+ * user's validation/test context is its target event's (models/two-tower/context.ts). Call
+ * `dispose()` when done.
  */
 export function makeTwoTowerScorer(
   c: TwoTowerConfig,
   w: TwoTowerWeights,
   f: ItemFeatures,
+  context?: ScorerContext,
 ): { score: BatchScorer; table: tf.Tensor2D; dispose: () => void } {
+  const ctxTable = c.context
+    ? (context?.table ?? buildContextTable(c.context, requireSplit(context)))
+    : null;
   const table = itemTable(c, w, f);
   const tableT = tf.tidy(() => table.transpose()); // (dim, numItems+1): a plain matmul per batch
   const n = c.numItems + 1;
   return {
     table,
-    score: async (inputs) => {
-      const s = tf.tidy(() => matMul(encodeUsers(c, w, table, inputs), tableT));
+    score: async (inputs, at) => {
+      const ctx = ctxTable
+        ? stageContext(ctxTable, context!.split, at.users, at.stage) // (batch·C)
+        : undefined;
+      const s = tf.tidy(() => matMul(encodeUsers(c, w, table, inputs, ctx), tableT));
       const data = (await s.data()) as Float32Array;
       s.dispose();
       return inputs.map((_, i) => data.subarray(i * n, (i + 1) * n));
     },
     dispose: () => tf.dispose([table, tableT]),
   };
+}
+
+function requireSplit(context: ScorerContext | undefined): SplitData {
+  if (!context)
+    throw new LocalrecError(
+      'bad-input',
+      'this two-tower model takes context features: its scorer needs the split to read them from',
+    );
+  return context.split;
 }
 
 /** Full-ranking Recall@100 / HR@10 / NDCG@10 of one stage, with the per-user ranks. */
@@ -118,8 +146,9 @@ export async function evaluateTwoTower(
   split: SplitData,
   stage: 'valid' | 'test',
   users?: number[],
+  contextTable?: ContextTable,
 ): Promise<{ metrics: RetrievalMetrics; ranks: FullRanks }> {
-  const s = makeTwoTowerScorer(c, w, f);
+  const s = makeTwoTowerScorer(c, w, f, { split, table: contextTable });
   try {
     const ranks = await fullRanks(split, stage, s.score, {
       users: users ?? usersByTrainLength(split),
@@ -166,6 +195,17 @@ export async function trainTwoTower(
   const validUsers =
     opts.validUsers ?? usersByTrainLength(split).filter((u) => split.users[u]!.valid !== 0);
   const hasValid = validUsers.length > 0;
+  // Per user, the context of predicting each of its events (null for a model without context).
+  const ctxTable = c.context ? buildContextTable(c.context, split) : null;
+  const contextOf = (batch: Example[]) => {
+    if (!ctxTable) return undefined;
+    const C = ctxTable.width;
+    // Example targets are train[start+1 ...]: event start+1+j of the user's sequence.
+    const rows = batch.map((e) =>
+      ctxTable.users[e.user]!.subarray((e.start + 1) * C, (e.start + 1 + e.target.length) * C),
+    );
+    return { rows, width: C };
+  };
 
   const t0 = performance.now();
   const history: TwoTowerEpochReport[] = [];
@@ -190,7 +230,7 @@ export async function trainTwoTower(
         c.maxLen,
         targetProb,
         rng,
-        { idDropout: tc.idDropout, excludeSeen: tc.excludeSeen },
+        { idDropout: tc.idDropout, excludeSeen: tc.excludeSeen, context: contextOf(batch) },
       );
       const l = optimizer.minimize(() => twoTowerLoss(c, vars, f, p), true, varList)!;
       lossSum += (await l.data())[0]!;
@@ -219,7 +259,7 @@ export async function trainTwoTower(
     };
     if (hasValid && (epoch % tc.evalEvery === 0 || epoch === tc.epochs)) {
       report.valid = (
-        await evaluateTwoTower(c, evalWeights, f, split, 'valid', validUsers)
+        await evaluateTwoTower(c, evalWeights, f, split, 'valid', validUsers, ctxTable ?? undefined)
       ).metrics;
       if (report.valid.recall100 > bestScore) {
         bestScore = report.valid.recall100;

@@ -82,7 +82,8 @@ export function loadDataset(path: string): Dataset {
 /**
  * The one split the CLI trains and evaluates on: leave-one-out over the events, with catalog
  * items that have no events indexed after the rest. `eval` must rebuild exactly this.
+ * `keepTimes` also keeps each user's timestamps (for context features; same split otherwise).
  */
-export function splitDataset(ds: Dataset): SplitData {
-  return leaveOneOut(ds.events, { extraItems: ds.items.map((i) => i.id) });
+export function splitDataset(ds: Dataset, opts: { keepTimes?: boolean } = {}): SplitData {
+  return leaveOneOut(ds.events, { extraItems: ds.items.map((i) => i.id), ...opts });
 }

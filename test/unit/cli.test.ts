@@ -158,6 +158,8 @@ describe('localrec CLI', () => {
     const bm = JSON.parse(readFileSync(join(dir, 'both', 'manifest.json'), 'utf8'));
     const ttm = bm.models['two-tower'];
     expect(ttm.config.dim).toBe(16);
+    // The encoder's request-context features travel with it (the SDK feeds them).
+    expect(ttm.config.context.features).toEqual(['hour', 'weekday', 'gap']);
     for (const ref of [ttm.encoder, ...ttm.shards]) {
       const bytes = readFileSync(join(dir, 'both', 'blobs', ref.sha256));
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(ref.sha256);

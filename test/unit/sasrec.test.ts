@@ -212,6 +212,14 @@ describe('training examples', () => {
       expect(Array.from(e.target)).toEqual(s.slice(end - e.target.length, end));
       expect(Array.from(e.input)).toEqual(s.slice(end - 1 - e.input.length, end - 1));
       if (end < s.length) shorter++;
+      // user/start locate the example in its training sequence (the two-tower context uses them).
+      const own = split.users[e.user]!.train;
+      expect(Array.from(own.subarray(e.start, e.start + e.input.length))).toEqual(
+        Array.from(e.input),
+      );
+      expect(Array.from(own.subarray(e.start + 1, e.start + 1 + e.target.length))).toEqual(
+        Array.from(e.target),
+      );
     });
     expect(shorter).toBeGreaterThan(users.length / 2);
     expect(a.map((e) => e.target.length)).not.toEqual(b.map((e) => e.target.length));

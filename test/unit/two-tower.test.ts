@@ -56,6 +56,7 @@ import {
   trainTwoTower,
   type TwoTowerTrainResult,
 } from '../../models/two-tower/train.ts';
+import { contextVector, contextWidth } from '../../src/core/context.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { fullRanks, retrievalMetrics } from '../../src/core/metrics.ts';
 import { Rng } from '../../src/core/random.ts';
@@ -518,10 +519,51 @@ describe('localrec two-tower (the real binary)', () => {
     const s = await ort.InferenceSession.create(
       readFileSync(join(out, 'export', 'blobs', manifest.models.twoTower.userTower.sha256)),
     );
+    // Context on by default: the demo's timestamps are unix seconds and it has no event types.
+    const spec = manifest.models.twoTower.config.context;
+    expect(j.context).toEqual(spec);
+    expect(spec).toEqual({
+      features: ['hour', 'weekday', 'gap'],
+      eventTypes: [],
+      trainingUtcOffsetMinutes: 0,
+    });
+    expect(r.stderr).toMatch(/context features: hour, weekday, gap \(10 values/);
     const y = await s.run({
       item_ids: new ort.Tensor('int64', BigInt64Array.of(0n, 3n, 5n), [1, 3]),
+      context: new ort.Tensor(
+        'float32',
+        contextVector(spec, { time: Date.now(), utcOffsetMinutes: 0 }),
+        [1, contextWidth(spec)],
+      ),
     });
     expect(y['user_vec']!.dims).toEqual([1, 16]);
+
+    // --no-context: the history alone, an encoder with one input (as before context existed).
+    const plain = join(dir, 'plain');
+    const p = await localrec(
+      'two-tower',
+      '--data',
+      'demo:120:150:3',
+      '--out',
+      plain,
+      '--epochs',
+      '1',
+      '--dim',
+      '16',
+      '--hidden',
+      '16',
+      '--cold-share',
+      '0',
+      '--no-context',
+    );
+    expect(p.code).toBe(0);
+    expect(p.json.context).toBeNull();
+    const pm = JSON.parse(readFileSync(join(plain, 'export', 'manifest.json'), 'utf8'));
+    expect(pm.models.twoTower.config).not.toHaveProperty('context');
+    const ps = await ort.InferenceSession.create(
+      readFileSync(join(plain, 'export', 'blobs', pm.models.twoTower.userTower.sha256)),
+    );
+    expect(ps.inputNames).toEqual(['item_ids']);
   }, 60_000);
 
   it('answers --help, and bad input with a clear error and a non-zero exit', async () => {
@@ -537,5 +579,10 @@ describe('localrec two-tower (the real binary)', () => {
     expect(badFlag.stderr).toMatch(/--id-dropout must be a number >= 0 <= 0.95/);
     const badQ = await localrec('two-tower', '--data', 'demo:50:20:1', '--quantization', 'int4');
     expect(badQ.stderr).toMatch(/--quantization must be int8 or fp32/);
+    const badCtx = await localrec('two-tower', '--data', 'demo:50:20:1', '--context', 'hour,moon');
+    expect(badCtx.code).toBe(1);
+    expect(badCtx.stderr).toMatch(
+      /--context takes distinct features from hour, weekday, gap, type/,
+    );
   }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { CONTEXT_FEATURES, contextWidth, type ContextFeature } from '../../core/context.ts';
 import { LocalrecError } from '../../core/errors.ts';
 import { fullRanks, retrievalMetrics, type RetrievalMetrics } from '../../core/metrics.ts';
 import type { Dataset, SplitData } from '../../core/types.ts';
@@ -26,6 +27,7 @@ import {
   exportTwoTowerUserTower,
   type TwoTowerQuantization,
 } from '../../../models/two-tower/export-onnx.ts';
+import { contextSpecFor } from '../../../models/two-tower/context.ts';
 import { buildItemFeatures, type ItemFeatures } from '../../../models/two-tower/features.ts';
 import {
   countParameters,
@@ -46,6 +48,13 @@ import { initTf } from '../tf-node.ts';
 import { CATALOG_FILE, catalogFor } from '../train.ts';
 
 export const TWO_TOWER_CHECKPOINT_FILE = 'two-tower.ckpt';
+
+/** '+1', '-5:30', '' for 0. */
+function offsetText(minutes: number): string {
+  if (minutes === 0) return '';
+  const a = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${Math.floor(a / 60)}${a % 60 ? `:${String(a % 60).padStart(2, '0')}` : ''}`;
+}
 
 const r5 = (x: number) => Math.round(x * 1e5) / 1e5;
 const round = (m: RetrievalMetrics) => ({
@@ -93,6 +102,18 @@ function parseFlags(v: Record<string, unknown>) {
   const minutes = num(v, 'max-minutes', { min: 0 });
   if (minutes !== undefined) train.maxSeconds = minutes * 60;
   if (v['no-exclude-seen']) train.excludeSeen = false;
+  let contextFeatures: ContextFeature[] | null = null; // null = none
+  if (!v['no-context']) {
+    const list = String(v['context'] ?? CONTEXT_FEATURES.join(','));
+    contextFeatures = list.split(',').map((x) => x.trim()) as ContextFeature[];
+    const unknown = contextFeatures.filter((x) => !CONTEXT_FEATURES.includes(x));
+    if (unknown.length > 0 || new Set(contextFeatures).size !== contextFeatures.length)
+      throw new LocalrecError(
+        'bad-input',
+        `--context takes distinct features from ${CONTEXT_FEATURES.join(', ')} separated by commas, got '${list}'`,
+      );
+  }
+  const offsetHours = num(v, 'context-utc-offset', { min: -14, max: 14 }) ?? 0;
   const q = String(v['quantization'] ?? 'int8');
   if (q !== 'int8' && q !== 'fp32')
     throw new LocalrecError('bad-input', `--quantization must be int8 or fp32, got '${q}'`);
@@ -103,6 +124,10 @@ function parseFlags(v: Record<string, unknown>) {
       titleBuckets: num(v, 'title-buckets', { int: true, min: 1, max: 1 << 20 }),
       minTokenItems: num(v, 'min-token-items', { int: true, min: 1 }),
     },
+    context:
+      contextFeatures === null
+        ? null
+        : { features: contextFeatures, utcOffsetMinutes: Math.round(offsetHours * 60) },
     coldShare: num(v, 'cold-share', { min: 0, max: 0.5 }) ?? 0.1,
     quantization: q as TwoTowerQuantization,
     shardItems: num(v, 'shard-items', { int: true, min: 1 }),
@@ -163,9 +188,10 @@ export async function runTwoTower(
   const flags = parseFlags(v);
   const t0 = performance.now();
   await initTf();
-  const split = splitDataset(ds);
+  const split = splitDataset(ds, { keepTimes: true });
   const features = buildItemFeatures(split, ds.items, flags.features);
-  const c = configFor(features, { ...defaultTwoTowerConfig, ...flags.model });
+  const context = flags.context ? contextSpecFor(split, flags.context) : null;
+  const c = configFor(features, { ...defaultTwoTowerConfig, ...flags.model }, context?.spec);
   const tc: TwoTowerTrainConfig = { ...defaultTwoTowerTrainConfig, ...flags.train };
   const progress = new ProgressLine();
   progress.log(
@@ -174,6 +200,12 @@ export async function runTwoTower(
       (ds.items.length === 0
         ? ' (no item metadata: new items get only the popularity bucket)'
         : ''),
+  );
+  for (const note of context?.notes ?? []) progress.log(note);
+  progress.log(
+    c.context
+      ? `context features: ${c.context.features.join(', ')} (${contextWidth(c.context)} values; training times read at UTC${offsetText(c.context.trainingUtcOffsetMinutes)})`
+      : 'no context features',
   );
   mkdirSync(out, { recursive: true });
   const ckptPath = join(out, TWO_TOWER_CHECKPOINT_FILE);
@@ -227,7 +259,7 @@ export async function runTwoTower(
     const cm = await trainWithProgress('cold model: ', c, coldSplit, coldFeatures, tc, progress, {
       validUsers,
     });
-    const s = makeTwoTowerScorer(c, cm.weights, coldFeatures);
+    const s = makeTwoTowerScorer(c, cm.weights, coldFeatures, { split: coldSplit });
     try {
       cold = {
         share: flags.coldShare,
@@ -293,6 +325,7 @@ export async function runTwoTower(
     items: split.numItems,
     events: ds.events.length,
     parameters: countParameters(c),
+    context: c.context ?? null,
     epochs: main.epochsRun,
     bestEpoch: main.bestEpoch,
     stoppedBy: main.stoppedBy,
@@ -353,6 +386,17 @@ export const twoTowerCommand: Command = {
     'cold-share': {
       type: 'string',
       description: 'share of items held out for the cold-item test (0 = skip)',
+    },
+    context: {
+      type: 'string',
+      description:
+        'request-context features of the user tower, comma-separated (default hour,weekday,gap,type; those the data lacks are dropped)',
+    },
+    'no-context': { type: 'boolean', description: 'no context features: the history alone' },
+    'context-utc-offset': {
+      type: 'string',
+      description:
+        "hours east of UTC that turn the data's timestamps into the visitors' local time (default 0; write --context-utc-offset=-5)",
     },
     seed: { type: 'string', description: 'random seed (training and cold-item draw)' },
     quantization: { type: 'string', default: 'int8', description: 'int8 or fp32 export' },
