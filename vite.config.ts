@@ -58,7 +58,7 @@ export function precompress(): Plugin {
 /**
  * The demo as an installable, offline-capable web app: a web app manifest, and a Workbox service
  * worker (generateSW) that precaches the app shell — index.html, every JS chunk (page and
- * workers), CSS and icons, about 0.3 MB — and caches at runtime what the build cannot know or
+ * workers), CSS and icons: 12 files, about 360 kB — and caches at runtime what the build cannot know or
  * should not precache (cache names and plugins in src/demo/pwa-caches.ts):
  *
  * - `/v1/blobs/<sha256>`: CacheFirst over the SDK's own blob cache, read-only (content-addressed,
