@@ -58,8 +58,8 @@ export function precompress(): Plugin {
 /**
  * The demo as an installable, offline-capable web app: a web app manifest, and a Workbox service
  * worker (generateSW) that precaches the app shell — index.html, every JS chunk (page and
- * workers), CSS and icons: 12 files, about 360 kB — and caches at runtime what the build cannot know or
- * should not precache (cache names and plugins in src/demo/pwa-caches.ts):
+ * workers), CSS and icons: 12 files, about 360 kB — and caches at runtime what the build cannot
+ * know or should not precache (cache names and plugins in src/demo/pwa-caches.ts):
  *
  * - `/v1/blobs/<sha256>`: CacheFirst over the SDK's own blob cache, read-only (content-addressed,
  *   so a cached copy never goes stale; the SDK stores only blobs that passed their sha256);
@@ -172,10 +172,12 @@ export default defineConfig({
     assetsInlineLimit: (file) => (file.endsWith('.wasm') ? false : undefined),
   },
   server: {
-    // `npx vite` for page work: the API comes from a running `localrec serve`.
+    // `npx vite` for page work: the API, and the site config with the key it signs with, come
+    // from a running `localrec serve` (or `npm start`).
     proxy: {
       '/v1': process.env['LOCALREC_API'] ?? 'http://127.0.0.1:8080',
       '/healthz': process.env['LOCALREC_API'] ?? 'http://127.0.0.1:8080',
+      '/localrec-config.json': process.env['LOCALREC_API'] ?? 'http://127.0.0.1:8080',
     },
   },
   optimizeDeps: {
