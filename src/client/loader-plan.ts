@@ -16,9 +16,12 @@
  *   "metadata": [ { "sha256", "bytes", "format": "localrec-metadata-v1", "count", "baseIndex" } ] }
  * ```
  * `models["two-tower"]` is optional (`userTower` is accepted for `encoder`, as the two-tower
- * command names it); its shards index its own item table, matched to SASRec's by item id.
+ * command names it); its shards index its own item table, matched to SASRec's by item id. Its
+ * `config.context`, when present, lists the request-context features its encoder takes
+ * (src/core/context.ts); a model without it (made before context existed) takes none.
  */
 import { SHA256_HEX, type BlobRef } from '../core/blob.ts';
+import { parseContextSpec, type ContextSpec } from '../core/context.ts';
 import { LocalrecError } from '../core/errors.ts';
 import type { Manifest } from '../core/manifest.ts';
 
@@ -36,6 +39,8 @@ export interface ModelPlan {
   maxLen: number;
   /** In manifest order (internal index order for exports). */
   shards: ShardRef[];
+  /** The request-context features the encoder takes (`config.context`), or null for none. */
+  context: ContextSpec | null;
 }
 
 /** Everything one manifest version needs. */
@@ -101,6 +106,10 @@ function modelPlan(v: unknown, name: ModelPlan['name'], shards: ShardRef[] | nul
     encoder,
     maxLen,
     shards: shards ?? shardRefs(v['shards'], `${where}.shards`, true),
+    context: parseContextSpec(
+      (config as Record<string, unknown>)['context'],
+      `manifest: ${where}.config.context`,
+    ),
   };
 }
 

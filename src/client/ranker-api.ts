@@ -4,6 +4,7 @@
  * callers never care where the work runs. Everything crossing it is structured-cloneable;
  * failures are `LocalrecError`s whose `code` survives the worker hop (errors-transfer.ts).
  */
+import type { ContextSpec } from '../core/context.ts';
 import type { Device, DeviceChoice } from './device.ts';
 
 /** A binary artifact as fetched (`Response.arrayBuffer()`) or read from a cache. */
@@ -45,6 +46,27 @@ export interface RankerLoadOptions {
   kernel?: KernelChoice;
   /** Longest history the encoder was trained for; longer histories keep their last `maxLen` items. */
   maxLen: number;
+  /**
+   * The request-context features the encoder takes (the manifest's `config.context`; a
+   * two-tower user tower trained with context has a second input, `context`). Omit or null for
+   * an encoder without one (SASRec, older two-tower models).
+   */
+  context?: ContextSpec | null;
+}
+
+/**
+ * The moment a user is encoded for, as far as the visitor's device knows it; the ranker turns it
+ * into the model's context vector (src/core/context.ts). Ignored by encoders without context.
+ */
+export interface EncodeContext {
+  /** Now, ms since the epoch (default `Date.now()` in the ranker's context). */
+  time?: number;
+  /** Minutes east of UTC of the visitor's clock (default: this device's zone at `time`). */
+  utcOffsetMinutes?: number;
+  /** When the history's last event happened (ms since the epoch); unknown counts as no gap. */
+  previousTime?: number | null;
+  /** That event's type (`view`, `click`, …); unknown types and none share one slot. */
+  previousType?: string | null;
 }
 
 /** What {@link Ranker.addShards} takes. */
@@ -93,6 +115,8 @@ export interface RecommendRequest {
   exclude?: string[];
   /** Leave out items already in `history` (default true). */
   excludeHistory?: boolean;
+  /** The moment of the request, for a model with context features (default: now, here). */
+  context?: EncodeContext;
 }
 
 /** One recommended item. */
@@ -156,6 +180,8 @@ export interface AttachEncoderOptions {
   encoder: Bytes;
   maxLen: number;
   device?: DeviceChoice;
+  /** The request-context features the encoder takes (as in {@link RankerLoadOptions.context}). */
+  context?: ContextSpec | null;
 }
 
 /** What {@link Ranker.itemVectors} takes. */
@@ -209,8 +235,10 @@ export interface Ranker {
   /**
    * Loads (or replaces) the encoder and shards and picks the device.
    *
-   * @throws LocalrecError `bad-format` for a corrupt encoder or shard, or an encoder whose
-   *   output width differs from the shards'; `bad-input` for bad options;
+   * @throws LocalrecError `bad-format` for a corrupt encoder or shard, an encoder whose
+   *   output width differs from the shards', or an encoder and `context` spec that do not
+   *   belong together (a `context` input without a spec, a spec without the input, another
+   *   width); `bad-input` for bad options;
    *   `device-unavailable` when the requested device cannot run here.
    */
   load(options: RankerLoadOptions): Promise<RankerLoadResult>;
@@ -229,11 +257,12 @@ export interface Ranker {
    */
   recommend(request: RecommendRequest): Promise<RecommendResult>;
   /**
-   * The user vector (dim) for a history — exposed for tests and diagnostics.
+   * The user vector (dim) for a history — exposed for tests and diagnostics. `context` as in
+   * {@link RecommendRequest.context}.
    *
    * @throws LocalrecError `not-loaded` before load; `bad-input` when no history id is known.
    */
-  encode(history: string[], model?: ModelName): Promise<Float32Array>;
+  encode(history: string[], model?: ModelName, context?: EncodeContext): Promise<Float32Array>;
   /**
    * Loads (or replaces) a model's items without an encoder: searchVector(), itemVectors(),
    * addShards() and cold-start recommend() work at once; recommend() with a history needs

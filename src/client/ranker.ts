@@ -11,6 +11,13 @@
 // encoder — and then keeps serving that wrong shader from its cache to every later
 // DequantizeLinear of the same rank (onnxruntime#32578). The native EP is correct.
 import * as ort from 'onnxruntime-web/webgpu';
+import {
+  contextVector,
+  contextWidth,
+  localUtcOffsetMinutes,
+  parseContextSpec,
+  type ContextSpec,
+} from '../core/context.ts';
 import { LocalrecError } from '../core/errors.ts';
 import { createWasmKernel } from '../core/kernels/wasm-kernel.ts';
 import { createTsKernel, TopKEngine, type TopKKernel } from '../core/topk-engine.ts';
@@ -29,6 +36,7 @@ import type {
   AddShardsOptions,
   AddShardsResult,
   AttachEncoderOptions,
+  EncodeContext,
   LoadItemsOptions,
   LoadItemsResult,
   Bytes,
@@ -48,6 +56,31 @@ import type {
 /** Names fixed by the encoder export (models/sasrec/export-onnx.ts). */
 const INPUT = 'item_ids';
 const OUTPUT = 'user_vec';
+/** The second input of a two-tower user tower with context features (models/two-tower/export-onnx.ts). */
+const CONTEXT = 'context';
+
+/** The context vector (1·C) for a request: `c`'s fields, defaulting to now on this device's clock. */
+function contextValues(
+  spec: ContextSpec,
+  c: EncodeContext | undefined,
+  what: string,
+): Float32Array {
+  if (c !== undefined && (typeof c !== 'object' || c === null))
+    throw new LocalrecError(
+      'bad-input',
+      `${what}: context must be { time?, utcOffsetMinutes?, previousTime?, previousType? }`,
+    );
+  const time = c?.time ?? Date.now();
+  const type = c?.previousType;
+  if (type !== undefined && type !== null && typeof type !== 'string')
+    throw new LocalrecError('bad-input', `${what}: context.previousType must be a string`);
+  return contextVector(spec, {
+    time,
+    utcOffsetMinutes: c?.utcOffsetMinutes ?? localUtcOffsetMinutes(time),
+    previousTime: c?.previousTime,
+    previousType: type,
+  });
+}
 
 /**
  * Options of {@link createRanker}: how to reach ONNX Runtime, not what to load. ORT's settings
@@ -107,6 +140,8 @@ interface Loaded extends Catalog {
   session: ort.InferenceSession | null;
   device: Device | null;
   maxLen: number;
+  /** The context features the encoder takes (null: none, or no encoder yet). */
+  context: ContextSpec | null;
 }
 
 /** A created, checked encoder session. */
@@ -115,6 +150,7 @@ interface Encoder {
   device: Device;
   reason: string;
   maxLen: number;
+  context: ContextSpec | null;
 }
 
 /** Turns ORT's session-creation failure into a LocalrecError with a code a caller can act on. */
@@ -167,7 +203,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
    */
   const createEncoder = async (
     bytes: Bytes,
-    opts: { device?: RankerLoadOptions['device']; maxLen: number },
+    opts: { device?: RankerLoadOptions['device']; maxLen: number; context?: ContextSpec | null },
     dim: number,
     probeIndex: number,
     what: string,
@@ -179,6 +215,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
       );
     }
     const encoder = toU8(bytes, 'encoder');
+    const context = parseContextSpec(opts.context, `${what}: context`);
     const decision = await pickDevice(
       opts.device ?? 'auto',
       options.gpu === undefined ? {} : { gpu: options.gpu },
@@ -200,12 +237,38 @@ export function createRanker(options: RankerOptions = {}): Ranker {
             `the encoder has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]; expected input '${INPUT}' and output '${OUTPUT}'`,
           );
         }
+        const takesContext = session.inputNames.includes(CONTEXT);
+        if (takesContext !== (context !== null)) {
+          throw new LocalrecError(
+            'bad-format',
+            takesContext
+              ? `the encoder takes a '${CONTEXT}' input (request-context features) but no context spec was given: pass the manifest's config.context as \`context\``
+              : `a context spec (${context!.features.join(', ')}) was given but the encoder has no '${CONTEXT}' input; it comes from another model`,
+          );
+        }
         // Warm-up on one real item: compiles kernels/shaders now rather than on the first
         // visitor request, and tells the output width to check against the shards. (Already
         // inside the ORT gate, so the run goes to the session directly.)
         const seq = BigInt64Array.from([BigInt(probeIndex)]);
         const input = new ort.Tensor('int64', seq, [1, 1]);
-        const results = await session.run({ [INPUT]: input });
+        const feeds: Record<string, ort.Tensor> = { [INPUT]: input };
+        if (context)
+          feeds[CONTEXT] = new ort.Tensor('float32', contextValues(context, undefined, what), [
+            1,
+            contextWidth(context),
+          ]);
+        let results: ort.InferenceSession.OnnxValueMapType;
+        try {
+          results = await session.run(feeds);
+        } catch (e) {
+          throw new LocalrecError(
+            'bad-format',
+            context
+              ? `the encoder failed on a ${contextWidth(context)}-value context (${context.features.join(', ')}): ${message(e)}; the context spec and the encoder come from different models`
+              : `the encoder failed on a one-item history: ${message(e)}`,
+            { cause: e },
+          );
+        }
         const out = results[OUTPUT];
         if (!out || out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== 1) {
           throw new LocalrecError(
@@ -215,7 +278,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         }
         const probe = new Float32Array(out.data as Float32Array);
         for (const t of Object.values(results)) t.dispose();
-        input.dispose();
+        for (const t of Object.values(feeds)) t.dispose();
         if (probe.length !== dim) {
           throw new LocalrecError(
             'bad-format',
@@ -227,6 +290,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           device: decision.device,
           reason: decision.reason,
           maxLen: opts.maxLen,
+          context,
           probe,
         };
       } catch (e) {
@@ -298,10 +362,17 @@ export function createRanker(options: RankerOptions = {}): Ranker {
     return m;
   };
 
-  /** Runs the encoder on the last `maxLen` indices. Returns (dim). */
+  /** Runs the encoder on the last `maxLen` indices (and the request context, if it takes one). Returns (dim). */
   const encodeIndices = async (
-    s: { session: ort.InferenceSession | null; maxLen: number; name?: string },
+    s: {
+      session: ort.InferenceSession | null;
+      maxLen: number;
+      name?: string;
+      context: ContextSpec | null;
+    },
     indices: number[],
+    ctx: EncodeContext | undefined,
+    what: string,
   ): Promise<Float32Array> => {
     const session = s.session;
     if (!session)
@@ -312,7 +383,15 @@ export function createRanker(options: RankerOptions = {}): Ranker {
     const seq = indices.slice(-s.maxLen);
     const ids = BigInt64Array.from(seq, (i) => BigInt(i)); // (1, T), no padding needed for one sequence
     const input = new ort.Tensor('int64', ids, [1, seq.length]);
-    const results = await withOrt(() => session.run({ [INPUT]: input }));
+    const feeds: Record<string, ort.Tensor> = { [INPUT]: input };
+    if (s.context) {
+      // (1, C): the moment of this request, computed here so every caller gets the same encoding.
+      feeds[CONTEXT] = new ort.Tensor('float32', contextValues(s.context, ctx, what), [
+        1,
+        contextWidth(s.context),
+      ]);
+    }
+    const results = await withOrt(() => session.run(feeds));
     const out = results[OUTPUT];
     if (!out || out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== 1) {
       throw new LocalrecError(
@@ -322,7 +401,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
     }
     const vec = new Float32Array(out.data as Float32Array); // copy: ORT may reuse its buffer
     for (const t of Object.values(results)) t.dispose();
-    input.dispose();
+    for (const t of Object.values(feeds)) t.dispose();
     return vec;
   };
 
@@ -392,6 +471,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           session: enc.session,
           device: enc.device,
           maxLen: enc.maxLen,
+          context: enc.context,
         });
         return {
           model: name,
@@ -417,7 +497,14 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           catalog.engine.dispose();
           throw e;
         }
-        await replace({ ...catalog, name, session: null, device: null, maxLen: 0 });
+        await replace({
+          ...catalog,
+          name,
+          session: null,
+          device: null,
+          maxLen: 0,
+          context: null,
+        });
         return {
           model: name,
           kernel: kernel.name,
@@ -457,6 +544,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         m.session = enc.session;
         m.device = enc.device;
         m.maxLen = enc.maxLen;
+        m.context = enc.context;
         await old?.release();
         return {
           model: name,
@@ -511,7 +599,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         if (coldStart) {
           items = firstItems(s, req.k, skip).map((i) => ({ id: s.idOf[i]!, score: 0 }));
         } else {
-          const user = await encodeIndices(s, indices);
+          const user = await encodeIndices(s, indices, req.context, 'recommend');
           encodeMs = performance.now() - scoreStart;
           scoreStart = performance.now();
           const best = await s.engine.search(user, req.k, { exclude: skip });
@@ -527,7 +615,11 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         };
       }),
 
-    encode: (history: string[], model?: ModelName): Promise<Float32Array> =>
+    encode: (
+      history: string[],
+      model?: ModelName,
+      context?: EncodeContext,
+    ): Promise<Float32Array> =>
       serial(async () => {
         const s = loaded('encode', modelName(model, 'encode'));
         const { indices } = knownIndices(s, history);
@@ -536,7 +628,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
             'bad-input',
             'encode: none of the history ids is in the loaded shards, so there is nothing to encode',
           );
-        return encodeIndices(s, indices);
+        return encodeIndices(s, indices, context, 'encode');
       }),
 
     itemVectors: (req: ItemVectorsRequest): Promise<ItemVectors> =>

@@ -78,6 +78,8 @@ export interface InterestView {
   session: string[];
   /** Timestamp of the latest interest event, or null. */
   lastInterestAt: number | null;
+  /** Type of the latest interest event (`click`, `purchase`, …), or null. */
+  lastInterestType: string | null;
   /** Items the visitor interacted with (interest or dislike; impressions do not count). */
   seen: Set<string>;
   disliked: Set<string>;
@@ -114,6 +116,7 @@ export function interestFrom(
     history: collapse(interest),
     session: open ? collapse(interest.filter((e) => e.sessionId === last.sessionId)) : [],
     lastInterestAt: interest.length ? interest[interest.length - 1]!.timestamp : null,
+    lastInterestType: interest.length ? interest[interest.length - 1]!.type : null,
     seen,
     disliked,
   };

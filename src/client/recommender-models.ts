@@ -272,6 +272,7 @@ export class ModelManager {
       encoder: encoder!,
       shards,
       maxLen: p.maxLen,
+      context: p.context,
       device: this.o.device,
       kernel: this.o.kernel,
     });

@@ -190,6 +190,13 @@ export async function recommend(
       history: view.history,
       k,
       exclude: excludeList,
+      // The moment, for a user tower with context features (hour, weekday, gap, last type):
+      // the visitor's local clock, as in training's "now = the predicted event's time".
+      context: {
+        time: now,
+        previousTime: view.lastInterestAt,
+        previousType: view.lastInterestType,
+      },
     });
     if (!r.coldStart) lists['two-tower'] = r.items.map((x) => x.id);
   }

@@ -500,4 +500,75 @@ describe('ranker worker (real Chromium, real ORT)', () => {
       });
     });
   });
+
+  describe('a two-tower user tower with context features', () => {
+    const tt = fx.twoTowerContext;
+    let ranker: Remote<Ranker>;
+    const ttArgs = (context: typeof tt.context | null = tt.context) => ({
+      model: 'two-tower',
+      encoder: fromB64(tt.encoderB64),
+      shards: [fromB64(tt.shardB64)],
+      device: 'wasm' as const,
+      maxLen: tt.maxLen,
+      context,
+    });
+
+    beforeAll(async () => {
+      ranker = start();
+      await ranker.load(ttArgs());
+    });
+
+    it('feeds the request context to the encoder: vectors match tfjs within 1e-3, and differ by moment', async () => {
+      const vecs: Float32Array[] = [];
+      for (const c of tt.cases) {
+        const vec = await ranker.encode(c.history, 'two-tower', c.context);
+        vecs.push(vec);
+        expect(maxAbsDiff(vec, c.userVec), `${c.name}: |ORT - tfjs|`).toBeLessThan(1e-3);
+        const r = await ranker.recommend({
+          model: 'two-tower',
+          history: c.history,
+          k: 5,
+          context: c.context,
+        });
+        expect(r.coldStart).toBe(false);
+        expect(r.items).toHaveLength(5);
+      }
+      // Same history, other moments: other user vectors.
+      expect(maxAbsDiff(vecs[0]!, vecs[1]!)).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(vecs[0]!, vecs[2]!)).toBeGreaterThan(1e-3);
+      // No context given: "now" on this machine's clock, which still runs.
+      const now = await ranker.recommend({
+        model: 'two-tower',
+        history: tt.cases[0]!.history,
+        k: 5,
+      });
+      expect(now.items).toHaveLength(5);
+      await expect(
+        ranker.encode(tt.cases[0]!.history, 'two-tower', { time: Number.NaN }),
+      ).rejects.toMatchObject({ code: 'bad-input' });
+    });
+
+    it('an encoder and a context spec that do not belong together are refused, naming why', async () => {
+      const noSpec = await rejection(ranker.load({ ...ttArgs(null), model: 'x' }));
+      expect(isLocalrecError(noSpec) && noSpec.code).toBe('bad-format');
+      expect((noSpec as Error).message).toMatch(/takes a 'context' input/);
+      // A SASRec encoder has no context input.
+      const sasrec = await rejection(
+        ranker.load({ ...loadArgs('wasm'), model: 'y', context: tt.context }),
+      );
+      expect((sasrec as Error).message).toMatch(/has no 'context' input/);
+      // A spec of another width than the encoder was built for.
+      const wrong = await rejection(
+        ranker.load({
+          ...ttArgs({ ...tt.context, features: ['hour'], eventTypes: [] }),
+          model: 'z',
+        }),
+      );
+      expect(isLocalrecError(wrong) && wrong.code).toBe('bad-format');
+      expect((wrong as Error).message).toMatch(/2-value context/);
+      // The model that did load is untouched.
+      const r = await ranker.encode(tt.cases[0]!.history, 'two-tower', tt.cases[0]!.context);
+      expect(maxAbsDiff(r, tt.cases[0]!.userVec)).toBeLessThan(1e-3);
+    });
+  });
 });

@@ -19,6 +19,17 @@ import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { exportSasrecEncoder, quantizeSasrecWeights } from '../../models/sasrec/export-onnx.ts';
 import { arraysToWeights, encode, scoreAll, weightsToArrays } from '../../models/sasrec/model.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
+import { configFor } from '../../models/two-tower/config.ts';
+import { exportTwoTowerUserTower, quantizeUserTower } from '../../models/two-tower/export-onnx.ts';
+import { buildItemFeatures } from '../../models/two-tower/features.ts';
+import {
+  arraysToWeights as twoTowerWeights,
+  encodeUsers,
+  initWeights,
+  itemTable,
+} from '../../models/two-tower/model.ts';
+import { contextVector, type ContextSpec } from '../../src/core/context.ts';
+import type { ItemInfo, SplitData } from '../../src/core/types.ts';
 
 /** One history and what Node says the ranker must answer for it. */
 export interface ExpectedCase {
@@ -35,6 +46,32 @@ export interface ExpectedCase {
   userVec: number[];
 }
 
+/** One (history, moment) pair for the two-tower user tower with context, and its tfjs vector. */
+export interface ContextCase {
+  name: string;
+  history: string[];
+  context: {
+    time: number;
+    utcOffsetMinutes: number;
+    previousTime: number | null;
+    previousType: string | null;
+  };
+  userVec: number[];
+}
+
+/**
+ * A two-tower user tower with request-context features (untrained, seeded weights: only the
+ * arithmetic is under test), int8, with its item shard and expected vectors.
+ */
+export interface TwoTowerContextFixture {
+  encoderB64: string;
+  shardB64: string;
+  maxLen: number;
+  dim: number;
+  context: ContextSpec;
+  cases: ContextCase[];
+}
+
 /** Everything the browser tests receive. */
 export interface RankerFixture {
   /** int8 ONNX encoder, base64. */
@@ -47,6 +84,7 @@ export interface RankerFixture {
   cases: ExpectedCase[];
   trainSeconds: number;
   epochs: number;
+  twoTowerContext: TwoTowerContextFixture;
 }
 
 declare module 'vitest' {
@@ -160,6 +198,7 @@ export default async function setup(project: TestProject): Promise<void> {
     cases,
     trainSeconds: trained.trainSeconds,
     epochs: trained.epochsRun,
+    twoTowerContext: twoTowerContextFixture(split, ds.items),
   };
   project.provide('rankerFixture', fixture);
   console.log(
@@ -167,4 +206,76 @@ export default async function setup(project: TestProject): Promise<void> {
       `(best valid NDCG@10 ${trained.bestValid?.full.ndcg10.toFixed(3) ?? 'n/a'}), encoder ${encoder.length} B, ` +
       `shards ${shards.map((s) => s.length).join('+')} B, setup ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
+}
+
+/**
+ * The two-tower fixture: a user tower taking all four context features, exported int8, and the
+ * vectors tfjs computes for a few (history, moment) pairs from the weights the export ships.
+ */
+function twoTowerContextFixture(split: SplitData, items: ItemInfo[]): TwoTowerContextFixture {
+  const spec: ContextSpec = {
+    features: ['hour', 'weekday', 'gap', 'type'],
+    eventTypes: ['click', 'purchase'],
+    trainingUtcOffsetMinutes: 0,
+  };
+  const features = buildItemFeatures(split, items, { titleBuckets: 64 });
+  const c = configFor(
+    features,
+    { maxLen: 12, dim: 16, hidden: 32, recencyDecay: 0.7, temperature: 0.05 },
+    spec,
+  );
+  const w0 = initWeights(c, 17);
+  const arrays = weightsToArrays(w0);
+  const tableT = itemTable(c, w0, features);
+  const table = tableT.dataSync() as Float32Array;
+  tf.dispose([tableT, ...Object.values(w0)]);
+  const encoder = exportTwoTowerUserTower(c, arrays, table, { quantization: 'int8' });
+  const deq = quantizeUserTower(c, arrays, table, 'int8').dequantized;
+  const w = twoTowerWeights(c, { ...arrays, ...deq });
+  const t = tf.tensor2d(deq['item_vectors']!.data, [c.numItems + 1, c.dim]);
+  const shard = encodeShard({
+    dtype: 'int8',
+    dim: c.dim,
+    baseIndex: 1,
+    ids: split.itemIds.slice(1),
+    rows: table.subarray(c.dim),
+  });
+  const user = split.users.find((u) => u.train.length > c.maxLen)!;
+  const idx = Array.from(user.train);
+  const noon = Date.UTC(2026, 10, 22, 12); // a Sunday
+  const moments: [string, ContextCase['context']][] = [
+    [
+      'sunday-noon-click',
+      { time: noon, utcOffsetMinutes: 0, previousTime: noon - 60_000, previousType: 'click' },
+    ],
+    [
+      'monday-3am-new',
+      { time: noon + 15 * 3_600_000, utcOffsetMinutes: 0, previousTime: null, previousType: null },
+    ],
+    [
+      'sunday-noon-paris',
+      {
+        time: noon,
+        utcOffsetMinutes: 60,
+        previousTime: noon - 86_400_000,
+        previousType: 'purchase',
+      },
+    ],
+  ];
+  const cases = moments.map(([name, context]) => {
+    const known = idx.slice(-c.maxLen);
+    const v = encodeUsers(c, w, t, [known], contextVector(spec, context));
+    const userVec = Array.from(v.dataSync());
+    v.dispose();
+    return { name, history: idx.map((i) => split.itemIds[i]!), context, userVec };
+  });
+  tf.dispose([t, ...Object.values(w)]);
+  return {
+    encoderB64: b64(encoder),
+    shardB64: b64(shard),
+    maxLen: c.maxLen,
+    dim: c.dim,
+    context: spec,
+    cases,
+  };
 }

@@ -117,6 +117,33 @@ describe('load plan', () => {
     ]);
   });
 
+  it("carries a two-tower model's context features; one without (older) plans with none", () => {
+    const spec = {
+      features: ['hour', 'weekday', 'gap', 'type'],
+      eventTypes: ['click', 'purchase'],
+      trainingUtcOffsetMinutes: -300,
+    };
+    const withTt = (config: Record<string, unknown>) => {
+      const m = manifest();
+      (m.models as Record<string, unknown>)['two-tower'] = {
+        encoder: { sha256: SHA('e'), bytes: 7 },
+        config,
+        shards: [{ sha256: SHA('b'), bytes: 20, count: 100 }],
+      };
+      return m;
+    };
+    const p = planFromManifest(withTt({ maxLen: 30, context: spec }));
+    expect(p.twoTower!.context).toEqual(spec);
+    expect(p.sasrec.context).toBeNull();
+    expect(planFromManifest(withTt({ maxLen: 30 })).twoTower!.context).toBeNull();
+    // A feature this version does not know (a newer model): a clear bad-format, not a wrong vector.
+    const future = withTt({ maxLen: 30, context: { ...spec, features: ['hour', 'weather'] } });
+    expect(codeOf(() => planFromManifest(future))).toBe('bad-format');
+    expect(() => planFromManifest(future)).toThrow(
+      /"two-tower"\]\.config\.context: unknown feature "weather"/,
+    );
+  });
+
   it('names what is missing', () => {
     expect(codeOf(() => planFromManifest(manifest({ shards: [] })))).toBe('bad-format');
     const noMaxLen = manifest();
@@ -155,6 +182,8 @@ describe('interests', () => {
     expect(v.seen.has('shown')).toBe(false);
     expect(v.seen.has('b') && v.seen.has('gone') && v.seen.has('a')).toBe(true);
     expect(v.lastInterestAt).toBe(T0 + 66 * MIN);
+    expect(v.lastInterestType).toBe('view'); // the two-tower's "previous event type" context
+    expect(interestFrom([], [], T0, GAP).lastInterestType).toBeNull();
     // After the gap there is no open session, the history stays.
     const later = interestFrom(events, [], T0 + 200 * MIN, GAP);
     expect(later.session).toEqual([]);
