@@ -27,15 +27,8 @@ import { byId, replaceChildren } from './dom.ts';
 import { SDK_CACHE } from './pwa-caches.ts';
 import { startServiceWorker } from './pwa.ts';
 import { catalogCards, historyRows, ms, picksFrom } from './render.ts';
-import {
-  download,
-  EVENTS_SHOWN,
-  eventRows,
-  readMemory,
-  snapshotFile,
-  summaryRows,
-  type YourData,
-} from './your-data.ts';
+import { readMemory } from './your-data.ts';
+import { mountYourDataView } from './your-data-view.ts';
 
 /** Cards rendered per "show more": enough to browse, few enough that a 50k catalog stays fast. */
 const PAGE = 60;
@@ -67,15 +60,6 @@ const ui = {
   historyEmpty: byId('history-empty'),
   consentPersonalization: byId<HTMLInputElement>('consent-personalization'),
   consentFederated: byId<HTMLInputElement>('consent-federated'),
-  dataSummary: byId('data-summary'),
-  dataNote: byId('data-note'),
-  dataEvents: byId('data-events'),
-  dataEventsEmpty: byId('data-events-empty'),
-  eventsShown: byId('events-shown'),
-  exportBtn: byId<HTMLButtonElement>('data-export'),
-  forgetBtn: byId<HTMLButtonElement>('data-forget'),
-  forgetDialog: byId<HTMLDialogElement>('forget-dialog'),
-  modelCheck: byId<HTMLButtonElement>('model-check'),
   banner: byId('update-banner'),
   bannerText: byId('update-text'),
   bannerApply: byId<HTMLButtonElement>('update-apply'),
@@ -106,6 +90,12 @@ const state = {
   complete: false,
   swReady: false,
 };
+
+const yourData = mountYourDataView({
+  recs: () => state.recs,
+  catalog: () => state.catalog,
+  onError: (e) => showError(e),
+});
 
 function setStatus(text: string, mode: 'busy' | 'ready' | 'error', fraction?: number): void {
   // After a failure, late progress callbacks must not paint over the error state.
@@ -304,64 +294,6 @@ function timed(recs: Recommender): WidgetRecommender {
   };
 }
 
-// ---- your data ------------------------------------------------------------------------------
-
-async function renderYourData(): Promise<void> {
-  const recs = state.recs;
-  if (!recs) return;
-  const [snapshot, status, storage] = await Promise.all([
-    readMemory(recs),
-    recs.status(),
-    navigator.storage?.estimate?.().catch(() => undefined),
-  ]);
-  const d: YourData = { snapshot, status, catalog: state.catalog };
-  if (storage) d.storage = storage;
-  replaceChildren(ui.dataSummary, summaryRows(d));
-  const rows = eventRows(snapshot, state.catalog);
-  replaceChildren(ui.dataEvents, rows);
-  ui.dataEventsEmpty.hidden = rows.length > 0;
-  ui.eventsShown.textContent =
-    snapshot.events.length > EVENTS_SHOWN
-      ? `newest ${EVENTS_SHOWN} of ${snapshot.events.length}`
-      : '';
-}
-
-function dataNote(text: string): void {
-  ui.dataNote.textContent = text;
-  ui.dataNote.hidden = text === '';
-}
-
-async function exportData(): Promise<void> {
-  const recs = state.recs;
-  if (!recs) return;
-  const { name, blob } = snapshotFile(await readMemory(recs));
-  download(name, blob);
-  dataNote(`Saved ${name}: everything listed here, as JSON.`);
-}
-
-async function forget(): Promise<void> {
-  const recs = state.recs;
-  if (!recs) return;
-  await recs.forget();
-  // The SDK announces it (onChange 'forget'), which re-renders; the note says what happened.
-  dataNote('Forgotten: nothing about you is stored in this browser now.');
-}
-
-async function checkForModel(): Promise<void> {
-  const recs = state.recs;
-  if (!recs) return;
-  ui.modelCheck.disabled = true;
-  try {
-    const r = await recs.refresh();
-    // A new version is announced by onChange ('model'), with the banner.
-    if (!r.changed) dataNote(`You have the latest model (${r.modelVersion}).`);
-  } catch (e) {
-    dataNote(`Could not check for a new model: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    ui.modelCheck.disabled = false;
-  }
-}
-
 // ---- views --------------------------------------------------------------------------------
 
 function currentView(): 'browse' | 'your-data' {
@@ -376,7 +308,7 @@ function route(): void {
     if (a.dataset['view'] === view) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  if (view === 'your-data') void renderYourData().catch(showError);
+  if (view === 'your-data') void yourData.render().catch(showError);
 }
 
 // ---- changes from the SDK ------------------------------------------------------------------
@@ -425,7 +357,7 @@ function onChange(c: RecommenderChange): void {
     case 'outbox':
       break;
   }
-  if (currentView() === 'your-data') void renderYourData().catch(showError);
+  if (currentView() === 'your-data') void yourData.render().catch(showError);
 }
 
 // ---- start --------------------------------------------------------------------------------
@@ -477,15 +409,9 @@ async function boot(): Promise<void> {
   state.consent = snapshot.consent;
   renderConsent();
   renderPicks();
-  for (const el of [
-    ui.personalize,
-    ui.consentPersonalization,
-    ui.consentFederated,
-    ui.exportBtn,
-    ui.forgetBtn,
-    ui.modelCheck,
-  ])
+  for (const el of [ui.personalize, ui.consentPersonalization, ui.consentFederated])
     el.disabled = false;
+  yourData.enable();
 
   const widget = mountWidget(ui.widgetHost, timed(recs), {
     k: K,
@@ -503,7 +429,7 @@ async function boot(): Promise<void> {
   void recs.whenComplete().then(afterComplete, showError);
   await widget.ready;
   await renderStatus();
-  if (currentView() === 'your-data') await renderYourData();
+  if (currentView() === 'your-data') await yourData.render();
   // The SDK checks hourly; coming back online is a good moment too.
   window.addEventListener('online', () => {
     void recs.refresh().catch(() => undefined);
@@ -531,15 +457,6 @@ ui.consentPersonalization.addEventListener('change', () =>
 ui.consentFederated.addEventListener('change', () =>
   setConsent({ federated: ui.consentFederated.checked }),
 );
-ui.exportBtn.addEventListener('click', () => void exportData().catch(showError));
-ui.forgetBtn.addEventListener('click', () => {
-  ui.forgetDialog.returnValue = '';
-  ui.forgetDialog.showModal();
-});
-ui.forgetDialog.addEventListener('close', () => {
-  if (ui.forgetDialog.returnValue === 'forget') void forget().catch(showError);
-});
-ui.modelCheck.addEventListener('click', () => void checkForModel());
 window.addEventListener('hashchange', route);
 // "/" jumps to search, as on most catalog sites.
 document.addEventListener('keydown', (ev) => {
