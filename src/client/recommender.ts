@@ -109,6 +109,11 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
     worker.removeEventListener('error', onError);
   }
 
+  // The page hears `online` for sure (a worker's own event depends on the browser): queued
+  // federated updates go out as soon as the network is back.
+  const onOnline = () => void remote.flushOutbox().catch(() => undefined);
+  globalThis.addEventListener?.('online', onOnline);
+
   let closed = false;
   const recommender: Recommender = {
     track: (event) => remote.track(event),
@@ -139,6 +144,7 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
     async close() {
       if (closed) return;
       closed = true;
+      globalThis.removeEventListener?.('online', onOnline);
       try {
         await remote.close();
       } finally {

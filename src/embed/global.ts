@@ -15,7 +15,9 @@
 import type {
   Consent,
   ConsentFlags,
+  ContributeResult,
   Explanation,
+  OutboxFlush,
   Recommendation,
   RecommendOptions,
   Recommender,
@@ -65,6 +67,13 @@ export interface LocalrecGlobal {
   /** Deletes everything stored about the visitor on this device and re-renders the widgets. */
   forget(): Promise<void>;
   status(): Promise<RecommenderStatus>;
+  /**
+   * Queues a federated update made on this device (a delta, src/core/delta.ts) for posting —
+   * only with `federated` consent and without Global Privacy Control; see the SDK's contribute().
+   */
+  contribute(delta: Uint8Array | ArrayBuffer): Promise<ContributeResult>;
+  /** Posts queued federated updates now (also happens by itself, e.g. when back online). */
+  flushOutbox(): Promise<OutboxFlush>;
   /** Listens to an event; returns the unsubscribe function. `ready` fires late listeners at once. */
   on<E extends LocalrecEventName>(
     event: E,
@@ -98,6 +107,8 @@ const METHODS = [
   'refresh',
   'forget',
   'status',
+  'contribute',
+  'flushOutbox',
   'on',
 ] as const;
 
@@ -159,6 +170,8 @@ export function createLocalrecGlobal(backend: GlobalBackend): GlobalHandle {
     refresh: () => call('refresh', (r) => r.refresh().then(thenRefresh)),
     forget: () => call('forget', (r) => r.forget().then(thenRefresh)),
     status: () => call('status', (r) => r.status()),
+    contribute: (delta) => call('contribute', (r) => r.contribute(delta)),
+    flushOutbox: () => call('flushOutbox', (r) => r.flushOutbox()),
     on(event, listener) {
       if (typeof listener !== 'function') {
         logWarning(`on('${String(event)}') needs a function`);

@@ -183,16 +183,17 @@ export function privacyViolations(
         out.push(`${where}: header ${name} is not one a browser sends by itself`);
         continue;
       }
-      if (n === 'referer') {
-        const ref = new URL(value);
-        if (ref.search !== '' || ref.hash !== '')
+      if (n === 'referer' && value !== '') {
+        const ref = URL.parse(value);
+        if (!ref) out.push(`${where}: the referer is not a URL (${value})`);
+        else if (ref.search !== '' || ref.hash !== '')
           out.push(`${where}: the referer carries a query string or fragment (${value})`);
       }
       if (n === 'content-length' || n === 'range' || n === 'if-none-match') continue;
       if (n !== 'user-agent' && FORBIDDEN_WORDS.test(value))
         out.push(`${where}: header ${name} mentions behaviour (${value})`);
       for (const re of ids)
-        if (n === 'referer' && re.test(new URL(value).pathname))
+        if (n === 'referer' && re.test(URL.parse(value)?.pathname ?? value))
           out.push(`${where}: the referer's path carries a history item id (${value})`);
     }
     const text = `${decodeURIComponent(r.url)}\n${Object.values(r.headers).join('\n')}\n${

@@ -44,6 +44,8 @@ export interface E2eSite {
   modelVersion: string;
   /** A scratch folder tests may write into (removed after the run). */
   scratchDir: string;
+  /** Bearer token of the server's admin API (`POST /v1/admin/rounds` opens a federated round). */
+  adminToken: string;
   /** Every request the server answered, as JSON at `GET {requestLogUrl}/log` (test/setup/request-log.ts). */
   requestLogUrl: string;
 }
@@ -53,6 +55,8 @@ declare module 'vitest' {
     e2eSite: E2eSite;
   }
 }
+
+const ADMIN_TOKEN = 'e2e-admin-token';
 
 async function signingKey(): Promise<SigningKey> {
   const { privateKey } = generateKeyPairSync('ed25519');
@@ -98,6 +102,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     rounds: `sqlite:${join(root, 'rounds.db')}`,
     staticDir: distDir,
     corsOrigins: ['*'],
+    adminToken: ADMIN_TOKEN,
   });
   const requestLog = await attachRequestLog(server);
   const url = (await listen(server, { host: '127.0.0.1', port: 0, log: () => {} })).replace(
@@ -116,6 +121,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     modelVersion: manifest.modelVersion,
     scratchDir,
     requestLogUrl: requestLog.url,
+    adminToken: ADMIN_TOKEN,
   };
   project.provide('e2eSite', site);
   console.log(
