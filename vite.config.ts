@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { defineConfig, type Plugin } from 'vite';
@@ -38,7 +38,13 @@ export function precompress(): Plugin {
           e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
         );
       for (const file of walk(outDir)) {
-        if (!COMPRESSIBLE.test(file) || statSync(file).size < 1024) continue;
+        const st = statSync(file);
+        if (!COMPRESSIBLE.test(file) || st.size < 1024) continue;
+        // Two builds write into one folder (the site, then the embed): what the first build
+        // compressed, and has not changed since, is not compressed again.
+        const br = `${file}.br`;
+        if (existsSync(br) && existsSync(`${file}.gz`) && statSync(br).mtimeMs >= st.mtimeMs)
+          continue;
         const raw = readFileSync(file);
         writeFileSync(
           `${file}.br`,
