@@ -140,7 +140,7 @@ it('offline deltas wait in IndexedDB across a reload and go out when the network
   // The start-up flush sends it without being asked.
   await expect.poll(() => net.posts.length, { timeout: 10_000 }).toBe(1);
   expect(Array.from(net.posts[0]!.body)).toEqual(Array.from(d.bytes));
-  await expect.poll(async () => (await again.status()).pendingUpdates).toBe(0);
+  await expect.poll(async () => (await again.status()).pendingUpdates, { timeout: 10_000 }).toBe(0);
   await again.close();
 });
 
