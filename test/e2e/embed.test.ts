@@ -197,8 +197,10 @@ describe('the tag on a second origin under a strict CSP', () => {
     const page = await context.newPage();
     await watch(page);
     await page.goto(`${host.url}/control.html`);
-    await expect.poll(() => violations(page)).toContainEqual(expect.stringMatching(/^script-src/));
-    await expect.poll(() => host.cspReports.length).toBeGreaterThan(0);
+    await expect
+      .poll(() => violations(page), { timeout: 10_000 })
+      .toContainEqual(expect.stringMatching(/^script-src/));
+    await expect.poll(() => host.cspReports.length, { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await page.title()).not.toBe('inline ran');
     host.cspReports.length = 0;
     await context.close();
@@ -218,7 +220,9 @@ describe('the tag on a second origin under a strict CSP', () => {
       .poll(() => blocked, { timeout: 30_000 })
       .toContainEqual(expect.stringMatching(/\/assets\/recommender\.worker-.*\.js$/));
     // The embed says it could not start, once; the page is fine.
-    await expect.poll(() => problems.filter((p) => p.includes('[localrec]')).length).toBe(1);
+    await expect
+      .poll(() => problems.filter((p) => p.includes('[localrec]')).length, { timeout: 10_000 })
+      .toBe(1);
     expect(problems.filter((p) => p.startsWith('pageerror'))).toEqual([]);
     host.cspReports.length = 0;
     await context.close();
