@@ -2,6 +2,7 @@
  * The demo page's building blocks in real Chromium: safe rendering, the catalog, the site config,
  * the "Your data" view, and the service worker's cache rules.
  */
+import { emptyProfile } from '../../src/client/memory/profile.ts';
 import { describe, expect, it } from 'vitest';
 import type { MemorySnapshot, RecommenderStatus } from '../../src/client/recommender-api.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
@@ -139,15 +140,7 @@ describe('your data', () => {
       { type: 'like', itemId: 'c', timestamp: 3_000, sessionId: 's1' },
     ],
     sessions: [{ id: 's1', startedAt: 1_000, lastEventAt: 3_000, events: 3 }],
-    profile: {
-      vector: null,
-      vectorModel: null,
-      categories: {},
-      bandits: {},
-      disliked: [],
-      counts: { compactedByType: {}, compactedEvents: 0, compactedSessions: 0, corruptDropped: 0 },
-      updatedAt: 0,
-    },
+    profile: emptyProfile(),
     consent: { personalization: true, federated: false, updatedAt: 500 },
     settings: [],
   } as unknown as MemorySnapshot;

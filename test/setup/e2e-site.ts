@@ -7,20 +7,18 @@
  * The tests drive Debian's Chromium with Playwright (test/e2e/browser.ts) against `url`.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildSite, writeSiteConfig } from '../../src/cli/build-site.ts';
-import { exportModelDir } from '../../src/cli/export.ts';
-import { runTrain } from '../../src/cli/train.ts';
 import { keyIdOf } from '../../src/core/manifest.ts';
-import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
 import type { ItemInfo } from '../../src/core/types.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
 import { rawPublicKey, type SigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore } from '../../src/server/store/registry.ts';
+import { trainTinyModel } from './tiny-model.ts';
 import { attachRequestLog } from './request-log.ts';
 
 /** What the end-to-end tests receive. */
@@ -70,25 +68,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { outDir: distDir } = await buildSite({ outDir: join(root, 'dist'), logLevel: 'error' });
   const buildSeconds = (performance.now() - t0) / 1000;
 
-  const ds = generateSyntheticCatalog({
-    items: 300,
-    users: 700,
-    seed: 29,
-    minEvents: 6,
-    maxEvents: 40,
-  });
-  const modelDir = join(root, 'model');
-  await runTrain(ds, {
-    model: { maxLen: 20, dim: 32, blocks: 1, heads: 1, ffnDim: 32 },
-    train: { epochs: 8, evalEvery: 4, patience: 100, maxSeconds: 0, seed: 5, workers: 1 },
-    out: modelDir,
-    dataSource: 'synthetic',
-    quiet: true,
-  });
   const exportDir = join(root, 'export');
-  exportModelDir({ modelDir, out: exportDir, quantization: 'int8', shardItems: 100 });
-  const manifest = JSON.parse(readFileSync(join(exportDir, 'manifest.json'), 'utf8'));
-  const items = JSON.parse(readFileSync(join(modelDir, 'catalog.json'), 'utf8')) as ItemInfo[];
+  const { manifest, items } = await trainTinyModel(root, {
+    catalogSeed: 29,
+    trainSeed: 5,
+    epochs: 8,
+    exportDir,
+  });
 
   const key = await signingKey();
   const storeDir = join(root, 'store');

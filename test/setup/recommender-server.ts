@@ -17,15 +17,13 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { exportModelDir } from '../../src/cli/export.ts';
-import { runTrain } from '../../src/cli/train.ts';
 import { keyIdOf } from '../../src/core/manifest.ts';
-import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
 import type { ItemInfo } from '../../src/core/types.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
 import { rawPublicKey, type SigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore } from '../../src/server/store/registry.ts';
+import { trainTinyModel } from './tiny-model.ts';
 
 /** What the SDK tests receive. */
 export interface RecommenderFixture {
@@ -57,26 +55,13 @@ async function signingKey(): Promise<SigningKey> {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const t0 = performance.now();
   const root = mkdtempSync(join(tmpdir(), 'localrec-sdk-test-'));
-  const ds = generateSyntheticCatalog({
-    items: 300,
-    users: 700,
-    seed: 23,
-    minEvents: 6,
-    maxEvents: 40,
-  });
-  const modelDir = join(root, 'model');
-  const { summary } = await runTrain(ds, {
-    model: { maxLen: 20, dim: 32, blocks: 1, heads: 1, ffnDim: 32 },
-    // A fixed epoch count (no time limit): the same model on fast and slow machines.
-    train: { epochs: 12, evalEvery: 4, patience: 100, maxSeconds: 0, seed: 3, workers: 1 },
-    out: modelDir,
-    dataSource: 'synthetic',
-    quiet: true,
-  });
   const v1Dir = join(root, 'export-v1');
-  exportModelDir({ modelDir, out: v1Dir, quantization: 'int8', shardItems: 100 });
-  const manifest = JSON.parse(readFileSync(join(v1Dir, 'manifest.json'), 'utf8'));
-  const items = JSON.parse(readFileSync(join(modelDir, 'catalog.json'), 'utf8')) as ItemInfo[];
+  const { manifest, items, summary } = await trainTinyModel(root, {
+    catalogSeed: 23,
+    trainSeed: 3,
+    epochs: 12,
+    exportDir: v1Dir,
+  });
 
   // Version 2: the same blobs plus a two-tower entry (the shape `localrec export` is to write).
   const v2Dir = join(root, 'export-v2');
