@@ -20,6 +20,12 @@ export interface SasrecConfig {
    * dot products. Absent or 0: dot products, as in SASRec.
    */
   cosineTemperature?: number;
+  /**
+   * A learned per-item bias added to every score (popularity the cosine cannot express: unit
+   * vectors have no norm to carry it). Shipped as one extra dimension: item rows [e, b],
+   * user vector [q, 1].
+   */
+  itemBias?: boolean;
 }
 
 export type SasrecLoss = { kind: 'full' } | { kind: 'sampled'; negatives: number };

@@ -99,6 +99,8 @@ function checkBlock(b: number): void {
  * scale-invariant, so quantizing the normalised rows gives back the same int8 values.
  */
 export function shippedItemTable(c: SasrecConfig, weights: WeightArrays): Float32Array {
+  if (c.itemBias)
+    throw new LocalrecError('bad-input', 'models trained with --item-bias cannot be exported yet');
   const table = weights['item_emb'];
   if (!table) throw new LocalrecError('bad-format', 'SASRec weights lack item_emb');
   if (!((c.cosineTemperature ?? 0) > 0)) return table.data;
@@ -238,6 +240,11 @@ export function exportSasrecEncoder(
   opts: SasrecExportOptions,
 ): Uint8Array {
   validateModelConfig(c);
+  if (c.itemBias)
+    throw new LocalrecError(
+      'bad-input',
+      'this model was trained with --item-bias (an experiment: docs/BENCHMARKS.md run P); exporting its bias is not supported — train without it',
+    );
   const scheme = opts.quantization;
   if (scheme !== 'fp32' && scheme !== 'int8' && scheme !== 'int4') {
     throw new LocalrecError(

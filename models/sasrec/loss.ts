@@ -35,7 +35,7 @@ export function sasrecLoss(
 
   if (loss.kind === 'full') {
     // (rows, numItems+1); the padding column can never be a label, so it only ever loses mass.
-    const [q, items] = outputSides(c, h, table);
+    const [q, items] = outputSides(c, h, table, w['item_bias']);
     let logits = matMul(q, items, false, true) as tf.Tensor2D;
     if (excludeSeen)
       logits = tf.add(logits, seenMask(inputs, targets, c.numItems + 1)) as tf.Tensor2D;

@@ -45,6 +45,7 @@ export function weightShapes(c: SasrecConfig): Record<string, number[]> {
   }
   s['final_ln.gamma'] = [c.dim];
   s['final_ln.beta'] = [c.dim];
+  if (c.itemBias) s['item_bias'] = [c.numItems + 1];
   return s;
 }
 
@@ -190,10 +191,17 @@ export function outputSides(
   c: SasrecConfig,
   h: tf.Tensor2D,
   table: tf.Tensor2D,
+  bias?: tf.Tensor,
 ): [tf.Tensor2D, tf.Tensor2D] {
   const t = c.cosineTemperature ?? 0;
-  if (!(t > 0)) return [h, table];
-  return [tf.div(l2Normalize(h), t) as tf.Tensor2D, l2Normalize(table)];
+  let [q, items] =
+    t > 0 ? [tf.div(l2Normalize(h), t) as tf.Tensor2D, l2Normalize(table)] : [h, table];
+  if (c.itemBias) {
+    if (!bias) throw new LocalrecError('bad-format', 'SASRec weights lack item_bias');
+    q = tf.concat([q, tf.ones([q.shape[0], 1])], 1) as tf.Tensor2D;
+    items = tf.concat([items, bias.reshape([-1, 1])], 1) as tf.Tensor2D;
+  }
+  return [q, items];
 }
 
 /** Scores of every item (index 0 = padding included) for each sequence: (batch, numItems+1). */
@@ -203,7 +211,12 @@ export function scoreAll(
   seqs: ArrayLike<number>[],
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const [q, items] = outputSides(c, encode(c, w, seqs), get(w, 'item_emb') as tf.Tensor2D);
+    const [q, items] = outputSides(
+      c,
+      encode(c, w, seqs),
+      get(w, 'item_emb') as tf.Tensor2D,
+      w['item_bias'],
+    );
     return tf.matMul(q, items, false, true);
   });
 }

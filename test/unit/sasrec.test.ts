@@ -14,6 +14,7 @@ import {
   weightsToArrays,
 } from '../../models/sasrec/model.ts';
 import { buildExamples, trainSasrec } from '../../models/sasrec/train.ts';
+import { exportSasrecEncoder } from '../../models/sasrec/export-onnx.ts';
 import { lookup, matMul, softmaxCrossEntropy } from '../../models/tf-ops.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
@@ -261,6 +262,36 @@ describe('cosine scoring', () => {
     }
     expect(() => validateModelConfig({ ...c, cosineTemperature: -1 })).toThrow(/cosineTemperature/);
   });
+});
+
+describe('item bias (experiment)', () => {
+  it('adds a learned per-item bias to every score, trains it, and refuses to export it', async () => {
+    const c: SasrecConfig = { ...small, cosineTemperature: 0.1, itemBias: true };
+    const w = initWeights(c, 5);
+    expect(w['item_bias']!.shape).toEqual([c.numItems + 1]);
+    const bias = Float32Array.from({ length: c.numItems + 1 }, (_, i) => i / 10);
+    w['item_bias'] = tf.tensor1d(bias);
+    const plain = scoreAll({ ...c, itemBias: false }, w, [[1, 2, 3]]).arraySync() as number[][];
+    const got = scoreAll(c, w, [[1, 2, 3]]).arraySync() as number[][];
+    for (const i of [1, 5, c.numItems]) expect(got[0]![i]).toBeCloseTo(plain[0]![i]! + bias[i]!, 4);
+
+    const split = syntheticSplit({ items: 40, users: 20, seed: 4, minEvents: 5, maxEvents: 10 });
+    const cc: SasrecConfig = { ...c, numItems: split.numItems, maxLen: 10 };
+    const r = await trainSasrec(cc, split, {
+      epochs: 2,
+      batchSize: 64,
+      learningRate: 1e-2,
+      evalEvery: 100,
+      patience: 100,
+      seed: 2,
+      workers: 1,
+    });
+    const learned = r.weights['item_bias']!.dataSync();
+    expect(Math.max(...Array.from(learned, Math.abs))).toBeGreaterThan(0);
+    expect(() =>
+      exportSasrecEncoder(cc, weightsToArrays(r.weights), { quantization: 'fp32' }),
+    ).toThrow(/item-bias/);
+  }, 30_000);
 });
 
 describe('weight averaging (EMA)', () => {

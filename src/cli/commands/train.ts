@@ -45,6 +45,10 @@ export const trainOptions = {
     type: 'string',
     description: 'score by cosine / this temperature instead of dot products (0 = off)',
   },
+  'item-bias': {
+    type: 'boolean',
+    description: 'learn a per-item score bias (popularity) beside the embeddings',
+  },
   ema: {
     type: 'string',
     description: 'decay of the per-step weight average used for validation and export (0 = off)',
@@ -76,6 +80,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   set(model, 'ffnDim', num(v, 'ffn-dim', { int: true, min: 1 }));
   set(model, 'dropout', num(v, 'dropout', { min: 0, max: 0.95 }));
   set(model, 'cosineTemperature', num(v, 'cosine', { min: 0, max: 9 }));
+  if (v['item-bias']) model.itemBias = true;
   set(train, 'epochs', num(v, 'epochs', { int: true, min: 1 }));
   set(train, 'batchSize', num(v, 'batch-size', { int: true, min: 1 }));
   set(train, 'learningRate', num(v, 'lr', { min: 0 }));
