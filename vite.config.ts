@@ -190,7 +190,7 @@ export default defineConfig({
     // As in vitest.config.ts: ORT served as shipped (pre-bundling moves it away from the
     // files it locates relative to itself), comlink pre-bundled up front so its late
     // discovery inside the worker does not make vite re-optimize and reload the page.
-    exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu'],
+    exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu', 'onnxruntime-web/wasm'],
     include: ['comlink'],
   },
   worker: {

@@ -34,7 +34,7 @@ export default defineConfig({
         // .wasm next to itself, and a dependency discovered late (inside the worker) would
         // otherwise make vite re-optimize and reload the page mid-run.
         optimizeDeps: {
-          exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu'],
+          exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu', 'onnxruntime-web/wasm'],
           include: ['comlink', 'idb'],
         },
         test: {

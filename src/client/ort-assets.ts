@@ -1,20 +1,32 @@
 /**
- * Where ONNX Runtime Web's WebAssembly binary lives, resolved by vite.
+ * Where ONNX Runtime Web's WebAssembly binaries live, resolved by vite.
  *
- * The ranker imports `onnxruntime-web/webgpu`: the build with the `wasm` EP and the native
- * (C++) WebGPU EP, compiled with Asyncify. It embeds its Emscripten glue but fetches
- * `ort-wasm-simd-threaded.asyncify.wasm` (26.8 MB; 4.7 MB brotli, 6.7 MB gzip) relative to its
- * own module URL. Under vite that URL is wrong in dev (dependencies are pre-bundled into
- * `node_modules/.vite/deps/`, where the .wasm is not), so we import the file with `?url`: in dev
- * and tests vite serves it from node_modules, and `vite build` copies it into the output as a
- * hashed asset (`assets/ort-wasm-simd-threaded.asyncify-<hash>.wasm`) and rewrites this URL.
- * Serve it with `Content-Type: application/wasm` (for streaming compilation) and a long cache
- * lifetime (the name carries a hash). Pages that serve ORT's files elsewhere (a CDN) pass their
- * own `wasmPaths` to `createRanker()` instead of importing this module.
+ * The ranker imports one ORT build per device (ranker.ts `runtimeFor`): `onnxruntime-web/wasm`
+ * (CPU only; fetches `ort-wasm-simd-threaded.wasm`, 14.2 MB, 3.7 MB gzip) and
+ * `onnxruntime-web/webgpu` (the native WebGPU EP plus wasm, compiled with Asyncify; fetches
+ * `ort-wasm-simd-threaded.asyncify.wasm`, 26.8 MB, 6.6 MB gzip). Each embeds its Emscripten glue
+ * but fetches its .wasm relative to its own module URL, which under vite is wrong in dev
+ * (dependencies are pre-bundled into `node_modules/.vite/deps/`, where the .wasm is not), so
+ * both files are imported with `?url`: in dev and tests vite serves them from node_modules, and
+ * `vite build` copies them into the output as hashed assets and rewrites these URLs. A visitor
+ * downloads only the file of the device their encoders run on. Serve them with
+ * `Content-Type: application/wasm` (for streaming compilation) and a long cache lifetime (the
+ * names carry a hash). Pages that serve ORT's files elsewhere (a CDN) pass their own
+ * `wasmPaths` to `createRanker()` instead of importing this module.
  *
  * Kept apart from ranker.ts so the ranker itself does not depend on vite's `?url` imports.
  */
 import asyncifyWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import plainWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
+import type { Device } from './device.ts';
 
-/** `ort.env.wasm.wasmPaths` for the `onnxruntime-web/webgpu` import under vite. */
-export const ortWasmPaths: { wasm: string } = { wasm: asyncifyWasmUrl };
+/** The .wasm each device's ORT build fetches. */
+export const ortWasmUrls: Readonly<Record<Device, string>> = {
+  wasm: plainWasmUrl,
+  webgpu: asyncifyWasmUrl,
+};
+
+/** `ort.env.wasm.wasmPaths` for the ORT build of `device`, under vite (RankerOptions.wasmPaths). */
+export function ortWasmPaths(device: Device): { wasm: string } {
+  return { wasm: ortWasmUrls[device] };
+}

@@ -5,12 +5,15 @@
  * shards can arrive after the encoder (progressive loading). The worker
  * (workers/ranker.worker.ts) exposes exactly this object; see ranker-api.ts for the contract.
  */
-// The build with the native WebGPU EP (plus wasm), not the default import: the default one
-// uses the older JSEP WebGPU backend (deprecated since ORT 1.29), whose DequantizeLinear gives
-// wrong int8 results for a one-element scale — i.e. for a one-item history through our int8
-// encoder — and then keeps serving that wrong shader from its cache to every later
-// DequantizeLinear of the same rank (onnxruntime#32578). The native EP is correct.
-import * as ort from 'onnxruntime-web/webgpu';
+// ONNX Runtime is imported per device, on first use (runtimeFor): on WASM the CPU-only build
+// `onnxruntime-web/wasm` (its .wasm is 14.2 MB, 3.7 MB gzip), on WebGPU the build with the
+// native WebGPU EP `onnxruntime-web/webgpu` (Asyncify, 26.8 MB, 6.6 MB gzip) — a visitor
+// downloads only the one their device needs. Not the default import for WebGPU: that one uses
+// the older JSEP WebGPU backend (deprecated since ORT 1.29), whose DequantizeLinear gives wrong
+// int8 results for a one-element scale — i.e. for a one-item history through our int8 encoder —
+// and then keeps serving that wrong shader from its cache to every later DequantizeLinear of
+// the same rank (onnxruntime#32578). The native EP is correct.
+import type * as ort from 'onnxruntime-web/webgpu';
 import {
   contextVector,
   contextWidth,
@@ -89,12 +92,13 @@ function contextValues(
  */
 export interface RankerOptions {
   /**
-   * Where ORT's `.wasm` (and optionally `.mjs`) files are: a URL prefix or `{ wasm, mjs }`
-   * URLs (`ort.env.wasm.wasmPaths`). Under vite use `ortWasmPaths` from ort-assets.ts (the
-   * worker does); omitted, ORT looks next to its own module, which works only when the page
-   * serves ORT's dist/ folder unbundled.
+   * Where ORT's `.wasm` (and optionally `.mjs`) files are (`ort.env.wasm.wasmPaths`): a URL
+   * prefix (both builds find their own file under it), or a function giving the paths of the
+   * build a device uses (`{ wasm }` URLs; see {@link runtimeFor}). Under vite use `ortWasmPaths`
+   * from ort-assets.ts (the workers do); omitted, ORT looks next to its own module, which works
+   * only when the page serves ORT's dist/ folder unbundled.
    */
-  wasmPaths?: ort.Env.WasmPrefixOrFilePaths;
+  wasmPaths?: ort.Env.WasmPrefixOrFilePaths | ((device: Device) => ort.Env.WasmPrefixOrFilePaths);
   /**
    * WASM threads (`ort.env.wasm.numThreads`). Default: ORT's choice, which is 1 unless the page
    * is cross-origin isolated (threads need SharedArrayBuffer).
@@ -134,10 +138,32 @@ async function makeKernel(choice: KernelChoice): Promise<TopKKernel> {
   }
 }
 
+/** One ONNX Runtime build (the `onnxruntime-web/wasm` and `/webgpu` modules share this API). */
+type OrtRuntime = typeof ort;
+
+const runtimes = new Map<Device, Promise<OrtRuntime>>();
+
+/**
+ * The ONNX Runtime build for a device, imported once per realm: `onnxruntime-web/wasm` for
+ * WASM, `onnxruntime-web/webgpu` for WebGPU (see the note at the top of this file).
+ */
+export function runtimeFor(device: Device): Promise<OrtRuntime> {
+  let rt = runtimes.get(device);
+  if (!rt) {
+    rt = (
+      device === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')
+    ) as Promise<OrtRuntime>;
+    runtimes.set(device, rt);
+  }
+  return rt;
+}
+
 interface Loaded extends Catalog {
   name: ModelName;
   /** Null for a model loaded with loadItems() until attachEncoder() gives it one. */
   session: ort.InferenceSession | null;
+  /** The ONNX Runtime build the session runs on (null with the session). */
+  rt: OrtRuntime | null;
   device: Device | null;
   maxLen: number;
   /** The context features the encoder takes (null: none, or no encoder yet). */
@@ -147,6 +173,7 @@ interface Loaded extends Catalog {
 /** A created, checked encoder session. */
 interface Encoder {
   session: ort.InferenceSession;
+  rt: OrtRuntime;
   device: Device;
   reason: string;
   maxLen: number;
@@ -220,11 +247,12 @@ export function createRanker(options: RankerOptions = {}): Ranker {
       opts.device ?? 'auto',
       options.gpu === undefined ? {} : { gpu: options.gpu },
     );
-    configureOrt();
+    const rt = await runtimeFor(decision.device);
+    configureOrt(rt, decision.device);
     return withOrt(async () => {
       let session: ort.InferenceSession;
       try {
-        session = await ort.InferenceSession.create(encoder, {
+        session = await rt.InferenceSession.create(encoder, {
           executionProviders: [decision.device],
         });
       } catch (e) {
@@ -250,10 +278,10 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         // visitor request, and tells the output width to check against the shards. (Already
         // inside the ORT gate, so the run goes to the session directly.)
         const seq = BigInt64Array.from([BigInt(probeIndex)]);
-        const input = new ort.Tensor('int64', seq, [1, 1]);
+        const input = new rt.Tensor('int64', seq, [1, 1]);
         const feeds: Record<string, ort.Tensor> = { [INPUT]: input };
         if (context)
-          feeds[CONTEXT] = new ort.Tensor('float32', contextValues(context, undefined, what), [
+          feeds[CONTEXT] = new rt.Tensor('float32', contextValues(context, undefined, what), [
             1,
             contextWidth(context),
           ]);
@@ -287,6 +315,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         }
         return {
           session,
+          rt,
           device: decision.device,
           reason: decision.reason,
           maxLen: opts.maxLen,
@@ -366,6 +395,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
   const encodeIndices = async (
     s: {
       session: ort.InferenceSession | null;
+      rt: OrtRuntime | null;
       maxLen: number;
       name?: string;
       context: ContextSpec | null;
@@ -375,18 +405,19 @@ export function createRanker(options: RankerOptions = {}): Ranker {
     what: string,
   ): Promise<Float32Array> => {
     const session = s.session;
-    if (!session)
+    const rt = s.rt;
+    if (!session || !rt)
       throw new LocalrecError(
         'not-loaded',
         `model '${s.name ?? '?'}' has items but no encoder yet: call attachEncoder() (or load())`,
       );
     const seq = indices.slice(-s.maxLen);
     const ids = BigInt64Array.from(seq, (i) => BigInt(i)); // (1, T), no padding needed for one sequence
-    const input = new ort.Tensor('int64', ids, [1, seq.length]);
+    const input = new rt.Tensor('int64', ids, [1, seq.length]);
     const feeds: Record<string, ort.Tensor> = { [INPUT]: input };
     if (s.context) {
       // (1, C): the moment of this request, computed here so every caller gets the same encoding.
-      feeds[CONTEXT] = new ort.Tensor('float32', contextValues(s.context, ctx, what), [
+      feeds[CONTEXT] = new rt.Tensor('float32', contextValues(s.context, ctx, what), [
         1,
         contextWidth(s.context),
       ]);
@@ -418,11 +449,13 @@ export function createRanker(options: RankerOptions = {}): Ranker {
     return { indices, unknown };
   };
 
-  const configureOrt = () => {
-    if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths;
-    if (options.numThreads !== undefined) ort.env.wasm.numThreads = options.numThreads;
+  const configureOrt = (rt: OrtRuntime, device: Device) => {
+    const paths = options.wasmPaths;
+    if (paths !== undefined)
+      rt.env.wasm.wasmPaths = typeof paths === 'function' ? paths(device) : paths;
+    if (options.numThreads !== undefined) rt.env.wasm.numThreads = options.numThreads;
     // Same preference as pickDevice(), so ORT opens the adapter that was examined.
-    ort.env.webgpu.powerPreference = 'high-performance';
+    if (device === 'webgpu') rt.env.webgpu.powerPreference = 'high-performance';
   };
 
   return {
@@ -469,6 +502,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           ...catalog,
           name,
           session: enc.session,
+          rt: enc.rt,
           device: enc.device,
           maxLen: enc.maxLen,
           context: enc.context,
@@ -501,6 +535,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
           ...catalog,
           name,
           session: null,
+          rt: null,
           device: null,
           maxLen: 0,
           context: null,
@@ -542,6 +577,7 @@ export function createRanker(options: RankerOptions = {}): Ranker {
         }
         const old = m.session;
         m.session = enc.session;
+        m.rt = enc.rt;
         m.device = enc.device;
         m.maxLen = enc.maxLen;
         m.context = enc.context;

@@ -8,7 +8,6 @@
  * consent, the in-memory mirror), recommender-queries.ts (recommend, similar, explain) over an
  * in-process ranker (ranker.ts).
  */
-import type * as ort from 'onnxruntime-web/webgpu';
 import { decodeDelta } from '../core/delta.ts';
 import { LocalrecError } from '../core/errors.ts';
 import { parsePublicKey } from '../core/manifest.ts';
@@ -18,7 +17,7 @@ import { BlobCache, type CacheStorageLike } from './loader-cache.ts';
 import { Loader, serverBase } from './loader.ts';
 import { browserGlobalPrivacyControl } from './gpc.ts';
 import { OutboxSender } from './outbox.ts';
-import { createRanker } from './ranker.ts';
+import { createRanker, type RankerOptions } from './ranker.ts';
 import type {
   Recommender,
   RecommenderChange,
@@ -42,7 +41,7 @@ export interface LocalRecommenderOptions extends RecommenderOptions {
   /** The `fetch` used for the manifest and blobs (default: the global one). Tests inject one. */
   fetch?: typeof fetch;
   /** Where ONNX Runtime's .wasm is (see ranker.ts); the worker passes vite's URL (ort-assets.ts). */
-  wasmPaths?: ort.Env.WasmPrefixOrFilePaths;
+  wasmPaths?: RankerOptions['wasmPaths'];
   /** Clock in ms since the epoch (default `Date.now`). */
   now?: () => number;
   /** Cache Storage stand-in; null: IndexedDB only (default: `globalThis.caches`). */

@@ -72,6 +72,10 @@ const ui = {
   offline: byId('stat-offline'),
 };
 
+/** Where the encoders run, once the model is complete: the service worker warms only its ORT. */
+let onDevice: (device: string) => void = () => {};
+const deviceReady = new Promise<string>((resolve) => (onDevice = resolve));
+
 const state = {
   config: undefined as SiteConfig | undefined,
   recs: undefined as Recommender | undefined,
@@ -251,6 +255,7 @@ async function renderStatus(): Promise<void> {
 async function afterComplete(): Promise<void> {
   state.complete = true;
   await renderStatus();
+  onDevice(ui.device.textContent ?? '');
   void checkOffline();
 }
 
@@ -377,6 +382,7 @@ async function boot(): Promise<void> {
   route();
   renderPicks();
   const sw = startServiceWorker({
+    device: deviceReady,
     onUpdateWaiting: (apply) =>
       showBanner('A new version of this app is ready.', { label: 'Reload', run: apply }),
     onOfflineReady: () => {

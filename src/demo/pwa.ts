@@ -4,7 +4,7 @@
  * warming the runtime caches so the next load works offline.
  */
 import { Workbox } from 'workbox-window';
-import { ortWasmPaths } from '../client/ort-assets.ts';
+import { ortWasmUrls } from '../client/ort-assets.ts';
 import { ORT_CACHE, SITE_CACHE, SITE_CONFIG_URL } from './pwa-caches.ts';
 
 /** What {@link startServiceWorker} reports to the page. */
@@ -14,19 +14,27 @@ export interface ServiceWorkerHooks {
   /** The worker controls the page and every runtime cache an offline start needs is filled. */
   onOfflineReady: () => void;
   onError: (message: string) => void;
+  /**
+   * Where the encoders ended up running (`status().device` once loaded): only that device's ONNX
+   * Runtime .wasm is warmed — the other one is never downloaded.
+   */
+  device: Promise<string>;
 }
 
 /** The service worker's URL (vite-plugin-pwa's default `filename`). */
 export const SW_URL = '/sw.js';
 
 /**
- * Runtime-cached files an offline start needs. On the first visit the page fetched them before
- * the worker controlled it, so the worker never saw them: fetch them once more through it.
+ * Runtime-cached files an offline start needs on `device`. On the first visit the page fetched
+ * them before the worker controlled it, so the worker never saw them: fetch them once more
+ * through it.
  */
-const WARM = [
-  { url: SITE_CONFIG_URL, cache: SITE_CACHE },
-  { url: ortWasmPaths.wasm, cache: ORT_CACHE },
-];
+function warmList(device: string): { url: string; cache: string }[] {
+  const list = [{ url: SITE_CONFIG_URL, cache: SITE_CACHE }];
+  if (device === 'wasm' || device === 'webgpu')
+    list.push({ url: ortWasmUrls[device], cache: ORT_CACHE });
+  return list;
+}
 
 /** Resolves once some service worker controls this page. */
 function controlled(): Promise<void> {
@@ -41,10 +49,10 @@ async function inCache(cacheName: string, url: string): Promise<boolean> {
   return (await (await caches.open(cacheName)).match(url)) !== undefined;
 }
 
-/** Fetches each {@link WARM} file through the worker unless cached, and waits until it is stored. */
-export async function warmRuntimeCaches(timeoutMs = 120_000): Promise<void> {
+/** Fetches each {@link warmList} file through the worker unless cached, and waits until it is stored. */
+export async function warmRuntimeCaches(device: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (const { url, cache } of WARM) {
+  for (const { url, cache } of warmList(device)) {
     if (await inCache(cache, url)) continue;
     const res = await fetch(url);
     // The worker stores its own copy of the body; the page needs none of it.
@@ -77,7 +85,7 @@ export function startServiceWorker(hooks: ServiceWorkerHooks): boolean {
   wb.register()
     .then(async () => {
       await controlled();
-      await warmRuntimeCaches();
+      await warmRuntimeCaches(await hooks.device);
       hooks.onOfflineReady();
     })
     .catch((e: unknown) =>

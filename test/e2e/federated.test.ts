@@ -85,13 +85,25 @@ async function counted(): Promise<string[]> {
     .map((r) => String(r.status));
 }
 
-async function openShop(page: Page, consent: object): Promise<void> {
+async function openShop(page: Page, consent: { personalization?: boolean }): Promise<void> {
   await page.goto(`${hostUrl}/?consent=${encodeURIComponent(JSON.stringify(consent))}`);
   await page.waitForFunction(
     () => (window as unknown as { localrec: LocalrecGlobal }).localrec.ready.then(() => true),
     undefined,
     { timeout: 120_000 },
   );
+  // The banner's answer (queued before the script loaded) has been stored.
+  await expect
+    .poll(
+      () =>
+        page.evaluate(
+          async () =>
+            (await (window as unknown as { localrec: LocalrecGlobal }).localrec.getConsent())
+              .updatedAt !== null,
+        ),
+      { timeout: 30_000 },
+    )
+    .toBe(true);
 }
 
 type Lr = { localrec: LocalrecGlobal };
