@@ -154,6 +154,8 @@ export function runtimeFor(device: Device): Promise<OrtRuntime> {
       device === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm')
     ) as Promise<OrtRuntime>;
     runtimes.set(device, rt);
+    // A failed import (the network went while its chunk loaded) is tried again next time.
+    rt.catch(() => runtimes.delete(device));
   }
   return rt;
 }

@@ -85,7 +85,10 @@ async function counted(): Promise<string[]> {
     .map((r) => String(r.status));
 }
 
-async function openShop(page: Page, consent: { personalization?: boolean }): Promise<void> {
+async function openShop(
+  page: Page,
+  consent: { personalization?: boolean; federated?: boolean },
+): Promise<void> {
   await page.goto(`${hostUrl}/?consent=${encodeURIComponent(JSON.stringify(consent))}`);
   await page.waitForFunction(
     () => (window as unknown as { localrec: LocalrecGlobal }).localrec.ready.then(() => true),
@@ -114,6 +117,20 @@ it('a delta made offline waits in the outbox and is posted once when the network
   const page = await context.newPage();
   const problems = pageProblems(page);
   await openShop(page, { personalization: true, federated: true });
+  // The whole model (ONNX Runtime included) is in before the network goes.
+  await page.evaluate(() => (window as unknown as Lr).localrec.ready);
+  await expect
+    .poll(
+      async () => (await page.evaluate(() => (window as unknown as Lr).localrec.status())).complete,
+      { timeout: 120_000 },
+    )
+    .toBe(true);
+  await expect
+    .poll(
+      async () => (await page.evaluate(() => (window as unknown as Lr).localrec.status())).device,
+      { timeout: 120_000 },
+    )
+    .not.toBe('loading');
   const before = (await counted()).length;
 
   await context.setOffline(true);
