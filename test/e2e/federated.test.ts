@@ -131,6 +131,23 @@ it('a delta made offline waits in the outbox and is posted once when the network
       { timeout: 120_000 },
     )
     .not.toBe('loading');
+  // The site ships a two-tower retriever with request-context features beside SASRec: its
+  // encoder runs in the worker on the visitor's moment and proposes candidates.
+  expect((await page.evaluate(() => (window as unknown as Lr).localrec.status())).models).toEqual([
+    'sasrec',
+    'two-tower',
+  ]);
+  await page.evaluate(
+    async (ids) => {
+      for (const itemId of ids)
+        await (window as unknown as Lr).localrec.track({ type: 'like', itemId });
+    },
+    site.items.slice(1, 6).map((i) => i.id),
+  );
+  const sources = await page.evaluate(async () =>
+    (await (window as unknown as Lr).localrec.recommend({ k: 10 })).items.flatMap((x) => x.sources),
+  );
+  expect(sources).toContain('two-tower');
   const before = (await counted()).length;
 
   await context.setOffline(true);

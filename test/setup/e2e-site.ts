@@ -74,6 +74,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     trainSeed: 5,
     epochs: 8,
     exportDir,
+    // The demo then runs the whole funnel, two-tower encoder with context features included.
+    twoTower: true,
   });
 
   const key = await signingKey();

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runTwoTower } from '../../src/cli/commands/two-tower.ts';
 import { exportModelDir } from '../../src/cli/export.ts';
 import { runTrain, type TrainSummary } from '../../src/cli/train.ts';
 import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
@@ -23,7 +24,17 @@ export interface TinyModel {
 /** Trains and exports the fixture model under `root` (`model/` and `exportDir`). */
 export async function trainTinyModel(
   root: string,
-  opts: { catalogSeed: number; trainSeed: number; epochs: number; exportDir: string },
+  opts: {
+    catalogSeed: number;
+    trainSeed: number;
+    epochs: number;
+    exportDir: string;
+    /**
+     * Also train a small two-tower retriever (`localrec two-tower`, with its request-context
+     * features) on the same catalog and ship it beside SASRec as `models['two-tower']`.
+     */
+    twoTower?: boolean;
+  },
 ): Promise<TinyModel> {
   const ds = generateSyntheticCatalog({
     items: 300,
@@ -48,7 +59,25 @@ export async function trainTinyModel(
     dataSource: 'synthetic',
     quiet: true,
   });
-  exportModelDir({ modelDir, out: opts.exportDir, quantization: 'int8', shardItems: 100 });
+  let twoTowerDir: string | undefined;
+  if (opts.twoTower) {
+    twoTowerDir = join(root, 'two-tower');
+    const flags = {
+      epochs: '3',
+      dim: '16',
+      hidden: '16',
+      'max-len': '20',
+      seed: String(opts.trainSeed),
+    };
+    await runTwoTower(ds, flags, twoTowerDir, 'synthetic');
+  }
+  exportModelDir({
+    modelDir,
+    out: opts.exportDir,
+    quantization: 'int8',
+    shardItems: 100,
+    ...(twoTowerDir ? { twoTowerDir } : {}),
+  });
   return {
     modelDir,
     exportDir: opts.exportDir,
