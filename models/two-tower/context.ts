@@ -8,6 +8,7 @@
  * and the test item (k = train.length + 1) alike.
  */
 import {
+  canonicalEventType,
   clockScale,
   contextVector,
   contextWidth,
@@ -44,7 +45,10 @@ export function contextSpecFor(
   for (const u of split.users) {
     // Types of training events only: validation and test events are not looked at.
     for (const t of u.types?.slice(0, u.train.length) ?? [])
-      if (t !== '') typeCount.set(t, (typeCount.get(t) ?? 0) + 1);
+      if (t !== '') {
+        const c = canonicalEventType(t);
+        typeCount.set(c, (typeCount.get(c) ?? 0) + 1);
+      }
   }
   const eventTypes = [...typeCount.entries()]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))

@@ -27,6 +27,52 @@ import { LocalrecError } from './errors.ts';
 /** The context features this version knows, in no particular order. */
 export const CONTEXT_FEATURES = ['hour', 'weekday', 'gap', 'type'] as const;
 
+/** Other names logs use for the SDK's event types (after lower-casing, `_`/space → `-`). */
+const EVENT_TYPE_SYNONYMS: Readonly<Record<string, string>> = {
+  'page-view': 'view',
+  pageview: 'view',
+  'product-view': 'view',
+  'detail-view': 'view',
+  detail: 'view',
+  addtocart: 'add-to-cart',
+  'add-cart': 'add-to-cart',
+  cart: 'add-to-cart',
+  'add-to-basket': 'add-to-cart',
+  addtobasket: 'add-to-cart',
+  basket: 'add-to-cart',
+  buy: 'purchase',
+  order: 'purchase',
+  transaction: 'purchase',
+  checkout: 'purchase',
+  favorite: 'like',
+  favourite: 'like',
+  fav: 'like',
+  'thumbs-up': 'like',
+  'thumbs-down': 'dislike',
+  rate: 'rating',
+  rated: 'rating',
+  clicked: 'click',
+  viewed: 'view',
+  purchased: 'purchase',
+  liked: 'like',
+  disliked: 'dislike',
+};
+
+/**
+ * The one name an event type goes by in the `type` context feature, in training and in the
+ * browser alike: lower case, `_` and spaces as `-`, and the common synonyms of the SDK's types
+ * (`addtocart`, `add_to_cart`, `cart` → `add-to-cart`; `transaction`, `buy` → `purchase`;
+ * `pageview` → `view`; …). So a log that says `transaction` and a page that tracks `purchase`
+ * mean the same slot.
+ */
+export function canonicalEventType(type: string): string {
+  const t = type
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_]+/g, '-');
+  return EVENT_TYPE_SYNONYMS[t] ?? t;
+}
+
 export type ContextFeature = (typeof CONTEXT_FEATURES)[number];
 
 /** Which context features a model takes: stored in its config (checkpoint and manifest). */
@@ -128,7 +174,10 @@ export function contextVector(
         const n = 1 + spec.eventTypes.length;
         out.fill(0, k, k + n);
         const t = ctx.previousType;
-        const slot = t === null || t === undefined ? -1 : spec.eventTypes.indexOf(t);
+        // Both sides canonical (a spec written before canonical names still matches).
+        const c = t === null || t === undefined ? null : canonicalEventType(t);
+        const slot =
+          c === null ? -1 : spec.eventTypes.findIndex((e) => canonicalEventType(e) === c);
         out[k + 1 + slot] = 1; // slot −1 → index 0: unknown or none
         break;
       }

@@ -39,6 +39,7 @@ import {
   type TwoTowerTrainResult,
 } from '../../models/two-tower/train.ts';
 import {
+  canonicalEventType,
   clockScale,
   contextVector,
   contextWidth,
@@ -128,6 +129,17 @@ describe('the context vector', () => {
     // and is capped (2 = about a century).
     const view = contextVector(ALL, { time: t, utcOffsetMinutes: 0, previousType: 'view' });
     expect(Array.from(view.subarray(10))).toEqual([1, 0, 0]);
+    // A log's or a page's other names for the same type land in the same slot.
+    for (const name of ['Transaction', 'buy', 'ORDER', 'purchase'])
+      expect(
+        Array.from(
+          contextVector(ALL, { time: t, utcOffsetMinutes: 0, previousType: name }).subarray(10),
+        ),
+        name,
+      ).toEqual([0, 0, 1]);
+    expect(canonicalEventType('Add_To_Cart')).toBe('add-to-cart');
+    expect(canonicalEventType('page view')).toBe('view');
+    expect(canonicalEventType('share')).toBe('share');
     expect(contextVector(ALL, { time: t, utcOffsetMinutes: 0, previousTime: t + HOUR })[9]).toBe(0);
     expect(contextVector(ALL, { time: t, utcOffsetMinutes: 0, previousTime: -1e18 })[9]).toBe(2);
     // Written in place at an offset.
