@@ -6,8 +6,11 @@
  *
  * Signals, and why:
  * - A `view` with `dwellMs` under {@link IMPRESSION_MS} is an impression (the item was on
- *   screen, e.g. in a list): it marks the item shown, but is not interest. Any other event
- *   except `dislike` is interest.
+ *   screen, e.g. in a list): it marks the item shown, but is not interest. So is a `view` whose
+ *   context names the recommendation list it was shown in (`context.slot`, as the widget
+ *   tracks its cards), however long it stayed visible: a card seen in a list is not the item
+ *   looked at — otherwise every list would feed itself back as the visitor's interest. Any
+ *   other event except `dislike` is interest.
  * - An item is disliked when its latest like/dislike is a dislike (a later like clears it), or
  *   when the profile's compacted history says so and no later like does.
  * - Engagement (a click for the bandit): click, add-to-cart, purchase, like, a rating ≥ 4, or a
@@ -46,15 +49,19 @@ export const AFFINITY_SCALE = 4;
 export const BANDIT_DECAY = 0.98;
 
 /** True for a `view` that is only an impression. */
-export const isImpression = (e: Pick<StoredEvent, 'type' | 'dwellMs'>): boolean =>
-  e.type === 'view' && e.dwellMs !== undefined && e.dwellMs < IMPRESSION_MS;
+export const isImpression = (e: Pick<StoredEvent, 'type' | 'dwellMs' | 'context'>): boolean =>
+  e.type === 'view' &&
+  ((e.dwellMs !== undefined && e.dwellMs < IMPRESSION_MS) ||
+    typeof e.context?.['slot'] === 'string');
 
 /** True for events that say the visitor is interested in the item. */
-export const isInterest = (e: Pick<StoredEvent, 'type' | 'dwellMs'>): boolean =>
+export const isInterest = (e: Pick<StoredEvent, 'type' | 'dwellMs' | 'context'>): boolean =>
   e.type !== 'dislike' && !isImpression(e);
 
 /** True for events that count as engagement (a click) for the exploration bandit. */
-export function isEngagement(e: Pick<StoredEvent, 'type' | 'dwellMs' | 'value'>): boolean {
+export function isEngagement(
+  e: Pick<StoredEvent, 'type' | 'dwellMs' | 'value' | 'context'>,
+): boolean {
   switch (e.type) {
     case 'click':
     case 'add-to-cart':
@@ -64,7 +71,7 @@ export function isEngagement(e: Pick<StoredEvent, 'type' | 'dwellMs' | 'value'>)
     case 'rating':
       return (e.value ?? 0) >= 4;
     case 'view':
-      return (e.dwellMs ?? 0) >= ENGAGED_DWELL_MS;
+      return !isImpression(e) && (e.dwellMs ?? 0) >= ENGAGED_DWELL_MS;
     default:
       return false;
   }
@@ -181,7 +188,7 @@ export function unit(x: ArrayLike<number>): Float32Array {
 export function stepLongTerm(
   prev: Float32Array | null,
   item: ArrayLike<number>,
-  event: Pick<StoredEvent, 'type' | 'value' | 'dwellMs'>,
+  event: Pick<StoredEvent, 'type' | 'value' | 'dwellMs' | 'context'>,
   sincePreviousMs: number,
 ): Float32Array | null {
   if (isImpression(event)) return prev;

@@ -174,12 +174,18 @@ describe('interests', () => {
       ev('dislike', 'c', T0 + 64 * MIN),
       ev('like', 'c', T0 + 65 * MIN),
       ev('view', 'd', T0 + 66 * MIN, { dwellMs: 30_000 }),
+      // A recommendation card seen for a while in a list (the widget's view) is an impression.
+      ev('view', 'card', T0 + 66.5 * MIN, {
+        dwellMs: 15_000,
+        context: { slot: 'home', position: 2 },
+      }),
     ];
     const v = interestFrom(events, ['gone'], T0 + 70 * MIN, GAP);
     expect(v.history).toEqual(['old', 'a', 'c', 'd']);
     expect(v.session).toEqual(['a', 'c', 'd']);
     expect([...v.disliked].sort()).toEqual(['b', 'gone']);
     expect(v.seen.has('shown')).toBe(false);
+    expect(v.seen.has('card')).toBe(false);
     expect(v.seen.has('b') && v.seen.has('gone') && v.seen.has('a')).toBe(true);
     expect(v.lastInterestAt).toBe(T0 + 66 * MIN);
     expect(v.lastInterestType).toBe('view'); // the two-tower's "previous event type" context
@@ -196,6 +202,8 @@ describe('interests', () => {
     expect(isEngagement({ type: 'rating', value: 3 })).toBe(false);
     expect(isEngagement({ type: 'view', dwellMs: 12_000 })).toBe(true);
     expect(isEngagement({ type: 'view', dwellMs: 3_000 })).toBe(false);
+    // A list card that stayed on screen is not engagement; only a click on it is.
+    expect(isEngagement({ type: 'view', dwellMs: 12_000, context: { slot: 'home' } })).toBe(false);
     expect(isEngagement({ type: 'dislike' })).toBe(false);
   });
 
