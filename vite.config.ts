@@ -72,8 +72,9 @@ export function precompress(): Plugin {
  * - `/v1/manifest`: NetworkFirst over the SDK's last verified manifest, read-only: after
  *   {@link NETWORK_TIMEOUT_S} s on a network that hangs, the page starts from the cached copy
  *   (offline, the SDK falls back to that copy itself);
- * - ORT's .wasm under /assets: CacheFirst in its own cache (26.8 MB is too much to precache; the
- *   page warms it once the worker controls it, src/demo/pwa.ts);
+ * - ORT's .wasm under /assets: CacheFirst in its own cache (14.2 MB for WASM, 26.8 MB for
+ *   WebGPU is too much to precache, and a device needs only one; the page warms the one its
+ *   encoders used once the worker controls it, src/demo/pwa.ts);
  * - `localrec-config.json`: NetworkFirst, as it is written beside index.html per deployment,
  *   after the build, so the build cannot give it a precache revision.
  *

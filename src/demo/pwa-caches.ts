@@ -18,7 +18,7 @@
  * whose default (`DEFAULT_NAME` in src/client/recommender-local.ts) the demo keeps.
  */
 export const SDK_CACHE = 'localrec:localrec';
-/** ONNX Runtime's .wasm (26.8 MB): too big to precache, fetched once and kept (CacheFirst). */
+/** ONNX Runtime's .wasm (14.2 MB on WASM, 26.8 MB on WebGPU): too big to precache, fetched once and kept (CacheFirst). */
 export const ORT_CACHE = 'localrec-ort';
 /** The site's `localrec-config.json` (NetworkFirst: it is written per deployment, after the build). */
 export const SITE_CACHE = 'localrec-site';
