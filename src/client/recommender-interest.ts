@@ -18,11 +18,11 @@
  */
 import type { BetaPosterior } from '../core/bandit.ts';
 import { updatePosterior } from '../core/bandit.ts';
-import type { EventType, StoredEvent } from './memory/events.ts';
+import { IMPRESSION_MS, isImpression, type EventType, type StoredEvent } from './memory/events.ts';
+
+export { IMPRESSION_MS, isImpression };
 import { categoryAffinity, DEFAULT_EVENT_WEIGHTS, type Profile } from './memory/profile.ts';
 
-/** A view shorter than this is an impression, not interest. */
-export const IMPRESSION_MS = 1_000;
 /** A view at least this long counts as engagement for the bandit. */
 export const ENGAGED_DWELL_MS = 10_000;
 /** Longest history the funnel reads (as memory's `history()` default). */
@@ -47,12 +47,6 @@ export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = DEFAULT_EVE
 export const AFFINITY_SCALE = 4;
 /** Bandit counts shrink by this much per update, so tastes can change. */
 export const BANDIT_DECAY = 0.98;
-
-/** True for a `view` that is only an impression. */
-export const isImpression = (e: Pick<StoredEvent, 'type' | 'dwellMs' | 'context'>): boolean =>
-  e.type === 'view' &&
-  ((e.dwellMs !== undefined && e.dwellMs < IMPRESSION_MS) ||
-    typeof e.context?.['slot'] === 'string');
 
 /** True for events that say the visitor is interested in the item. */
 export const isInterest = (e: Pick<StoredEvent, 'type' | 'dwellMs' | 'context'>): boolean =>

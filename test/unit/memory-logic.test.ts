@@ -168,7 +168,10 @@ describe('compaction math', () => {
     };
     const before = emptyProfile();
     const events: StoredEvent[] = [
-      { ...ev('a', 'view', 10), dwellMs: 500 },
+      { ...ev('a', 'view', 10), dwellMs: 5000 },
+      // Impressions (a short view; a card seen in a list) are counted, but not as category interest.
+      { ...ev('c', 'view', 12), dwellMs: 300 },
+      { ...ev('c', 'view', 14), dwellMs: 9000, context: { slot: 'home' } },
       { ...ev('a', 'rating', 20), value: 5 },
       ev('b', 'dislike', 30),
       ev('c', 'dislike', 40),
@@ -186,15 +189,15 @@ describe('compaction math', () => {
     });
     expect(before).toEqual(emptyProfile());
     expect(p.counts).toEqual({
-      compactedByType: { view: 1, rating: 1, dislike: 2, like: 1, click: 1 },
-      compactedEvents: 6,
+      compactedByType: { view: 3, rating: 1, dislike: 2, like: 1, click: 1 },
+      compactedEvents: 8,
       compactedSessions: 0,
       corruptDropped: 2,
     });
     expect(p.categories.drama).toEqual({
       byType: { view: 1, rating: 1, dislike: 1, like: 1 },
       ratingSum: 5,
-      dwellMs: 500,
+      dwellMs: 5000,
       lastAt: 50,
     });
     expect(Object.hasOwn(p.categories, '__proto__')).toBe(true);
@@ -203,7 +206,7 @@ describe('compaction math', () => {
     expect(problems).toEqual(['categoriesOf("zz") threw: catalog not loaded']);
     // A second fold adds to the first.
     const q = foldEvents(p, [ev('b', 'purchase', 70)], { categoriesOf: (id) => cats[id] });
-    expect(q.counts.compactedEvents).toBe(7);
+    expect(q.counts.compactedEvents).toBe(9);
     expect(q.categories.comedy!.byType).toEqual({ dislike: 1, purchase: 1 });
     expect(categoryAffinity(q.categories.comedy!)).toBe(-4 + 5);
     expect(categoryAffinity(p.categories.drama!)).toBe(1 + 2 - 4 + 4);

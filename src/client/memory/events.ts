@@ -80,6 +80,19 @@ export interface StoredEvent {
   context?: EventContext;
 }
 
+/** A view shorter than this is an impression, not interest. */
+export const IMPRESSION_MS = 1_000;
+
+/**
+ * True for a `view` that is only an impression: shorter than {@link IMPRESSION_MS}, or tracked
+ * in a recommendation list (`context.slot`, as the widget tracks its cards) however long it
+ * was visible — a card seen in a list is not the item looked at (recommender-interest.ts).
+ */
+export const isImpression = (e: Pick<StoredEvent, 'type' | 'dwellMs' | 'context'>): boolean =>
+  e.type === 'view' &&
+  ((e.dwellMs !== undefined && e.dwellMs < IMPRESSION_MS) ||
+    typeof e.context?.['slot'] === 'string');
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 

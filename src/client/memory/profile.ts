@@ -10,7 +10,7 @@
  *
  * Pure: no IndexedDB, so the math is tested in Node.
  */
-import { EVENT_TYPES, type EventType, type StoredEvent } from './events.ts';
+import { EVENT_TYPES, isImpression, type EventType, type StoredEvent } from './events.ts';
 
 /** A Beta(alpha, beta) posterior over one category's click-through (Thompson sampling). */
 export interface BetaPosterior {
@@ -148,7 +148,9 @@ export function foldEvents(
         `categoriesOf(${JSON.stringify(e.itemId)}) threw: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    for (const name of new Set(names)) {
+    // An impression is counted by type above, but says nothing about the visitor's categories
+    // (categoryAffinities skips it among live events; so does its compacted form).
+    for (const name of isImpression(e) ? [] : new Set(names)) {
       if (typeof name !== 'string' || name.length === 0) continue;
       let c = cats.get(name);
       if (!c) cats.set(name, (c = { byType: {}, ratingSum: 0, dwellMs: 0, lastAt: e.timestamp }));
