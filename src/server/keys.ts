@@ -66,10 +66,10 @@ export async function generateKeyFiles(
   mkdirSync(dirname(privateKeyFile), { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync('ed25519');
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-  const publicKey = rawPublicKey(privateKey);
+  const { publicKey, keyId } = await signingKeyOf(privateKey);
   writeNew(privateKeyFile, pem, 0o600, force);
   writeNew(publicKeyFile, `${publicKey}\n`, 0o644, force);
-  return { privateKeyFile, publicKeyFile, publicKey, keyId: await keyIdOf(publicKey) };
+  return { privateKeyFile, publicKeyFile, publicKey, keyId };
 }
 
 function writeNew(path: string, text: string, mode: number, replace: boolean): void {
@@ -113,8 +113,18 @@ export async function readSigningKey(
       'bad-input',
       `${path} holds a ${privateKey.asymmetricKeyType} key; localrec signs with Ed25519`,
     );
+  return signingKeyOf(privateKey);
+}
+
+/** The signing key of an Ed25519 private key: its raw public key (base64) and key id. */
+export async function signingKeyOf(privateKey: KeyObject): Promise<SigningKey> {
   const publicKey = rawPublicKey(privateKey);
   return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
+}
+
+/** A fresh Ed25519 signing key held in memory only (tests, throwaway benches). */
+export function newSigningKey(): Promise<SigningKey> {
+  return signingKeyOf(generateKeyPairSync('ed25519').privateKey);
 }
 
 /** Signs a manifest: returns it with `signature` set (detached Ed25519 over its canonical bytes). */

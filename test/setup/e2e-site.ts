@@ -6,16 +6,14 @@
  *
  * The tests drive Debian's Chromium with Playwright (test/e2e/browser.ts) against `url`.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildSite, writeSiteConfig } from '../../src/cli/build-site.ts';
-import { keyIdOf } from '../../src/core/manifest.ts';
 import type { ItemInfo } from '../../src/core/types.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
-import { rawPublicKey, type SigningKey } from '../../src/server/keys.ts';
+import { newSigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore } from '../../src/server/store/registry.ts';
 import { trainTinyModel } from './tiny-model.ts';
@@ -56,12 +54,6 @@ declare module 'vitest' {
 
 const ADMIN_TOKEN = 'e2e-admin-token';
 
-async function signingKey(): Promise<SigningKey> {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const publicKey = rawPublicKey(privateKey);
-  return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
-}
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const t0 = performance.now();
   const root = mkdtempSync(join(tmpdir(), 'localrec-e2e-'));
@@ -78,7 +70,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     twoTower: true,
   });
 
-  const key = await signingKey();
+  const key = await newSigningKey();
   const storeDir = join(root, 'store');
   await publishExport(exportDir, openPublicationStore(`file:${storeDir}`), key);
   const keyFile = join(root, 'site.key');

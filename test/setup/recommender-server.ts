@@ -12,15 +12,14 @@
  *   publishing (the server serves whatever the file holds), to prove a bad update never
  *   replaces a good version.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { keyIdOf } from '../../src/core/manifest.ts';
 import type { ItemInfo } from '../../src/core/types.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
-import { rawPublicKey, type SigningKey } from '../../src/server/keys.ts';
+import { newSigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore } from '../../src/server/store/registry.ts';
 import { trainTinyModel } from './tiny-model.ts';
@@ -44,12 +43,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     recommenderFixture: RecommenderFixture;
   }
-}
-
-async function signingKey(): Promise<SigningKey> {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const publicKey = rawPublicKey(privateKey);
-  return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -104,8 +97,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ),
   );
 
-  const key = await signingKey();
-  const other = await signingKey();
+  const key = await newSigningKey();
+  const other = await newSigningKey();
   const stores = { a: join(root, 'store-a'), b: join(root, 'store-b'), c: join(root, 'store-c') };
   for (const dir of Object.values(stores))
     await publishExport(v1Dir, openPublicationStore(`file:${dir}`), key);

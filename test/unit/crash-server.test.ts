@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openRoundStore } from '../../src/server/store/registry.ts';
-import { exactDelta, postDelta, publishedStore, SLICES, testKey } from './server-fixture.ts';
+import { newSigningKey } from '../../src/server/keys.ts';
+import { exactDelta, postDelta, publishedStore, SLICES } from './server-fixture.ts';
 
 const bin = join(import.meta.dirname, '../../bin/localrec.js');
 const root = mkdtempSync(join(tmpdir(), 'localrec-crash-'));
@@ -65,7 +66,7 @@ function serve(
 
 describe('crash safety', () => {
   it('after kill -9 mid-stream and a restart, every acknowledged update is counted exactly once', async () => {
-    const pub = await publishedStore(root, await testKey());
+    const pub = await publishedStore(root, await newSigningKey());
     const roundsUrl = `sqlite:${join(root, 'rounds.db')}`;
     const setup = openRoundStore(roundsUrl);
     const { id } = await setup.openRound(
@@ -153,7 +154,7 @@ describe('crash safety', () => {
   }, 60_000);
 
   it('SIGTERM finishes the request in flight, then exits 0', async () => {
-    const pub = await publishedStore(join(root, 'term'), await testKey());
+    const pub = await publishedStore(join(root, 'term'), await newSigningKey());
     const roundsUrl = `sqlite:${join(root, 'term', 'rounds.db')}`;
     const setup = openRoundStore(roundsUrl);
     const { id } = await setup.openRound(

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32, encodeDelta, type Delta } from '../../src/core/delta.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
+import { newSigningKey } from '../../src/server/keys.ts';
 import {
   exactDelta,
   postDelta,
@@ -16,7 +17,6 @@ import {
   ROUND_BODY,
   SCALE,
   SLICES,
-  testKey,
 } from './server-fixture.ts';
 
 const SEED = 20261122;
@@ -232,7 +232,7 @@ async function snapshot() {
 }
 
 beforeAll(async () => {
-  const pub = await publishedStore(root, await testKey());
+  const pub = await publishedStore(root, await newSigningKey());
   storeDir = pub.storeDir;
   app = createServer({
     store: pub.storeUrl,

@@ -4,10 +4,10 @@
  * their sha256 (cached or downloaded) discarded and fetched once more, and LRU eviction when
  * the quota is hit. The browser tests run the same code over real Cache Storage and HTTP.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isLocalrecError } from '../../src/core/errors.ts';
-import { canonicalJson, keyIdOf, type Manifest } from '../../src/core/manifest.ts';
+import { canonicalJson, type Manifest } from '../../src/core/manifest.ts';
 import {
   BlobCache,
   MANIFEST_SLOT,
@@ -18,16 +18,10 @@ import { Loader } from '../../src/client/loader.ts';
 import type { Memory } from '../../src/client/memory/memory-api.ts';
 import type { CacheEntry } from '../../src/client/memory/records.ts';
 import type { RecommenderWarning } from '../../src/client/recommender-api.ts';
-import { rawPublicKey, signManifest, type SigningKey } from '../../src/server/keys.ts';
+import { newSigningKey, signManifest, type SigningKey } from '../../src/server/keys.ts';
 
 const SERVER = 'https://recs.example';
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-async function key(): Promise<SigningKey> {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const publicKey = rawPublicKey(privateKey);
-  return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
-}
 
 const encoder = new TextEncoder().encode('pretend onnx '.repeat(20));
 const shard = new TextEncoder().encode('pretend shard '.repeat(30));
@@ -166,7 +160,7 @@ const offline = () => {
 
 describe('manifest', () => {
   it('verifies, caches only on commit, revalidates with If-None-Match, and starts offline', async () => {
-    const k = await key();
+    const k = await newSigningKey();
     const bytes = signed(k);
     let online = true;
     const s = setup((url, _n, init) => {
@@ -197,8 +191,8 @@ describe('manifest', () => {
   });
 
   it('rejects another key; a tampered cached manifest is deleted; offline with nothing cached is not-found', async () => {
-    const k = await key();
-    const other = await key();
+    const k = await newSigningKey();
+    const other = await newSigningKey();
     const s = setup(() => ok(signed(other)));
     const loader = new Loader({
       server: SERVER,
@@ -225,7 +219,7 @@ describe('manifest', () => {
   });
 
   it('a served manifest that fails falls back to the verified cached copy, with a warning', async () => {
-    const k = await key();
+    const k = await newSigningKey();
     const good = signed(k);
     let serve = good;
     const s = setup(() => ok(serve));
@@ -357,7 +351,7 @@ describe('blobs', () => {
 
 describe('IndexedDB fallback', () => {
   it('without Cache Storage, blobs and the manifest go to the memory blob store', async () => {
-    const k = await key();
+    const k = await newSigningKey();
     const { memory, stored, index } = fakeMemory({ t: 1 });
     const cache = new BlobCache({
       cacheName: 'x',

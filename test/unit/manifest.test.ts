@@ -1,17 +1,15 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import {
   canonicalJson,
-  keyIdOf,
   manifestBlobs,
   manifestSigningBytes,
   verifyManifest,
   verifyManifestBlob,
   type Manifest,
 } from '../../src/core/manifest.ts';
-import { rawPublicKey, signManifest, type SigningKey } from '../../src/server/keys.ts';
+import { newSigningKey, signManifest } from '../../src/server/keys.ts';
 
 const blob = new TextEncoder().encode('an onnx graph, pretend');
 const blobSha = createHash('sha256').update(blob).digest('hex');
@@ -35,12 +33,6 @@ function manifest(): Manifest {
     federated: null,
     signature: null,
   };
-}
-
-async function key(): Promise<SigningKey> {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const publicKey = rawPublicKey(privateKey);
-  return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -81,7 +73,7 @@ describe('canonical JSON', () => {
 
 describe('manifest verifier (Web Crypto Ed25519)', () => {
   it('accepts a manifest signed by the pinned key, served pretty-printed or compact', async () => {
-    const k = await key();
+    const k = await newSigningKey();
     const signed = signManifest(manifest(), k);
     for (const text of [JSON.stringify(signed), JSON.stringify(signed, null, 2)]) {
       const v = await verifyManifest(text, k.publicKey);
@@ -93,8 +85,8 @@ describe('manifest verifier (Web Crypto Ed25519)', () => {
   });
 
   it('rejects tampering, another key, no signature, and unknown formats with clear codes', async () => {
-    const k = await key();
-    const other = await key();
+    const k = await newSigningKey();
+    const other = await newSigningKey();
     const signed = signManifest(manifest(), k);
     const tampered = { ...signed, modelVersion: 'evil' };
     expect(await codeOf(verifyManifest(JSON.stringify(tampered), k.publicKey))).toMatch(
@@ -127,7 +119,7 @@ describe('manifest verifier (Web Crypto Ed25519)', () => {
   });
 
   it('rejects a blob that is not listed, or does not match its hash', async () => {
-    const k = await key();
+    const k = await newSigningKey();
     const v = await verifyManifest(JSON.stringify(signManifest(manifest(), k)), k.publicKey);
     expect(await codeOf(verifyManifestBlob(v, 'd'.repeat(64), blob))).toMatch(
       /^integrity: .*not listed/,

@@ -11,7 +11,8 @@ import type { OutboxRecord } from '../../src/client/memory/records.ts';
 import { MAX_AGE_MS, MAX_ATTEMPTS, OutboxSender } from '../../src/client/outbox.ts';
 import type { RecommenderWarning } from '../../src/client/recommender-api.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
-import { exactDelta, publishedStore, ROUND_BODY, testKey } from './server-fixture.ts';
+import { newSigningKey } from '../../src/server/keys.ts';
+import { exactDelta, publishedStore, ROUND_BODY } from './server-fixture.ts';
 
 const TOKEN = 'outbox-test-token';
 const root = mkdtempSync(join(tmpdir(), 'localrec-outbox-'));
@@ -84,7 +85,7 @@ function sender(
 }
 
 beforeAll(async () => {
-  const pub = await publishedStore(root, await testKey());
+  const pub = await publishedStore(root, await newSigningKey());
   app = createServer({
     store: pub.storeUrl,
     rounds: `sqlite:${join(root, 'rounds.db')}`,

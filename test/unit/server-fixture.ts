@@ -1,22 +1,15 @@
 /** Shared set-up for the server tests: a published store, a signing key, deltas with exact sums. */
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeDelta, type Delta } from '../../src/core/delta.ts';
-import { keyIdOf } from '../../src/core/manifest.ts';
-import { rawPublicKey, type SigningKey } from '../../src/server/keys.ts';
+import { type SigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore } from '../../src/server/store/registry.ts';
 import type { SliceSpec } from '../../src/server/store/round-store.ts';
 
 export const sha256 = (b: Uint8Array | string): string =>
   createHash('sha256').update(b).digest('hex');
-
-export async function testKey(): Promise<SigningKey> {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const publicKey = rawPublicKey(privateKey);
-  return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
-}
 
 /** An export folder with a compressible blob, a random one, and a manifest listing both. */
 export function writeExport(
