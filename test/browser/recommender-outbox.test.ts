@@ -5,29 +5,19 @@
  * deletes them when consent is withdrawn. Update posts go to an injected fetch (the fixture's
  * servers run without federated intake; test/unit/outbox.test.ts posts to a real round).
  */
-import { deleteDB } from 'idb';
-import { afterAll, expect, inject, it } from 'vitest';
-import { ortWasmPaths } from '../../src/client/ort-assets.ts';
+import { expect, inject, it } from 'vitest';
+import { localRecommender, memoryNames } from './sdk-fixture.ts';
 import type {
   Recommender,
   RecommenderChange,
   RecommenderWarning,
 } from '../../src/client/recommender-api.ts';
-import {
-  createLocalRecommender,
-  type LocalRecommenderOptions,
-} from '../../src/client/recommender-local.ts';
+import { type LocalRecommenderOptions } from '../../src/client/recommender-local.ts';
 import { encodeDelta, randomUpdateId } from '../../src/core/delta.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 
 const fx = inject('recommenderFixture');
-const names: string[] = [];
-afterAll(async () => {
-  for (const name of names) {
-    await deleteDB(name);
-    await caches.delete(`localrec:${name}`);
-  }
-});
+const uniqueName = memoryNames('outbox-test');
 
 function delta(roundId = 3): { bytes: Uint8Array; updateId: string } {
   const updateId = randomUpdateId();
@@ -62,22 +52,7 @@ function network() {
 }
 
 function open(name: string, options: Partial<LocalRecommenderOptions>): Promise<Recommender> {
-  return createLocalRecommender({
-    server: fx.servers.a,
-    publicKey: fx.publicKey,
-    device: 'wasm',
-    wasmPaths: ortWasmPaths,
-    refreshIntervalMs: 0,
-    name,
-    onWarning: () => {},
-    ...options,
-  });
-}
-
-function uniqueName(): string {
-  const name = `outbox-test-${Date.now()}-${names.length}`;
-  names.push(name);
-  return name;
+  return localRecommender({ name, ...options });
 }
 
 it('without federated consent nothing is kept; with it the exact bytes are posted', async () => {

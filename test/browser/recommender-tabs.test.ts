@@ -3,29 +3,17 @@
  * data" page — in real Chromium: each hears the other's changes (BroadcastChannel) and reloads
  * its view, and a forget() in one drops the other's copy at once.
  */
-import { deleteDB } from 'idb';
-import { afterAll, expect, inject, it } from 'vitest';
-import { ortWasmPaths } from '../../src/client/ort-assets.ts';
+import { expect, inject, it } from 'vitest';
+import { localRecommender, memoryNames } from './sdk-fixture.ts';
 import type { Recommender, RecommenderChange } from '../../src/client/recommender-api.ts';
-import { createLocalRecommender } from '../../src/client/recommender-local.ts';
 
 const fx = inject('recommenderFixture');
-const name = `tabs-test-${Date.now()}`;
-afterAll(async () => {
-  await deleteDB(name);
-  await caches.delete(`localrec:${name}`);
-});
+const name = memoryNames('tabs-test')();
 
 function tab(changes: RecommenderChange[]): Promise<Recommender> {
-  return createLocalRecommender({
-    server: fx.servers.a,
-    publicKey: fx.publicKey,
-    device: 'wasm',
-    wasmPaths: ortWasmPaths,
-    refreshIntervalMs: 0,
+  return localRecommender({
     rerank: { seed: 4, explorationPer10: 0 },
     name,
-    onWarning: () => {},
     onChange: (c) => changes.push(c),
   });
 }

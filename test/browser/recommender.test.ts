@@ -6,14 +6,10 @@
  * Storage, real ONNX Runtime (WASM). Every test uses its own memory name and deletes it.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { deleteDB } from 'idb';
 import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
-import { ortWasmPaths } from '../../src/client/ort-assets.ts';
+import { localRecommender, memoryNames } from './sdk-fixture.ts';
 import { createRecommender } from '../../src/client/recommender.ts';
-import {
-  createLocalRecommender,
-  type LocalRecommenderOptions,
-} from '../../src/client/recommender-local.ts';
+import { type LocalRecommenderOptions } from '../../src/client/recommender-local.ts';
 import type {
   LoadProgress,
   Recommendation,
@@ -27,31 +23,10 @@ const byId = new Map(fx.items.map((i) => [i.id, i]));
 const byPopularity = [...fx.items].sort((a, b) => (b.popularity ?? 0) - (a.popularity ?? 0));
 const T0 = 1_790_000_000_000;
 
-const names = new Set<string>();
-let counter = 0;
-function uniqueName(): string {
-  const name = `sdk-test-${Date.now()}-${++counter}`;
-  names.add(name);
-  return name;
-}
-afterAll(async () => {
-  for (const name of names) {
-    await deleteDB(name);
-    await caches.delete(`localrec:${name}`);
-  }
-});
+const uniqueName = memoryNames('sdk-test');
 
 function local(options: Partial<LocalRecommenderOptions> = {}): Promise<Recommender> {
-  return createLocalRecommender({
-    server: fx.servers.a,
-    publicKey: fx.publicKey,
-    device: 'wasm',
-    wasmPaths: ortWasmPaths,
-    refreshIntervalMs: 0,
-    rerank: { seed: 1 },
-    onWarning: () => {},
-    ...options,
-  });
+  return localRecommender({ rerank: { seed: 1 }, ...options });
 }
 
 const ids = (r: Recommendation) => r.items.map((x) => x.id);
