@@ -77,10 +77,11 @@ export class OutboxSender {
   private failures = 0;
   private closed = false;
   private readonly onOnline = () => this.schedule(0);
+  private readonly events: OutboxSenderOptions['events'];
 
   constructor(private readonly o: OutboxSenderOptions) {
-    const events = o.events === undefined ? (globalThis as unknown as EventTarget) : o.events;
-    events?.addEventListener?.('online', this.onOnline);
+    this.events = o.events === undefined ? (globalThis as unknown as EventTarget) : o.events;
+    this.events?.addEventListener?.('online', this.onOnline);
   }
 
   /**
@@ -93,14 +94,12 @@ export class OutboxSender {
       return this.running;
     }
     const run = (async () => {
-      let total: OutboxFlushResult;
+      let total: OutboxFlushResult = { posted: 0, dropped: 0, pending: 0, stopped: null };
       try {
         do {
           this.again = false;
           const r = await this.flushOnce();
-          total = total!
-            ? { ...r, posted: total.posted + r.posted, dropped: total.dropped + r.dropped }
-            : r;
+          total = { ...r, posted: total.posted + r.posted, dropped: total.dropped + r.dropped };
         } while (this.again && !this.closed && total.stopped === null);
       } finally {
         this.running = undefined;
@@ -144,9 +143,7 @@ export class OutboxSender {
   close(): void {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const events =
-      this.o.events === undefined ? (globalThis as unknown as EventTarget) : this.o.events;
-    events?.removeEventListener?.('online', this.onOnline);
+    this.events?.removeEventListener?.('online', this.onOnline);
   }
 
   private async flushOnce(): Promise<OutboxFlushResult> {
