@@ -119,6 +119,8 @@ export async function createLocalRecommender(
   };
 
   const gpc = options.globalPrivacyControl ?? browserGlobalPrivacyControl();
+  // One fetch for the manifest, the blobs and the outbox's posts.
+  const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const ranker = createRanker({ wasmPaths: options.wasmPaths, kernel: options.kernel });
   let models: ModelManager | undefined;
   const visitor = new Visitor({
@@ -144,7 +146,7 @@ export async function createLocalRecommender(
   const loader = new Loader({
     server,
     publicKey: options.publicKey,
-    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    fetch: fetchFn,
     cache,
     onWarning: warn,
   });
@@ -181,7 +183,7 @@ export async function createLocalRecommender(
 
   const outbox = new OutboxSender({
     server,
-    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    fetch: fetchFn,
     outbox: () => visitor.memory?.outbox,
     allowed: () => visitor.consent.federated,
     now,

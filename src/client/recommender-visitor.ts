@@ -115,9 +115,7 @@ export class Visitor {
       if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
       const memory = this.memory;
       this.memory = undefined;
-      this.stored = { ...DEFAULT_CONSENT };
-      this.recent = [];
-      this.profile = emptyProfile();
+      this.dropCopies();
       // Its database is being deleted by the other tab; this connection must not hold it up.
       void memory?.close().catch(() => undefined);
       this.o.emit({ kind: 'forget' });
@@ -127,8 +125,7 @@ export class Visitor {
         this.syncTimer = undefined;
         this.enqueue(async () => {
           if (!this.memory) return;
-          this.stored = await this.memory.settings.getConsent();
-          await this.reload();
+          await this.reloadWithConsent();
           this.o.emit({ kind: 'sync' });
         });
       }, SYNC_DEBOUNCE_MS);
@@ -330,8 +327,21 @@ export class Visitor {
         'IndexedDB is unavailable: nothing can be imported',
       );
     await this.memory.importMemory(snapshot);
+    await this.reloadWithConsent();
+  }
+
+  /** Reads consent, the latest events and the profile back from the memory. */
+  private async reloadWithConsent(): Promise<void> {
+    if (!this.memory) return;
     this.stored = await this.memory.settings.getConsent();
     await this.reload();
+  }
+
+  /** Drops every in-memory copy of the visitor's data (consent back to the defaults). */
+  private dropCopies(): void {
+    this.stored = { ...DEFAULT_CONSENT };
+    this.recent = [];
+    this.profile = emptyProfile();
   }
 
   /** Deletes the database and every in-memory copy of the visitor's data. */
@@ -343,9 +353,7 @@ export class Visitor {
     this.tell({ kind: 'forget' });
     if (memory) await memory.forget();
     else if (typeof indexedDB !== 'undefined') await deleteDB(this.o.name).catch(() => undefined);
-    this.stored = { ...DEFAULT_CONSENT };
-    this.recent = [];
-    this.profile = emptyProfile();
+    this.dropCopies();
   }
 
   async close(): Promise<void> {
