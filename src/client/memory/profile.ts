@@ -140,6 +140,9 @@ export function foldEvents(
     countUp(byType, e.type);
     if (e.type === 'dislike') disliked.add(e.itemId);
     else if (e.type === 'like') disliked.delete(e.itemId);
+    // An impression is counted by type above, but says nothing about the visitor's categories
+    // (categoryAffinities skips it among live events; so does its compacted form).
+    if (isImpression(e)) continue;
     let names: readonly string[] = [];
     try {
       names = options.categoriesOf?.(e.itemId) ?? [];
@@ -148,9 +151,7 @@ export function foldEvents(
         `categoriesOf(${JSON.stringify(e.itemId)}) threw: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    // An impression is counted by type above, but says nothing about the visitor's categories
-    // (categoryAffinities skips it among live events; so does its compacted form).
-    for (const name of isImpression(e) ? [] : new Set(names)) {
+    for (const name of new Set(names)) {
       if (typeof name !== 'string' || name.length === 0) continue;
       let c = cats.get(name);
       if (!c) cats.set(name, (c = { byType: {}, ratingSum: 0, dwellMs: 0, lastAt: e.timestamp }));
