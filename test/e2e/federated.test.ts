@@ -118,25 +118,19 @@ it('a delta made offline waits in the outbox and is posted once when the network
   const problems = pageProblems(page);
   await openShop(page, { personalization: true, federated: true });
   // The whole model (ONNX Runtime included) is in before the network goes.
-  await page.evaluate(() => (window as unknown as Lr).localrec.ready);
+  const status = () => page.evaluate(() => (window as unknown as Lr).localrec.status());
   await expect
     .poll(
-      async () => (await page.evaluate(() => (window as unknown as Lr).localrec.status())).complete,
+      async () => {
+        const s = await status();
+        return s.complete && s.device !== 'loading';
+      },
       { timeout: 120_000 },
     )
     .toBe(true);
-  await expect
-    .poll(
-      async () => (await page.evaluate(() => (window as unknown as Lr).localrec.status())).device,
-      { timeout: 120_000 },
-    )
-    .not.toBe('loading');
   // The site ships a two-tower retriever with request-context features beside SASRec: its
   // encoder runs in the worker on the visitor's moment and proposes candidates.
-  expect((await page.evaluate(() => (window as unknown as Lr).localrec.status())).models).toEqual([
-    'sasrec',
-    'two-tower',
-  ]);
+  expect((await status()).models).toEqual(['sasrec', 'two-tower']);
   await page.evaluate(
     async (ids) => {
       for (const itemId of ids)
@@ -159,7 +153,7 @@ it('a delta made offline waits in the outbox and is posted once when the network
   expect(queued).toMatchObject({ queued: true, updateId: delta.updateId, pending: 1 });
   await page.waitForTimeout(1000);
   expect((await counted()).length).toBe(before);
-  const waiting = await page.evaluate(() => (window as unknown as Lr).localrec.status());
+  const waiting = await status();
   expect(waiting.pendingUpdates).toBe(1);
 
   await context.setOffline(false);
@@ -167,13 +161,9 @@ it('a delta made offline waits in the outbox and is posted once when the network
     .poll(async () => (await counted()).slice(before), { timeout: 30_000 })
     .toEqual(['202']);
   await expect
-    .poll(
-      async () =>
-        (await page.evaluate(() => (window as unknown as Lr).localrec.status())).pendingUpdates,
-      {
-        timeout: 10_000,
-      },
-    )
+    .poll(async () => (await status()).pendingUpdates, {
+      timeout: 10_000,
+    })
     .toBe(0);
   await traffic.settle();
 
