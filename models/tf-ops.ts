@@ -86,21 +86,36 @@ export function softmaxCrossEntropy(
   labels: tf.Tensor1D,
   weights: tf.Tensor1D,
 ): tf.Scalar {
-  const classes = logits.shape[1];
+  return softCrossEntropy(
+    logits,
+    tf.oneHot(labels, logits.shape[1]).toFloat() as tf.Tensor2D,
+    weights,
+  );
+}
+
+/**
+ * The same loss against a target distribution per row instead of one label: `targets` is
+ * (rows, classes), each row summing to 1 (or anything for a row of weight 0), and
+ * d loss / d logits = (softmax - targets) * w / sum(w).
+ */
+export function softCrossEntropy(
+  logits: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  weights: tf.Tensor1D,
+): tf.Scalar {
   const f = tf.customGrad((lg, save) => {
     const l = lg as tf.Tensor2D;
-    const onehot = tf.oneHot(labels, classes).toFloat();
     const logp = tf.logSoftmax(l);
     const total = tf.maximum(tf.sum(weights), 1);
-    const perRow = tf.neg(tf.sum(tf.mul(logp, onehot), 1)); // (rows)
+    const perRow = tf.neg(tf.sum(tf.mul(logp, targets), 1)); // (rows)
     const value = tf.div(tf.sum(tf.mul(perRow, weights)), total) as tf.Scalar;
-    (save as tf.GradSaveFunc)([logp, onehot, total, weights]);
+    (save as tf.GradSaveFunc)([logp, targets, total, weights]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [lp, oh, tot, wts] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
+        const [lp, ys, tot, wts] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
         const scale = tf.div(tf.mul(wts, dy), tot).expandDims(1); // (rows, 1)
-        return tf.mul(tf.sub(tf.exp(lp), oh), scale);
+        return tf.mul(tf.sub(tf.exp(lp), ys), scale);
       },
     };
   });

@@ -26,6 +26,20 @@ export interface SasrecConfig {
    * user vector [q, 1].
    */
   itemBias?: boolean;
+  /**
+   * Training only: width of the catalog-feature matrix whose learned mix (weight `item_feat`,
+   * (itemFeatures, dim)) is added to every item embedding (models/sasrec/item-features.ts).
+   * Checkpoints hold the baked table and never set it.
+   */
+  itemFeatures?: number;
+  /**
+   * An ensemble of this many SASRec models of this shape (absent = 1), trained apart (each its
+   * own seed and best epoch) and scored together: the score is the mean of the members' scores.
+   * Weights are the members' under `m{k}.` prefixes; the exported encoder outputs the members'
+   * user vectors side by side and the item shard holds the members' rows side by side, so one
+   * dot product gives the mean (models/sasrec/model.ts `memberWeights`).
+   */
+  members?: number;
 }
 
 export type SasrecLoss = { kind: 'full' } | { kind: 'sampled'; negatives: number };
@@ -36,6 +50,11 @@ export interface TrainConfig {
   learningRate: number;
   /** Stop when validation NDCG@10 (full) has not improved for this many evaluations. */
   patience: number;
+  /**
+   * Neither stop early nor lower the learning rate before this epoch: validation NDCG@10 on a
+   * few hundred users is noisy, and an early spike must not end a run that is still learning.
+   */
+  minEpochs: number;
   /** Evaluate on validation every this many epochs. */
   evalEvery: number;
   /** Multiply the learning rate by `lrDecay` after this many evaluations without a gain (0 = never). */
@@ -57,6 +76,15 @@ export interface TrainConfig {
    * cheap average over the last ~1/(1−d) steps that smooths out the noise of the last updates.
    */
   emaDecay: number;
+  /**
+   * Each position's target covers the next `futureWindow` items (1 = the next item only): the
+   * items 2..futureWindow steps ahead share `futureWeight` of the target mass, the next item
+   * keeps the rest. Full softmax loss only.
+   */
+  futureWindow: number;
+  futureWeight: number;
+  /** With item features: share of items whose id embedding is dropped for a step (0 = none). */
+  idDropout: number;
   /** Weigh every training sequence equally in the loss (1 / its positions), as users are in the metric. */
   perUserLoss: boolean;
   /** Leave items already in the sequence out of each position's softmax (full loss only). */
@@ -92,6 +120,7 @@ export const defaultTrainConfig: TrainConfig = {
   batchSize: 64,
   learningRate: 2e-3,
   patience: 8,
+  minEpochs: 45,
   evalEvery: 3,
   lrPatience: 3,
   lrDecay: 0.5,
@@ -101,6 +130,9 @@ export const defaultTrainConfig: TrainConfig = {
   maskRate: 0,
   tieShuffle: 1,
   emaDecay: 0,
+  futureWindow: 1,
+  futureWeight: 0,
+  idDropout: 0,
   perUserLoss: false,
   seed: 42,
   maxSeconds: 0,
@@ -118,6 +150,15 @@ export function validateModelConfig(c: SasrecConfig): void {
   if (c.dim % c.heads !== 0) bad(`dim (${c.dim}) must be divisible by heads (${c.heads})`);
   if (!(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must be in [0, 1), got ${c.dropout}`);
   if (!(c.layerNormEps > 0)) bad(`layerNormEps must be > 0, got ${c.layerNormEps}`);
+  if (
+    c.members !== undefined &&
+    !(Number.isInteger(c.members) && c.members >= 1 && c.members <= 16)
+  )
+    bad(`members must be an integer from 1 to 16, got ${c.members}`);
+  if ((c.members ?? 1) > 1 && (c.itemFeatures || c.itemBias))
+    bad('an ensemble holds baked members: no itemFeatures or itemBias');
+  if (c.itemFeatures !== undefined && !(Number.isInteger(c.itemFeatures) && c.itemFeatures >= 1))
+    bad(`itemFeatures must be a positive integer, got ${c.itemFeatures}`);
   if (c.cosineTemperature !== undefined && !(c.cosineTemperature >= 0 && c.cosineTemperature < 10))
     bad(`cosineTemperature must be in [0, 10), got ${c.cosineTemperature}`);
 }

@@ -32,7 +32,14 @@ import {
 import { ElemType, OnnxGraphBuilder } from '../onnx/graph-builder.ts';
 import type { WeightArrays } from '../weights.ts';
 import { validateModelConfig, type SasrecConfig } from './config.ts';
-import { MASK_VALUE, weightShapes } from './model.ts';
+import {
+  MASK_VALUE,
+  memberConfig,
+  memberCount,
+  memberPrefix,
+  memberWeights,
+  weightShapes,
+} from './model.ts';
 
 /** Weight precision of an exported encoder. */
 export type SasrecQuantization = 'fp32' | 'int8' | 'int4';
@@ -98,7 +105,26 @@ function checkBlock(b: number): void {
  * so that shard scores are exactly what evaluation measured — per-row int8 quantization is
  * scale-invariant, so quantizing the normalised rows gives back the same int8 values.
  */
+/** Width of the shipped item rows and of the encoder's user vector: dim × members. */
+export function shippedDim(c: SasrecConfig): number {
+  return c.dim * memberCount(c);
+}
+
 export function shippedItemTable(c: SasrecConfig, weights: WeightArrays): Float32Array {
+  const K = memberCount(c);
+  if (K > 1) {
+    // Row r = the members' rows r side by side (dim · K wide).
+    const one = memberConfig(c);
+    const tables = Array.from({ length: K }, (_, k) =>
+      shippedItemTable(one, memberWeights(c, weights, k)),
+    );
+    const d = one.dim;
+    const rows = one.numItems + 1;
+    const out = new Float32Array(rows * d * K);
+    for (let r = 0; r < rows; r++)
+      tables.forEach((t, k) => out.set(t.subarray(r * d, (r + 1) * d), (r * K + k) * d));
+    return out;
+  }
   if (c.itemBias)
     throw new LocalrecError('bad-input', 'models trained with --item-bias cannot be exported yet');
   const table = weights['item_emb'];
@@ -134,7 +160,7 @@ export function quantizeSasrecWeights(
       continue;
     }
     const [rows, cols] = shape as [number, number];
-    const perRow = EMBEDDINGS.has(name);
+    const perRow = EMBEDDINGS.has(name.replace(/^m\d+\./, '')); // an ensemble member's too
     let data: Float32Array;
     if (scheme === 'int8') {
       const { q, scales } = perRow
@@ -203,14 +229,15 @@ class WeightEmitter {
   }
 
   /** Item embeddings of ids (batch, T) → (batch, T, dim), dequantizing only the gathered rows. */
-  lookupItems(ids: string, idsShape: string, dim: number): string {
+  lookupItems(ids: string, idsShape: string, dim: number, prefix = ''): string {
     const { g } = this;
-    const t = this.tensor('item_emb');
-    if (t.kind === 'f32') return g.op('Gather', [this.float('item_emb'), ids], { axis: 0 });
+    const name = `${prefix}item_emb`;
+    const t = this.tensor(name);
+    if (t.kind === 'f32') return g.op('Gather', [this.float(name), ids], { axis: 0 });
     if (t.kind === 'int4') {
       const z = t.int4;
-      const q = g.initializer('item_emb.q', 'int4', t.shape, z.packed);
-      const s = g.float('item_emb.scale', z.scaleShape, z.scales); // (numItems+1, ceil(dim / block))
+      const q = g.initializer(`${name}.q`, 'int4', t.shape, z.packed);
+      const s = g.float(`${name}.scale`, z.scaleShape, z.scales); // (numItems+1, ceil(dim / block))
       return g.op(
         'GatherBlockQuantized',
         [q, ids, s],
@@ -218,8 +245,8 @@ class WeightEmitter {
         'com.microsoft',
       );
     }
-    const q = g.int8('item_emb.q', t.shape, t.q);
-    const s = g.float('item_emb.scale', [t.scales.length], t.scales);
+    const q = g.int8(`${name}.q`, t.shape, t.q);
+    const s = g.float(`${name}.scale`, [t.scales.length], t.scales);
     const flat = g.op('Reshape', [ids, g.ints([-1])]); // (batch*T)
     const rows = g.op('Gather', [q, flat], { axis: 0 }); // (batch*T, dim) int8
     const rowScales = g.op('Gather', [s, flat], { axis: 0 }); // (batch*T)
@@ -258,7 +285,9 @@ export function exportSasrecEncoder(
       : quantizeSasrecWeights(c, weights, scheme, opts).quantized;
   const g = new OnnxGraphBuilder('sasrec_encoder');
   const w = new WeightEmitter(g, qw);
-  const { dim, heads, maxLen, layerNormEps } = c;
+  const K = memberCount(c);
+  const one = memberConfig(c);
+  const { dim, heads, maxLen, layerNormEps } = one;
   const dh = dim / heads;
   const lastSlice = [g.ints([-1]), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])]; // Slice starts/ends/axes: position T-1
 
@@ -270,13 +299,6 @@ export function exportSasrecEncoder(
     to: ElemType.float32,
   }); // (batch, T)
   const mask3 = g.op('Unsqueeze', [mask, g.ints([2])]); // (batch, T, 1)
-
-  // Positions are right-aligned: a batch of length T uses rows maxLen-T .. maxLen-1.
-  const emb = w.lookupItems(ids, idsShape, dim); // (batch, T, dim)
-  const posStart = g.op('Sub', [g.ints([maxLen]), Tvec]);
-  const pos = g.op('Slice', [w.float('pos_emb'), posStart, g.ints([maxLen]), g.ints([0])]); // (T, dim)
-  let x = g.op('Add', [g.op('Mul', [emb, g.scalar(Math.sqrt(dim))]), pos]);
-  x = g.op('Mul', [x, mask3]); // (batch, T, dim)
 
   // Additive attention bias, as model.ts: causal (T, T) + key padding (batch, 1, 1, T).
   const keyPad = g.op('Unsqueeze', [
@@ -311,48 +333,80 @@ export function exportSasrecEncoder(
   const splitHeads = (v: string) =>
     g.op('Transpose', [g.op('Reshape', [v, headShape])], { perm: [0, 2, 1, 3] }); // (batch, heads, L, dh)
 
-  for (let i = 0; i < c.blocks; i++) {
-    const p = `blocks.${i}.`;
-    const last = i === c.blocks - 1;
-    const h = layerNorm(x, `${p}ln1`); // (batch, T, dim): keys and values need every position
-    const hq = last ? g.op('Slice', [h, ...lastSlice]) : h; // (batch, L, dim), L = 1 in the last block
-    const q = splitHeads(dense(hq, p, 'attn.wq', 'attn.bq')); // (batch, heads, L, dh)
-    const kT = g.op(
-      'Transpose',
-      [g.op('Reshape', [dense(h, p, 'attn.wk', 'attn.bk'), headShape])],
-      { perm: [0, 2, 3, 1] },
-    ); // (batch, heads, dh, T)
-    const v = splitHeads(dense(h, p, 'attn.wv', 'attn.bv')); // (batch, heads, T, dh)
-    // The last query's causal row is all zeros, so its bias is only the key padding.
-    const scores = g.op('Add', [
-      g.op('Div', [g.op('MatMul', [q, kT]), g.scalar(Math.sqrt(dh))]),
-      last ? keyPad : fullBias(),
-    ]); // (batch, heads, L, T)
-    const probs = g.op('Softmax', [scores], { axis: -1 });
-    const ctx = g.op('Reshape', [
-      g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }),
-      g.ints([0, 0, dim]),
-    ]); // (batch, L, dim)
-    const xq = last ? g.op('Slice', [x, ...lastSlice]) : x;
-    x = g.op('Add', [xq, dense(ctx, p, 'attn.wo', 'attn.bo')]);
+  /**
+   * One member's user vector (batch, dim) from the weights under `m` (an ensemble member's
+   * prefix, or '' for a single model), divided by `share`; `out` names its last node.
+   */
+  const member = (m: string, share: number, out?: string): string => {
+    // Positions are right-aligned: a batch of length T uses rows maxLen-T .. maxLen-1.
+    const emb = w.lookupItems(ids, idsShape, dim, m); // (batch, T, dim)
+    const posStart = g.op('Sub', [g.ints([maxLen]), Tvec]);
+    const pos = g.op('Slice', [w.float(`${m}pos_emb`), posStart, g.ints([maxLen]), g.ints([0])]); // (T, dim)
+    let x = g.op('Add', [g.op('Mul', [emb, g.scalar(Math.sqrt(dim))]), pos]);
+    x = g.op('Mul', [x, mask3]); // (batch, T, dim)
 
-    const h2 = layerNorm(x, `${p}ln2`);
-    const f = dense(g.op('Relu', [dense(h2, p, 'ffn.w1', 'ffn.b1')]), p, 'ffn.w2', 'ffn.b2');
-    x = g.op('Mul', [g.op('Add', [x, f]), last ? g.op('Slice', [mask3, ...lastSlice]) : mask3]); // (batch, L, dim)
+    for (let i = 0; i < one.blocks; i++) {
+      const p = `${m}blocks.${i}.`;
+      const last = i === one.blocks - 1;
+      const h = layerNorm(x, `${p}ln1`); // (batch, T, dim): keys and values need every position
+      const hq = last ? g.op('Slice', [h, ...lastSlice]) : h; // (batch, L, dim), L = 1 in the last block
+      const q = splitHeads(dense(hq, p, 'attn.wq', 'attn.bq')); // (batch, heads, L, dh)
+      const kT = g.op(
+        'Transpose',
+        [g.op('Reshape', [dense(h, p, 'attn.wk', 'attn.bk'), headShape])],
+        { perm: [0, 2, 3, 1] },
+      ); // (batch, heads, dh, T)
+      const v = splitHeads(dense(h, p, 'attn.wv', 'attn.bv')); // (batch, heads, T, dh)
+      // The last query's causal row is all zeros, so its bias is only the key padding.
+      const scores = g.op('Add', [
+        g.op('Div', [g.op('MatMul', [q, kT]), g.scalar(Math.sqrt(dh))]),
+        last ? keyPad : fullBias(),
+      ]); // (batch, heads, L, T)
+      const probs = g.op('Softmax', [scores], { axis: -1 });
+      const ctx = g.op('Reshape', [
+        g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }),
+        g.ints([0, 0, dim]),
+      ]); // (batch, L, dim)
+      const xq = last ? g.op('Slice', [x, ...lastSlice]) : x;
+      x = g.op('Add', [xq, dense(ctx, p, 'attn.wo', 'attn.bo')]);
+
+      const h2 = layerNorm(x, `${p}ln2`);
+      const f = dense(g.op('Relu', [dense(h2, p, 'ffn.w1', 'ffn.b1')]), p, 'ffn.w2', 'ffn.b2');
+      x = g.op('Mul', [g.op('Add', [x, f]), last ? g.op('Slice', [mask3, ...lastSlice]) : mask3]); // (batch, L, dim)
+    }
+    const y = layerNorm(x, `${m}final_ln`); // (batch, 1, dim)
+    const name = (n: string) => (out ? [out] : [n]);
+    const temperature = one.cosineTemperature ?? 0;
+    if (temperature > 0) {
+      // Cosine scoring (model.ts outputSides): the user vector is h / (|h| · T), so its dot product
+      // with a unit-norm shard row is cos / T. ReduceSum takes axes as an input from opset 13.
+      const ys = g.op('Squeeze', [y, g.ints([1])]); // (batch, dim)
+      const sq = g.op('ReduceSum', [g.op('Mul', [ys, ys]), g.ints([1])], { keepdims: 1 });
+      const norm = g.op('Sqrt', [g.op('Add', [sq, g.scalar(1e-12)])]); // (batch, 1)
+      return g.node(
+        'Div',
+        [ys, g.op('Mul', [norm, g.scalar(temperature * share)])],
+        {},
+        name(`${m}user_vec`),
+      )[0]!;
+    }
+    const ys = g.node(
+      'Squeeze',
+      [y, g.ints([1])],
+      {},
+      share === 1 ? name(`${m}user_vec`) : [`${m}h`],
+    )[0]!;
+    return share === 1 ? ys : g.node('Div', [ys, g.scalar(share)], {}, name(`${m}user_vec`))[0]!;
+  };
+
+  if (K === 1) member('', 1, SASREC_ONNX_OUTPUT);
+  else {
+    // An ensemble: the members' vectors side by side, each divided by K, so a dot product with a
+    // shard row (the members' rows side by side) is the mean of the members' scores.
+    const parts = Array.from({ length: K }, (_, k) => member(memberPrefix(k), K));
+    g.node('Concat', parts, { axis: 1 }, [SASREC_ONNX_OUTPUT]);
   }
-  const y = layerNorm(x, 'final_ln'); // (batch, 1, dim)
-  const temperature = c.cosineTemperature ?? 0;
-  if (temperature > 0) {
-    // Cosine scoring (model.ts outputSides): the user vector is h / (|h| · T), so its dot product
-    // with a unit-norm shard row is cos / T. ReduceSum takes axes as an input from opset 13.
-    const ys = g.op('Squeeze', [y, g.ints([1])]); // (batch, dim)
-    const sq = g.op('ReduceSum', [g.op('Mul', [ys, ys]), g.ints([1])], { keepdims: 1 });
-    const norm = g.op('Sqrt', [g.op('Add', [sq, g.scalar(1e-12)])]); // (batch, 1)
-    g.node('Div', [ys, g.op('Mul', [norm, g.scalar(temperature)])], {}, [SASREC_ONNX_OUTPUT]);
-  } else {
-    g.node('Squeeze', [y, g.ints([1])], {}, [SASREC_ONNX_OUTPUT]);
-  }
-  g.output(SASREC_ONNX_OUTPUT, 'float32', ['batch', dim]);
+  g.output(SASREC_ONNX_OUTPUT, 'float32', ['batch', dim * K]);
 
   const int4 = scheme === 'int4';
   return g.toBytes({

@@ -7,23 +7,55 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../../src/core/random.ts';
-import { sasrecLoss } from './loss.ts';
+import { withItemFeatures } from './item-features.ts';
+import { padFutures, sasrecLoss } from './loss.ts';
 import { padBatch, type SasrecWeights } from './model.ts';
 import type { GradRequest, GradResponse } from './parallel.ts';
 
 await tf.setBackend('wasm');
 await tf.ready();
 
+/** The item feature matrix of this training run (sent once). */
+let F: tf.Tensor2D | null = null;
+
 parentPort!.on('message', (m: GradRequest) => {
   try {
+    if (m.itemFeatures) {
+      F?.dispose();
+      F = tf.tensor2d(m.itemFeatures.data, [m.itemFeatures.rows, m.itemFeatures.cols]);
+    }
     const out = tf.tidy(() => {
       const xs = m.names.map((_, i) => tf.tensor(m.weights[i]!, m.shapes[i]!, 'float32'));
       const inputs = padBatch(m.inputs, m.config.maxLen);
       const targets = padBatch(m.targets, m.config.maxLen);
       const rng = new Rng(m.seed);
+      const future = m.future && {
+        items: padFutures(
+          m.future.items,
+          m.inputs.map((x) => x.length),
+          inputs.shape[1],
+          m.future.k,
+        ),
+        weight: m.future.weight,
+      };
       const f = (...ws: tf.Tensor[]) => {
-        const w: SasrecWeights = Object.fromEntries(m.names.map((n, i) => [n, ws[i]!]));
-        return sasrecLoss(m.config, w, inputs, targets, m.loss, rng, m.excludeSeen, m.perUser);
+        const w: SasrecWeights = withItemFeatures(
+          m.config,
+          Object.fromEntries(m.names.map((n, i) => [n, ws[i]!])),
+          F,
+          F && m.idDropout ? { rate: m.idDropout, seed: rng.seed() } : undefined,
+        );
+        return sasrecLoss(
+          m.config,
+          w,
+          inputs,
+          targets,
+          m.loss,
+          rng,
+          m.excludeSeen,
+          m.perUser,
+          future,
+        );
       };
       const { value, grads } = tf.valueAndGrads(f)(xs);
       return { loss: value.dataSync()[0]!, grads: grads.map((g) => g.dataSync() as Float32Array) };

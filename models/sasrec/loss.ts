@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { LocalrecError } from '../../src/core/errors.ts';
 import type { Rng } from '../../src/core/random.ts';
-import { lookup, matMul, softmaxCrossEntropy } from '../tf-ops.ts';
+import { lookup, matMul, softCrossEntropy, softmaxCrossEntropy } from '../tf-ops.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
 import { forward, MASK_VALUE, outputSides, type SasrecWeights } from './model.ts';
 
@@ -12,6 +13,9 @@ import { forward, MASK_VALUE, outputSides, type SasrecWeights } from './model.ts
  * With `excludeSeen` (full loss), items already in the sequence up to each position are left
  * out of that position's softmax, the target excepted: the same rule the evaluation protocol
  * and the product's `excludeHistory` apply, so no capacity goes into pushing seen items down.
+ * With `future` (full loss only), each position's target is a distribution instead of one item:
+ * `1 - future.weight` on the next item and `future.weight` shared by the items after it inside
+ * the window (see {@link FutureTargets}).
  */
 export function sasrecLoss(
   c: SasrecConfig,
@@ -22,6 +26,7 @@ export function sasrecLoss(
   rng: Rng,
   excludeSeen = false,
   perUser = false,
+  future?: FutureTargets,
 ): tf.Scalar {
   const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
@@ -37,10 +42,17 @@ export function sasrecLoss(
     // (rows, numItems+1); the padding column can never be a label, so it only ever loses mass.
     const [q, items] = outputSides(c, h, table, w['item_bias']);
     let logits = matMul(q, items, false, true) as tf.Tensor2D;
+    if (future && future.weight > 0) {
+      const { dist, mask } = futureTargets(inputs, targets, future, c.numItems + 1, excludeSeen);
+      if (mask) logits = tf.add(logits, mask) as tf.Tensor2D;
+      return softCrossEntropy(logits, dist, weights);
+    }
     if (excludeSeen)
       logits = tf.add(logits, seenMask(inputs, targets, c.numItems + 1)) as tf.Tensor2D;
     return softmaxCrossEntropy(logits, labels, weights);
   }
+  if (future && future.weight > 0)
+    throw new LocalrecError('bad-input', 'future-window targets need the full softmax loss');
 
   const k = loss.negatives;
   const negIds = new Int32Array(k);
@@ -78,4 +90,86 @@ export function seenMask(inputs: tf.Tensor2D, targets: tf.Tensor2D, classes: num
     }
   }
   return tf.tensor2d(out, [batch * T, classes]);
+}
+
+/**
+ * Items further ahead than the next one, as extra soft targets ("dense all-action" targets):
+ * ML-100K's order inside a rating session is mostly the site's list order, so the items a few
+ * steps ahead say as much about what this visitor wants next as the very next one does.
+ */
+export interface FutureTargets {
+  /** (batch, T, k) int32, aligned with the padded inputs: the items 2..k+1 steps after each input (0 = none). */
+  items: tf.Tensor3D;
+  /** Share of each position's target mass spread evenly over its future items (0-1). */
+  weight: number;
+}
+
+/**
+ * Target distributions (rows = batch*T, classes) for {@link FutureTargets}: `1 - weight` on the
+ * next item, `weight / m` on each of the m future items (all on the next item when m = 0);
+ * with `excludeSeen`, the additive mask of {@link seenMask} that also never hides a target.
+ */
+export function futureTargets(
+  inputs: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  future: FutureTargets,
+  classes: number,
+  excludeSeen: boolean,
+): { dist: tf.Tensor2D; mask: tf.Tensor2D | null } {
+  const [batch, T] = inputs.shape;
+  const k = future.items.shape[2];
+  const ins = inputs.dataSync();
+  const tgs = targets.dataSync();
+  const fut = future.items.dataSync();
+  const dist = new Float32Array(batch * T * classes);
+  const mask = excludeSeen ? new Float32Array(batch * T * classes) : null;
+  const seen = new Float32Array(classes);
+  for (let b = 0; b < batch; b++) {
+    seen.fill(0);
+    for (let t = 0; t < T; t++) {
+      const r = b * T + t;
+      const item = ins[r]!;
+      if (item === 0) continue; // padding row: weight 0
+      seen[item] = MASK_VALUE;
+      const next = tgs[r]!;
+      if (next === 0) continue;
+      const row = dist.subarray(r * classes, (r + 1) * classes);
+      let m = 0;
+      for (let j = 0; j < k; j++) if (fut[r * k + j]! !== 0) m++;
+      row[next] = m > 0 ? 1 - future.weight : 1;
+      for (let j = 0; j < k; j++) {
+        const f = fut[r * k + j]!;
+        if (f !== 0) row[f]! += future.weight / m;
+      }
+      if (mask) {
+        const mrow = mask.subarray(r * classes, (r + 1) * classes);
+        mrow.set(seen);
+        mrow[next] = 0;
+        for (let j = 0; j < k; j++) mrow[fut[r * k + j]!] = 0;
+      }
+    }
+  }
+  return {
+    dist: tf.tensor2d(dist, [batch * T, classes]),
+    mask: mask && tf.tensor2d(mask, [batch * T, classes]),
+  };
+}
+
+/**
+ * Pads per-example future items like {@link padBatch} pads inputs (left padding, the last T
+ * positions kept): example b's `futures[b]` holds k items per input position.
+ */
+export function padFutures(
+  futures: Int32Array[],
+  lengths: number[],
+  T: number,
+  k: number,
+): tf.Tensor3D {
+  const out = new Int32Array(futures.length * T * k);
+  futures.forEach((f, b) => {
+    const len = lengths[b]!;
+    const n = Math.min(T, len);
+    out.set(f.subarray((len - n) * k, len * k), (b * T + T - n) * k);
+  });
+  return tf.tensor3d(out, [futures.length, T, k], 'int32');
 }

@@ -23,7 +23,85 @@ export type SasrecWeights = Record<string, tf.Tensor>;
 /** Attention-mask fill value (large negative, not -inf, so fully masked pad rows stay finite). */
 export const MASK_VALUE = -1e9;
 
+function singleOnly(c: SasrecConfig, what: string): void {
+  if ((c.members ?? 1) > 1)
+    throw new LocalrecError(
+      'bad-input',
+      `${what}() runs one SASRec; this is an ensemble of ${c.members}: use each member (memberWeights) or scoreAll`,
+    );
+}
+
+/**
+ * What the exported encoder outputs (batch, dim · members): the final state h, or h / (|h| · T)
+ * for cosine models; an ensemble's members side by side, each divided by the member count, so
+ * that its dot product with a shipped item row (the members' rows side by side) is the mean of
+ * the members' scores.
+ */
+export function userVectors(
+  c: SasrecConfig,
+  w: SasrecWeights,
+  seqs: ArrayLike<number>[],
+): tf.Tensor2D {
+  const K = memberCount(c);
+  return tf.tidy(() => {
+    const one = memberConfig(c);
+    const t = one.cosineTemperature ?? 0;
+    const parts = Array.from({ length: K }, (_, k) => {
+      const h = encode(one, memberWeights(c, w, k), seqs);
+      const v = t > 0 ? tf.div(l2Normalize(h), t) : h;
+      return K > 1 ? tf.div(v, K) : v;
+    });
+    return (K > 1 ? tf.concat(parts, 1) : parts[0]!) as tf.Tensor2D;
+  });
+}
+
+/** Members of an ensemble config (1 for a single model). */
+export function memberCount(c: SasrecConfig): number {
+  return c.members ?? 1;
+}
+
+/** The config of one member of an ensemble (the config itself for a single model). */
+export function memberConfig(c: SasrecConfig): SasrecConfig {
+  if (memberCount(c) === 1) return c;
+  const one = { ...c };
+  delete one.members;
+  return one;
+}
+
+/** The weight-name prefix of member k of an ensemble. */
+export function memberPrefix(k: number): string {
+  return `m${k}.`;
+}
+
+/** Member k's weights under their single-model names (the weights themselves for a single model). */
+export function memberWeights<T>(
+  c: SasrecConfig,
+  w: Record<string, T>,
+  k: number,
+): Record<string, T> {
+  if (memberCount(c) === 1) return w;
+  const p = memberPrefix(k);
+  const out: Record<string, T> = {};
+  for (const [name, t] of Object.entries(w)) if (name.startsWith(p)) out[name.slice(p.length)] = t;
+  return out;
+}
+
+/** Single models' weights → one ensemble's (prefixed); a single model is returned as is. */
+export function mergeMembers<T>(ws: Record<string, T>[]): Record<string, T> {
+  if (ws.length === 1) return ws[0]!;
+  const out: Record<string, T> = {};
+  ws.forEach((w, k) => {
+    for (const [name, t] of Object.entries(w)) out[memberPrefix(k) + name] = t;
+  });
+  return out;
+}
+
 export function weightShapes(c: SasrecConfig): Record<string, number[]> {
+  const K = memberCount(c);
+  if (K > 1) {
+    const one = weightShapes(memberConfig(c));
+    return mergeMembers(Array.from({ length: K }, () => one));
+  }
   const s: Record<string, number[]> = {
     item_emb: [c.numItems + 1, c.dim],
     pos_emb: [c.maxLen, c.dim],
@@ -46,6 +124,7 @@ export function weightShapes(c: SasrecConfig): Record<string, number[]> {
   s['final_ln.gamma'] = [c.dim];
   s['final_ln.beta'] = [c.dim];
   if (c.itemBias) s['item_bias'] = [c.numItems + 1];
+  if (c.itemFeatures) s['item_feat'] = [c.itemFeatures, c.dim];
   return s;
 }
 
@@ -104,6 +183,7 @@ export function forward(
   ids: tf.Tensor2D,
   opts: ForwardOptions = {},
 ): tf.Tensor3D {
+  singleOnly(c, 'forward');
   const [batch, T] = ids.shape;
   const { dim, heads } = c;
   const dh = dim / heads;
@@ -169,6 +249,7 @@ export function padBatch(seqs: ArrayLike<number>[], maxLen: number, len?: number
 
 /** User representations: the final hidden state after each sequence's last item. (batch, dim) */
 export function encode(c: SasrecConfig, w: SasrecWeights, seqs: ArrayLike<number>[]): tf.Tensor2D {
+  singleOnly(c, 'encode');
   return tf.tidy(() => {
     const ids = padBatch(seqs, c.maxLen);
     const h = forward(c, w, ids); // (batch, T, dim)
@@ -204,12 +285,23 @@ export function outputSides(
   return [q, items];
 }
 
-/** Scores of every item (index 0 = padding included) for each sequence: (batch, numItems+1). */
+/**
+ * Scores of every item (index 0 = padding included) for each sequence: (batch, numItems+1).
+ * An ensemble scores with the mean of its members' scores.
+ */
 export function scoreAll(
   c: SasrecConfig,
   w: SasrecWeights,
   seqs: ArrayLike<number>[],
 ): tf.Tensor2D {
+  const K = memberCount(c);
+  if (K > 1)
+    return tf.tidy(() => {
+      const parts = Array.from({ length: K }, (_, k) =>
+        scoreAll(memberConfig(c), memberWeights(c, w, k), seqs),
+      );
+      return tf.div(tf.addN(parts), K) as tf.Tensor2D;
+    });
   return tf.tidy(() => {
     const [q, items] = outputSides(
       c,

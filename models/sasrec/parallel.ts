@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
+import type { ItemFeatureMatrix } from './item-features.ts';
 
 /** What the main thread sends a gradient worker for one slice of one batch. */
 export interface GradRequest {
@@ -14,6 +15,12 @@ export interface GradRequest {
   loss: SasrecLoss;
   excludeSeen: boolean;
   perUser: boolean;
+  /** Share of items whose id embedding is dropped for this step (item features only). */
+  idDropout?: number;
+  /** The item feature matrix, sent with a worker's first request only (it keeps it). */
+  itemFeatures?: ItemFeatureMatrix;
+  /** Future-window targets: per example, k items per input position (see buildExamples). */
+  future?: { items: Int32Array[]; k: number; weight: number };
   seed: number;
 }
 

@@ -5,7 +5,13 @@ import type { SplitData, SplitMetrics } from '../../src/core/types.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
 import { defaultTrainConfig, type SasrecConfig, type TrainConfig } from './config.ts';
 import { cloneWeights, startAverage, updateAverage } from '../tf-ops.ts';
-import { sasrecLoss } from './loss.ts';
+import { padFutures, sasrecLoss, type FutureTargets } from './loss.ts';
+import {
+  bakedConfig,
+  checkFeatureMatrix,
+  withItemFeatures,
+  type ItemFeatureMatrix,
+} from './item-features.ts';
 import { GradPool } from './parallel.ts';
 import { initWeights, padBatch, scoreAll, toVariables, type SasrecWeights } from './model.ts';
 
@@ -35,6 +41,7 @@ export interface EpochReport {
 }
 
 export interface TrainResult {
+  /** The best weights, as a plain SASRec (`bakedConfig(c)`: item features folded into item_emb). */
   weights: SasrecWeights;
   bestEpoch: number;
   epochsRun: number;
@@ -57,6 +64,11 @@ export interface Example {
   /** The user (index into `split.users`) and where `input` starts in its training sequence. */
   user: number;
   start: number;
+  /**
+   * With a future window W > 1: for each input position, the items 2..W steps after it in the
+   * training sequence (W-1 per position, 0 past its end).
+   */
+  future?: Int32Array;
 }
 
 /**
@@ -73,6 +85,7 @@ export function buildExamples(
   rng?: Rng,
   maskRate = 0,
   tieShuffle = 0,
+  futureWindow = 1,
 ): Example[] {
   const out: Example[] = [];
   for (const [user, u] of split.users.entries()) {
@@ -99,7 +112,18 @@ export function buildExamples(
         if (rng.next() < maskRate) input[i] = target[i] = 0;
       }
     }
-    out.push({ input, target, user, start });
+    const ex: Example = { input, target, user, start };
+    if (futureWindow > 1) {
+      const k = futureWindow - 1;
+      const future = new Int32Array(input.length * k);
+      for (let i = 0; i < input.length; i++)
+        for (let j = 0; j < k; j++) {
+          const at = start + i + 2 + j;
+          if (at < s.length) future[i * k + j] = s[at]!;
+        }
+      ex.future = future;
+    }
+    out.push(ex);
   }
   return out;
 }
@@ -159,21 +183,43 @@ export async function trainSasrec(
   split: SplitData,
   config: Partial<TrainConfig> = {},
   hooks: TrainHooks = {},
+  itemFeatures?: ItemFeatureMatrix,
 ): Promise<TrainResult> {
   const tc: TrainConfig = { ...defaultTrainConfig, ...config };
+  checkFeatureMatrix(c, itemFeatures);
+  const F = c.itemFeatures
+    ? tf.tensor2d(itemFeatures!.data, [itemFeatures!.rows, itemFeatures!.cols])
+    : null;
+  /** What evaluation and checkpoints see: a plain SASRec (item features baked into item_emb). */
+  const plain = bakedConfig(c);
+  const bake = (w: SasrecWeights): SasrecWeights =>
+    F ? tf.tidy(() => withItemFeatures(c, w, F)) : w;
   const rng = new Rng(tc.seed);
   const vars = toVariables(initWeights(c, rng.seed()));
   const varList = Object.values(vars);
   let learningRate = tc.learningRate;
   const optimizer = tf.train.adam(learningRate, 0.9, 0.98);
+  if (!(Number.isInteger(tc.futureWindow) && tc.futureWindow >= 1))
+    throw new LocalrecError(
+      'bad-input',
+      `futureWindow must be an integer ≥ 1, got ${tc.futureWindow}`,
+    );
+  if (!(tc.futureWeight >= 0 && tc.futureWeight < 1))
+    throw new LocalrecError('bad-input', `futureWeight must be in [0, 1), got ${tc.futureWeight}`);
+  if (tc.futureWindow > 1 && tc.loss.kind !== 'full')
+    throw new LocalrecError('bad-input', 'a future window needs the full softmax loss');
+  const window = tc.futureWeight > 0 ? tc.futureWindow : 1;
   const fixedExamples =
-    tc.cropRate > 0 || tc.maskRate > 0 || tc.tieShuffle > 0 ? null : buildExamples(split, c.maxLen);
+    tc.cropRate > 0 || tc.maskRate > 0 || tc.tieShuffle > 0
+      ? null
+      : buildExamples(split, c.maxLen, 0, undefined, 0, 0, window);
   const hasValid = split.users.some((u) => u.valid > 0);
   const usersByLength = usersByTrainLength(split);
 
   const names = Object.keys(vars);
   const shapes = varList.map((v) => [...v.shape]);
   const pool = tc.workers > 1 ? GradPool.create(tc.workers - 1) : null;
+  const sentFeatures = new Set<number>();
   const lossOf = (part: Example[]) => {
     const inputs = padBatch(
       part.map((e) => e.input),
@@ -183,7 +229,34 @@ export async function trainSasrec(
       part.map((e) => e.target),
       c.maxLen,
     );
-    return sasrecLoss(c, vars, inputs, targets, tc.loss, rng, tc.excludeSeen, tc.perUserLoss);
+    const future: FutureTargets | undefined =
+      window > 1
+        ? {
+            items: padFutures(
+              part.map((e) => e.future!),
+              part.map((e) => e.input.length),
+              inputs.shape[1],
+              window - 1,
+            ),
+            weight: tc.futureWeight,
+          }
+        : undefined;
+    return sasrecLoss(
+      c,
+      withItemFeatures(
+        c,
+        vars,
+        F,
+        F && tc.idDropout > 0 ? { rate: tc.idDropout, seed: rng.seed() } : undefined,
+      ),
+      inputs,
+      targets,
+      tc.loss,
+      rng,
+      tc.excludeSeen,
+      tc.perUserLoss,
+      future,
+    );
   };
   /** One optimizer step on a batch; returns its loss. With a pool, slices go to the workers. */
   const trainStep = async (batch: Example[]): Promise<number> => {
@@ -211,6 +284,12 @@ export async function trainSasrec(
         loss: tc.loss,
         excludeSeen: tc.excludeSeen,
         perUser: tc.perUserLoss,
+        idDropout: tc.idDropout,
+        // The feature matrix goes to each worker once; it keeps it for the rest of training.
+        ...(itemFeatures && !sentFeatures.has(i) && (sentFeatures.add(i), { itemFeatures })),
+        ...(window > 1 && {
+          future: { items: part.map((e) => e.future!), k: window - 1, weight: tc.futureWeight },
+        }),
         seed: rng.seed(),
       }),
     );
@@ -262,7 +341,7 @@ export async function trainSasrec(
       const e0 = performance.now();
       const examples =
         fixedExamples ??
-        buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate, tc.tieShuffle);
+        buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate, tc.tieShuffle, window);
       const batches = makeBatches(examples, tc.batchSize, rng);
       let lossSum = 0;
       let positions = 0;
@@ -293,7 +372,8 @@ export async function trainSasrec(
       };
       const lastEpoch = epoch === tc.epochs;
       if (hasValid && (epoch % tc.evalEvery === 0 || lastEpoch)) {
-        report.valid = await evaluateRanking(split, 'valid', makeScorer(c, evalWeights()), {
+        const scored = bake(evalWeights());
+        report.valid = await evaluateRanking(split, 'valid', makeScorer(plain, scored), {
           users: usersByLength,
         });
         if (report.valid.full.ndcg10 > bestScore) {
@@ -303,9 +383,9 @@ export async function trainSasrec(
           sinceBest = 0;
           report.best = true;
           if (best) tf.dispose(Object.values(best));
-          best = cloneWeights(evalWeights());
+          best = cloneWeights(scored);
           await hooks.onCheckpoint?.(best, report);
-        } else {
+        } else if (epoch >= tc.minEpochs) {
           sinceBest += 1;
           // Reduce on plateau: every `lrPatience` evaluations without a gain, scale the rate down.
           if (tc.lrPatience > 0 && sinceBest % tc.lrPatience === 0) {
@@ -314,6 +394,7 @@ export async function trainSasrec(
             report.learningRate = learningRate;
           }
         }
+        if (F) scored['item_emb']!.dispose(); // the baked table; the rest are the variables
       }
       history.push(report);
       hooks.onEpoch?.(report);
@@ -331,9 +412,12 @@ export async function trainSasrec(
   }
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
-    best = cloneWeights(evalWeights());
+    const scored = bake(evalWeights());
+    best = cloneWeights(scored);
+    if (F) scored['item_emb']!.dispose();
     bestEpoch = epochsRun;
   }
+  F?.dispose();
   if (ema) tf.dispose(Object.values(ema));
   tf.dispose(varList);
   optimizer.dispose();

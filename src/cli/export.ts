@@ -6,6 +6,7 @@ import type { ItemInfo } from '../core/types.ts';
 import {
   exportSasrecEncoder,
   quantizeSasrecWeights,
+  shippedDim,
   shippedItemTable,
 } from '../../models/sasrec/export-onnx.ts';
 import { readCatalog, readSasrecCheckpoint } from './model-dir.ts';
@@ -124,7 +125,7 @@ export function exportModelDir(opts: {
         ? weights
         : quantizeSasrecWeights(config, weights, opts.quantization).dequantized,
     ),
-    dim: config.dim,
+    dim: shippedDim(config),
     itemIds: ck.meta.itemIds,
     items: catalog ? new Map(catalog.map((i) => [i.id, i])) : undefined,
     dtype: opts.quantization === 'fp32' ? 'f32' : 'int8',

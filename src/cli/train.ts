@@ -8,13 +8,37 @@ import {
   type SasrecConfig,
   type TrainConfig,
 } from '../../models/sasrec/config.ts';
-import { countParameters, weightsToArrays, type SasrecWeights } from '../../models/sasrec/model.ts';
-import { trainSasrec } from '../../models/sasrec/train.ts';
+import {
+  countParameters,
+  mergeMembers,
+  weightsToArrays,
+  type SasrecWeights,
+} from '../../models/sasrec/model.ts';
+import * as tf from '@tensorflow/tfjs';
+import {
+  makeScorer,
+  trainSasrec,
+  usersByTrainLength,
+  type TrainResult,
+} from '../../models/sasrec/train.ts';
+import { evaluateRanking } from '../core/metrics.ts';
+import { LocalrecError } from '../core/errors.ts';
+import { bakedConfig, itemFeatureMatrix } from '../../models/sasrec/item-features.ts';
+import { buildItemFeatures } from '../../models/two-tower/features.ts';
 import { splitDataset } from './data.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
 import { initTf } from './tf-node.ts';
 
 export const CHECKPOINT_FILE = 'sasrec.ckpt';
+
+/**
+ * Item embeddings get the catalog's features by default: on ML-100K this raised validation
+ * NDCG@10 (docs/BENCHMARKS.md, run R).
+ */
+export const DEFAULT_ITEM_FEATURES = true;
+
+/** Models in the default ensemble. */
+export const DEFAULT_MEMBERS = 1;
 export const CATALOG_FILE = 'catalog.json';
 
 export interface TrainRunOptions {
@@ -24,6 +48,16 @@ export interface TrainRunOptions {
   out: string;
   /** Recorded in the checkpoint so `eval` can find the data again. */
   dataSource: string;
+  /**
+   * Add the catalog's features to item embeddings (models/sasrec/item-features.ts); default
+   * {@link DEFAULT_ITEM_FEATURES}.
+   */
+  itemFeatures?: boolean;
+  /**
+   * Train an ensemble of this many models (seeds seed, seed+1, …; each picks its own best epoch
+   * by validation) and save them as one (config `members`); default {@link DEFAULT_MEMBERS}.
+   */
+  members?: number;
   quiet?: boolean;
 }
 
@@ -42,6 +76,18 @@ export interface TrainSummary {
   positionsPerSec: number;
   workers: number;
   valid: SplitMetrics | null;
+  /** An ensemble's members, each trained on its own (seed, epochs, best epoch, validation). */
+  members?: MemberRun[];
+}
+
+/** One trained member of an ensemble. */
+export interface MemberRun {
+  seed: number;
+  epochs: number;
+  bestEpoch: number;
+  stoppedBy: string;
+  trainSeconds: number;
+  validNdcg10: number | null;
 }
 
 function fmt(m: SplitMetrics | undefined): string {
@@ -87,7 +133,18 @@ export async function runTrain(
 ): Promise<{ summary: TrainSummary; split: SplitData }> {
   await initTf();
   const split = splitDataset(ds);
-  const config: SasrecConfig = { ...defaultModelConfig, ...opts.model, numItems: split.numItems };
+  const features =
+    (opts.itemFeatures ?? DEFAULT_ITEM_FEATURES)
+      ? itemFeatureMatrix(buildItemFeatures(split, ds.items))
+      : undefined;
+  const config: SasrecConfig = {
+    ...defaultModelConfig,
+    ...opts.model,
+    numItems: split.numItems,
+    ...(features && { itemFeatures: features.cols }),
+  };
+  // What the checkpoint holds: item features, when trained with, are baked into item_emb.
+  const saved = bakedConfig(config);
   const tc: TrainConfig = { ...defaultTrainConfig, ...opts.train };
   const progress = new ProgressLine();
   const say = (s: string) => (opts.quiet ? undefined : progress.log(s));
@@ -96,39 +153,89 @@ export async function runTrain(
       `${countParameters(config)} parameters, loss ${tc.loss.kind}${tc.loss.kind === 'sampled' ? `(${tc.loss.negatives})` : ''}`,
   );
   mkdirSync(opts.out, { recursive: true });
-  const writeCheckpoint = (w: SasrecWeights, bestEpoch: number, valid?: SplitMetrics) => {
+  const K = opts.members ?? DEFAULT_MEMBERS;
+  if (!(Number.isInteger(K) && K >= 1 && K <= 16))
+    throw new LocalrecError('bad-input', `members must be an integer from 1 to 16, got ${K}`);
+  const writeCheckpoint = (
+    c: SasrecConfig,
+    w: SasrecWeights,
+    bestEpoch: number,
+    valid?: SplitMetrics | null,
+    members?: MemberRun[],
+  ) => {
     const meta = {
       dataset: ds.name,
       dataSource: opts.dataSource,
       itemIds: split.itemIds,
       bestEpoch,
-      valid,
+      valid: valid ?? undefined,
       train: tc,
+      ...(features && { itemFeatures: { columns: features.cols } }),
+      ...(members && { members }),
     };
     writeFileSync(
       join(opts.out, CHECKPOINT_FILE),
-      encodeCheckpoint({ model: 'sasrec', config, meta, weights: weightsToArrays(w) }),
+      encodeCheckpoint({ model: 'sasrec', config: c, meta, weights: weightsToArrays(w) }),
     );
   };
-  const result = await trainSasrec(config, split, tc, {
-    onProgress: (p) => {
-      if (opts.quiet) return;
-      progress.update(
-        `epoch ${p.epoch}/${p.epochs} ${bar(p.step / p.stepsPerEpoch)} loss ${p.loss.toFixed(4)} ` +
-          `${Math.round(p.positionsPerSec)} pos/s  epoch ETA ${duration(p.epochEtaSec)}  elapsed ${duration(p.elapsedSec)}`,
-      );
-    },
-    onEpoch: (r) =>
-      say(
-        `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s ${fmt(r.valid)}${r.best ? '  (best)' : ''}` +
-          (r.learningRate !== undefined
-            ? `  (learning rate now ${r.learningRate.toExponential(1)})`
-            : ''),
-      ),
-    onCheckpoint: (w, r) => writeCheckpoint(w, r.epoch, r.valid),
-  });
-  // No validation users: nothing was checkpointed; keep the final weights.
-  if (!result.bestValid) writeCheckpoint(result.weights, result.bestEpoch);
+  const results: TrainResult[] = [];
+  for (let k = 0; k < K; k++) {
+    const seed = tc.seed + k;
+    if (K > 1) say(`ensemble member ${k + 1} of ${K} (seed ${seed})`);
+    // A time limit is shared out: each member gets an equal part of what is left.
+    const spent = results.reduce((a, r) => a + r.trainSeconds, 0);
+    const maxSeconds = tc.maxSeconds > 0 ? Math.max(1, (tc.maxSeconds - spent) / (K - k)) : 0;
+    const result = await trainSasrec(
+      config,
+      split,
+      { ...tc, seed, maxSeconds },
+      {
+        onProgress: (p) => {
+          if (opts.quiet) return;
+          progress.update(
+            `${K > 1 ? `member ${k + 1}/${K} ` : ''}epoch ${p.epoch}/${p.epochs} ${bar(p.step / p.stepsPerEpoch)} loss ${p.loss.toFixed(4)} ` +
+              `${Math.round(p.positionsPerSec)} pos/s  epoch ETA ${duration(p.epochEtaSec)}  elapsed ${duration(p.elapsedSec)}`,
+          );
+        },
+        onEpoch: (r) =>
+          say(
+            `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(1)} s ${fmt(r.valid)}${r.best ? '  (best)' : ''}` +
+              (r.learningRate !== undefined
+                ? `  (learning rate now ${r.learningRate.toExponential(1)})`
+                : ''),
+          ),
+        // The first member's best weights are saved as training goes (a usable model if the run
+        // is cut short); an ensemble replaces them once every member is trained.
+        onCheckpoint: (w, r) => (k === 0 ? writeCheckpoint(saved, w, r.epoch, r.valid) : undefined),
+      },
+      features,
+    );
+    results.push(result);
+  }
+  const memberRuns: MemberRun[] = results.map((r, k) => ({
+    seed: tc.seed + k,
+    epochs: r.epochsRun,
+    bestEpoch: r.bestEpoch,
+    stoppedBy: r.stoppedBy,
+    trainSeconds: Math.round(r.trainSeconds * 10) / 10,
+    validNdcg10: r.bestValid?.full.ndcg10 ?? null,
+  }));
+  let valid = results[0]!.bestValid;
+  if (K === 1) {
+    // No validation users: nothing was checkpointed; keep the final weights.
+    if (!valid) writeCheckpoint(saved, results[0]!.weights, results[0]!.bestEpoch);
+  } else {
+    const ensemble: SasrecConfig = { ...saved, members: K };
+    const merged = mergeMembers(results.map((r) => r.weights));
+    if (split.users.some((u) => u.valid > 0)) {
+      valid = await evaluateRanking(split, 'valid', makeScorer(ensemble, merged), {
+        users: usersByTrainLength(split),
+      });
+      say(`ensemble of ${K}: ${fmt(valid)}`);
+    }
+    writeCheckpoint(ensemble, merged, results[0]!.bestEpoch, valid, memberRuns);
+  }
+  for (const r of results) tf.dispose(Object.values(r.weights));
   writeFileSync(join(opts.out, CATALOG_FILE), JSON.stringify(catalogFor(ds, split)));
   const summary: TrainSummary = {
     dataset: ds.name,
@@ -136,14 +243,17 @@ export async function runTrain(
     users: split.users.length,
     items: split.numItems,
     events: ds.events.length,
-    parameters: countParameters(config),
-    epochs: result.epochsRun,
-    bestEpoch: result.bestEpoch,
-    stoppedBy: result.stoppedBy,
-    trainSeconds: Math.round(result.trainSeconds * 10) / 10,
-    positionsPerSec: Math.round(median(result.history.map((h) => h.positionsPerSec))),
+    parameters: countParameters(config) * K,
+    epochs: results.reduce((a, r) => a + r.epochsRun, 0),
+    bestEpoch: results[0]!.bestEpoch,
+    stoppedBy: results[0]!.stoppedBy,
+    trainSeconds: Math.round(results.reduce((a, r) => a + r.trainSeconds, 0) * 10) / 10,
+    positionsPerSec: Math.round(
+      median(results.flatMap((r) => r.history.map((h) => h.positionsPerSec))),
+    ),
     workers: tc.workers,
-    valid: result.bestValid,
+    valid,
+    ...(K > 1 && { members: memberRuns }),
   };
   return { summary, split };
 }

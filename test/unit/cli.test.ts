@@ -175,6 +175,56 @@ describe('localrec CLI', () => {
     expect(fp32.valid.full.ndcg10).toBeGreaterThan(0);
   }, 120_000);
 
+  it('trains an ensemble (--ensemble 2): one checkpoint, one encoder, shards twice as wide', async () => {
+    const model = join(dir, 'ensemble');
+    const common = ['--data', 'demo:60:80:5', '--epochs', '2', '--max-len', '12', '--dim', '8'];
+    const train = await localrec(
+      'train',
+      ...common,
+      '--out',
+      model,
+      '--workers',
+      '1',
+      '--ensemble',
+      '2',
+      '--seed',
+      '7',
+    );
+    expect(train.code).toBe(0);
+    expect(train.stderr).toMatch(/ensemble member 2 of 2 \(seed 8\)/);
+    const members = train.json['members'] as { seed: number; epochs: number }[];
+    expect(members.map((m) => [m.seed, m.epochs])).toEqual([
+      [7, 2],
+      [8, 2],
+    ]);
+    expect(train.json['epochs']).toBe(4);
+    const exp = await localrec('export', '--model', model);
+    expect(exp.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(model, 'export', 'manifest.json'), 'utf8'));
+    expect(manifest.models.sasrec.config).toMatchObject({ dim: 8, members: 2 });
+    const shard = decodeShard(
+      readFileSync(join(model, 'export', 'blobs', manifest.shards[0].sha256)),
+    );
+    expect(shard.dim).toBe(16);
+    // What training reported for the ensemble's validation is what `eval` measures.
+    const ev = await localrec('eval', '--model', model);
+    const got = (ev.json['fp32'] as { valid: { full: { ndcg10: number } } }).valid.full.ndcg10;
+    const trained = (train.json['valid'] as { full: { ndcg10: number } }).full.ndcg10;
+    expect(got).toBeCloseTo(trained, 6);
+    // A member seed alone gives a different model: the ensemble is not one model twice.
+    const single = await localrec(
+      'train',
+      ...common,
+      '--out',
+      join(dir, 'single'),
+      '--workers',
+      '1',
+      '--seed',
+      '8',
+    );
+    expect(single.json['valid']).not.toEqual(train.json['valid']);
+  }, 120_000);
+
   it('keeps the final weights when no user has a validation item (every user has < 3 events)', async () => {
     const csv = join(dir, 'short.csv');
     const rows = ['user,item,timestamp'];

@@ -16,7 +16,10 @@ import {
   arraysToWeights,
   encode,
   initWeights,
+  memberWeights,
+  mergeMembers,
   scoreAll,
+  userVectors,
   weightsToArrays,
   type SasrecWeights,
 } from '../../models/sasrec/model.ts';
@@ -342,5 +345,56 @@ describe('cosine scoring (cosineTemperature > 0)', () => {
     );
     expect(worst).toBeLessThan(1e-3);
     tf.dispose(Object.values(w));
+  });
+});
+
+describe('ensembles (config.members > 1)', () => {
+  it('the encoder outputs the members side by side; with the shipped rows the score is the members’ mean', async () => {
+    const one: SasrecConfig = { ...config, cosineTemperature: 0.1 };
+    const ens: SasrecConfig = { ...one, members: 2 };
+    const other = weightsToArrays(initWeights(one, 9));
+    const weights = mergeMembers([trained, other]);
+    expect(Object.keys(weights)).toContain('m1.item_emb');
+    const seqs = userSeqs.slice(0, 12);
+    for (const scheme of ['fp32', 'int8'] as const) {
+      const bytes = exportSasrecEncoder(ens, weights, { quantization: scheme });
+      const s = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+      const arrays =
+        scheme === 'fp32' ? weights : quantizeSasrecWeights(ens, weights, 'int8').dequantized;
+      const w = arraysToWeights(ens, arrays);
+      const out = await s.run({ [SASREC_ONNX_INPUT]: padIds(seqs, ens.maxLen) });
+      const user = out[SASREC_ONNX_OUTPUT]!;
+      expect(user.dims).toEqual([seqs.length, 2 * ens.dim]);
+      // The ONNX output is what userVectors() computes in tfjs.
+      const uv = userVectors(ens, w, seqs);
+      expect(maxAbsDiff(user.data as Float32Array, uv.dataSync() as Float32Array)).toBeLessThan(
+        1e-4,
+      );
+      // Shipped rows: member 0's unit row, then member 1's; user · row = mean of cos / T.
+      const table = shippedItemTable(ens, arrays);
+      expect(table.length).toBe((ens.numItems + 1) * 2 * ens.dim);
+      const ref = scoreAll(ens, w, seqs);
+      const want = ref.dataSync() as Float32Array;
+      const m0 = scoreAll(one, memberWeights(ens, w, 0), seqs).dataSync() as Float32Array;
+      const m1 = scoreAll(one, memberWeights(ens, w, 1), seqs).dataSync() as Float32Array;
+      let worst = 0;
+      let worstMean = 0;
+      const u = user.data as Float32Array;
+      const D = 2 * ens.dim;
+      for (let b = 0; b < seqs.length; b++) {
+        for (let i = 1; i <= ens.numItems; i++) {
+          let dot = 0;
+          for (let j = 0; j < D; j++) dot += u[b * D + j]! * table[i * D + j]!;
+          const r = b * (ens.numItems + 1) + i;
+          worst = Math.max(worst, Math.abs(dot - want[r]!));
+          worstMean = Math.max(worstMean, Math.abs(want[r]! - (m0[r]! + m1[r]!) / 2));
+        }
+      }
+      expect(worst, scheme).toBeLessThan(1e-3);
+      expect(worstMean, scheme).toBeLessThan(1e-4);
+      tf.dispose([ref, uv, ...Object.values(w)]);
+    }
+    // A single member's forward pass refuses an ensemble config, naming what to use instead.
+    expect(() => encode(ens, arraysToWeights(ens, weights), [[1, 2]])).toThrow(/ensemble of 2/);
   });
 });

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeCheckpoint, encodeCheckpoint } from '../../models/checkpoint.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { validateModelConfig } from '../../models/sasrec/config.ts';
-import { sasrecLoss, seenMask } from '../../models/sasrec/loss.ts';
+import { futureTargets, padFutures, sasrecLoss, seenMask } from '../../models/sasrec/loss.ts';
 import {
   arraysToWeights,
   encode,
@@ -239,8 +239,33 @@ describe('learning-rate schedule', () => {
       evalEvery: 1,
       patience: 100,
       lrPatience: 1,
+      minEpochs: 0,
     });
     expect(r.history.map((h) => h.learningRate)).toEqual([undefined, 5e-10, 2.5e-10, 1.25e-10]);
+    expect(r.bestEpoch).toBe(1);
+  }, 30_000);
+
+  it('neither lowers the rate nor stops early before minEpochs', async () => {
+    const split = syntheticSplit({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 });
+    const c: SasrecConfig = { ...small, numItems: split.numItems };
+    const r = await trainSasrec(c, split, {
+      epochs: 10,
+      batchSize: 16,
+      learningRate: 1e-9,
+      evalEvery: 1,
+      patience: 2,
+      lrPatience: 1,
+      minEpochs: 4,
+    });
+    // Epochs 2 and 3 do not count; 4 and 5 do: the rate halves at each, and the run stops at 5.
+    expect(r.history.map((h) => h.learningRate)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      5e-10,
+      2.5e-10,
+    ]);
+    expect(r.stoppedBy).toBe('patience');
     expect(r.bestEpoch).toBe(1);
   }, 30_000);
 });
@@ -357,6 +382,87 @@ describe('tie shuffling', () => {
   });
 });
 
+describe('future-window targets', () => {
+  it('each position lists the 2..W-th items after its input, never past the training items', () => {
+    const split = syntheticSplit({ items: 80, users: 40, seed: 9, minEvents: 5, maxEvents: 30 });
+    const users = split.users.filter((u) => u.train.length >= 2);
+    const ex = buildExamples(split, 10, 0, undefined, 0, 0, 4);
+    ex.forEach((e, n) => {
+      const s = Array.from(users[n]!.train);
+      expect(e.future).toHaveLength(e.input.length * 3);
+      for (let i = 0; i < e.input.length; i++) {
+        const at = e.start + i;
+        expect(e.input[i]).toBe(s[at]);
+        const want = [2, 3, 4].map((d) => s[at + d] ?? 0);
+        expect(Array.from(e.future!.subarray(i * 3, i * 3 + 3))).toEqual(want);
+      }
+    });
+    // The last position of a full sequence has no future inside the training items.
+    const last = ex[0]!;
+    expect(Array.from(last.future!.subarray(-3))).toEqual([0, 0, 0]);
+    expect(buildExamples(split, 10)[0]!.future).toBeUndefined();
+  });
+
+  it('targets: 1-w on the next item, w shared by the items after it; the mask never hides a target', () => {
+    // One sequence, left-padded to T=4: inputs [0, 1, 2, 3], next [0, 2, 3, 4], then 2 more each.
+    const inputs = tf.tensor2d([[0, 1, 2, 3]], [1, 4], 'int32');
+    const targets = tf.tensor2d([[0, 2, 3, 4]], [1, 4], 'int32');
+    const items = padFutures([new Int32Array([3, 4, 4, 1, 0, 0])], [3], 4, 2);
+    expect(Array.from(items.dataSync())).toEqual([0, 0, 3, 4, 4, 1, 0, 0]);
+    const { dist, mask } = futureTargets(inputs, targets, { items, weight: 0.4 }, 6, true);
+    const d = (dist.arraySync() as number[][]).map((r) => r.map((x) => +x.toFixed(3)));
+    expect(d).toEqual([
+      [0, 0, 0, 0, 0, 0], // padding
+      [0, 0, 0.6, 0.2, 0.2, 0], // next 2, then 3 and 4
+      [0, 0.2, 0, 0.6, 0.2, 0], // next 3, then 4 and 1 (1 was seen: a repeat stays a target)
+      [0, 0, 0, 0, 1, 0], // next 4, nothing after it: all on the next item
+    ]);
+    const m = (mask!.arraySync() as number[][]).map((r) => r.map((x) => (x < 0 ? 1 : 0)));
+    expect(m).toEqual([
+      [0, 0, 0, 0, 0, 0], // padding
+      [0, 1, 0, 0, 0, 0], // seen {1}
+      [0, 0, 1, 0, 0, 0], // seen {1, 2}; 1 is a target again, so only 2 is hidden
+      [0, 1, 1, 1, 0, 0], // seen {1, 2, 3}
+    ]);
+  });
+
+  it('with weight 0 the loss is the plain next-item loss; the sampled loss refuses a window', () => {
+    const vars = initWeights(small, 3);
+    const rng = () => new Rng(1);
+    const inputs = padBatch([[1, 2, 3, 4, 5]], small.maxLen);
+    const targets = padBatch([[2, 3, 4, 5, 6]], small.maxLen);
+    const items = padFutures([new Int32Array(10).fill(7)], [5], inputs.shape[1], 2);
+    const cfg = { ...small, dropout: 0 };
+    const plain = sasrecLoss(cfg, vars, inputs, targets, { kind: 'full' }, rng(), true);
+    const zero = sasrecLoss(cfg, vars, inputs, targets, { kind: 'full' }, rng(), true, false, {
+      items,
+      weight: 0,
+    });
+    const some = sasrecLoss(cfg, vars, inputs, targets, { kind: 'full' }, rng(), true, false, {
+      items,
+      weight: 0.5,
+    });
+    expect(zero.dataSync()[0]).toBeCloseTo(plain.dataSync()[0]!, 6);
+    expect(Math.abs(some.dataSync()[0]! - plain.dataSync()[0]!)).toBeGreaterThan(1e-3);
+    expect(() =>
+      sasrecLoss(
+        cfg,
+        vars,
+        inputs,
+        targets,
+        { kind: 'sampled', negatives: 4 },
+        rng(),
+        false,
+        false,
+        {
+          items,
+          weight: 0.5,
+        },
+      ),
+    ).toThrow(/full softmax/);
+  });
+});
+
 describe('item masking', () => {
   it('drops inputs together with their targets, never the last input, at about the asked rate', () => {
     const split = syntheticSplit({ items: 80, users: 60, seed: 9, minEvents: 20, maxEvents: 40 });
@@ -389,7 +495,11 @@ describe('data-parallel training', () => {
   it('two threads give the weights one thread gives (dropout off, full loss)', async () => {
     const split = syntheticSplit({ items: 120, users: 150, seed: 5, minEvents: 6, maxEvents: 20 });
     const c: SasrecConfig = { ...small, numItems: split.numItems, maxLen: 20, dropout: 0 };
-    for (const extra of [{}, { perUserLoss: true, maskRate: 0.2 }]) {
+    for (const extra of [
+      {},
+      { perUserLoss: true, maskRate: 0.2 },
+      { futureWindow: 3, futureWeight: 0.3 },
+    ]) {
       const run = (workers: number) =>
         trainSasrec(c, split, {
           epochs: 1,

@@ -31,10 +31,10 @@ export const benchAccuracyCommand: Command = {
     }
     const out = String(v['out']);
     const ds = { ...loadDataset(data), name: 'ml-100k' };
-    const { model, train } = parseTrainFlags(v);
+    const flags = parseTrainFlags(v);
     // The default run must finish within 30 minutes on a 2-core machine: cap training at 28.
-    train.maxSeconds ??= 28 * 60;
-    const { summary, split } = await runTrain(ds, { model, train, out, dataSource: data });
+    flags.train.maxSeconds ??= 28 * 60;
+    const { summary, split } = await runTrain(ds, { ...flags, out, dataSource: data });
     const ck = readSasrecCheckpoint(out);
     process.stderr.write('evaluating fp32 and int8 on validation and test…\n');
     const fp32 = await evaluateSasrec(ck.config, ck.weights, split, 'fp32');
@@ -53,6 +53,8 @@ export const benchAccuracyCommand: Command = {
       positionsPerSec: summary.positionsPerSec,
       workers: summary.workers,
       config: ck.config,
+      // Trained with catalog features folded into item_emb (models/sasrec/item-features.ts).
+      itemFeatures: ck.meta['itemFeatures'] ?? null,
       fp32: strip(fp32),
       int8: strip(int8),
       int8RelativeNdcgChange:

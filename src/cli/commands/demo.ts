@@ -47,7 +47,16 @@ function distIsStale(): boolean {
 /** Quick settings for the built-in catalog: short sequences, a couple of minutes at most. */
 const DEMO_TRAINING = {
   model: { maxLen: 50 },
-  train: { epochs: 12, learningRate: 3e-3, evalEvery: 2, patience: 3, maxSeconds: 90 },
+  train: {
+    epochs: 12,
+    learningRate: 3e-3,
+    evalEvery: 2,
+    patience: 3,
+    minEpochs: 0,
+    maxSeconds: 90,
+  },
+  // One model: the built-in catalog must be recommending within three minutes of `npm start`.
+  members: 1 as number | undefined,
 };
 
 export const demoCommand: Command = {
@@ -84,11 +93,15 @@ export const demoCommand: Command = {
     const ckPath = join(modelDir, CHECKPOINT_FILE);
     if (v['retrain'] || !existsSync(ckPath)) {
       const flags = parseTrainFlags(v);
-      const base = data === 'demo' ? DEMO_TRAINING : { model: {}, train: {} };
+      const base = data === 'demo' ? DEMO_TRAINING : { model: {}, train: {}, members: undefined };
       step(`training on ${ds.name} (${ds.events.length} events)…`);
       await runTrain(ds, {
         model: { ...base.model, ...flags.model },
         train: { ...base.train, ...flags.train },
+        ...(flags.itemFeatures !== undefined && { itemFeatures: flags.itemFeatures }),
+        ...((flags.members ?? base.members) !== undefined && {
+          members: flags.members ?? base.members,
+        }),
         out: modelDir,
         dataSource: data,
       });

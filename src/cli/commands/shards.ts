@@ -2,7 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
 import type { ShardDtype } from '../../core/shard.ts';
-import { shippedItemTable } from '../../../models/sasrec/export-onnx.ts';
+import { shippedDim, shippedItemTable } from '../../../models/sasrec/export-onnx.ts';
 import type { Command } from '../main.ts';
 import { readCatalog, readSasrecCheckpoint } from '../model-dir.ts';
 import { ITEMS_OPTION, readItemsFile, shardItemsFlag, writeShardSet } from '../shards.ts';
@@ -44,7 +44,7 @@ export const shardsCommand: Command = {
     const ck = readSasrecCheckpoint(model);
     const out = typeof v['out'] === 'string' ? v['out'] : join(model, 'shards');
     const items = typeof v['items'] === 'string' ? readItemsFile(v['items']) : readCatalog(model);
-    const { dim } = ck.config;
+    const dim = shippedDim(ck.config);
     mkdirSync(out, { recursive: true });
     const set = writeShardSet({
       out,

@@ -20,6 +20,10 @@ export const trainOptions = {
   loss: { type: 'string', description: "'full' softmax cross-entropy or 'sampled'" },
   negatives: { type: 'string', description: 'negatives per batch for --loss sampled' },
   patience: { type: 'string', description: 'evaluations without validation gain before stopping' },
+  'min-epochs': {
+    type: 'string',
+    description: 'neither stop early nor lower the learning rate before this epoch',
+  },
   'eval-every': { type: 'string', description: 'epochs between validation runs' },
   'max-minutes': { type: 'string', description: 'stop training after this long (best epoch kept)' },
   'exclude-seen': {
@@ -45,6 +49,20 @@ export const trainOptions = {
     type: 'string',
     description: 'score by cosine / this temperature instead of dot products (0 = off)',
   },
+  'item-features': {
+    type: 'boolean',
+    description:
+      "add a learned mix of the catalog's genres, title words and popularity to item embeddings (default)",
+  },
+  'no-item-features': { type: 'boolean', description: 'item embeddings from ids alone' },
+  'id-dropout': {
+    type: 'string',
+    description: 'with item features: share of items trained on features alone each step (0-1)',
+  },
+  ensemble: {
+    type: 'string',
+    description: 'train this many models (seeds seed, seed+1, …) and ship them as one ensemble',
+  },
   'item-bias': {
     type: 'boolean',
     description: 'learn a per-item score bias (popularity) beside the embeddings',
@@ -57,6 +75,14 @@ export const trainOptions = {
     type: 'string',
     description: 'share of users whose equal-timestamp items are reordered each epoch (0-1)',
   },
+  'future-window': {
+    type: 'string',
+    description: 'each position also targets the items up to this many steps ahead (1 = next only)',
+  },
+  'future-weight': {
+    type: 'string',
+    description: 'share of the target mass on the items after the next one (0-1)',
+  },
   workers: {
     type: 'string',
     description: 'threads computing gradients (default: all cores, at most 4)',
@@ -67,6 +93,8 @@ export const trainOptions = {
 export function parseTrainFlags(v: Record<string, unknown>): {
   model: Partial<SasrecConfig>;
   train: Partial<TrainConfig>;
+  itemFeatures?: boolean;
+  members?: number;
 } {
   const model: Partial<SasrecConfig> = {};
   const train: Partial<TrainConfig> = {};
@@ -85,6 +113,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   set(train, 'batchSize', num(v, 'batch-size', { int: true, min: 1 }));
   set(train, 'learningRate', num(v, 'lr', { min: 0 }));
   set(train, 'patience', num(v, 'patience', { int: true, min: 1 }));
+  set(train, 'minEpochs', num(v, 'min-epochs', { int: true, min: 0 }));
   set(train, 'evalEvery', num(v, 'eval-every', { int: true, min: 1 }));
   set(train, 'seed', num(v, 'seed', { int: true, min: 0 }));
   set(train, 'cropRate', num(v, 'crop', { min: 0, max: 1 }));
@@ -92,6 +121,9 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   set(train, 'maskRate', num(v, 'mask-items', { min: 0, max: 0.9 }));
   set(train, 'tieShuffle', num(v, 'tie-shuffle', { min: 0, max: 1 }));
   set(train, 'emaDecay', num(v, 'ema', { min: 0, max: 0.9999 }));
+  set(train, 'idDropout', num(v, 'id-dropout', { min: 0, max: 0.9 }));
+  set(train, 'futureWindow', num(v, 'future-window', { int: true, min: 1, max: 100 }));
+  set(train, 'futureWeight', num(v, 'future-weight', { min: 0, max: 0.99 }));
   train.workers =
     num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
   if (v['exclude-seen'] && v['no-exclude-seen']) {
@@ -119,7 +151,19 @@ export function parseTrainFlags(v: Record<string, unknown>): {
         `--loss must be 'full' or 'sampled', got '${String(loss)}'`,
       );
   }
-  return { model, train };
+  if (v['item-features'] && v['no-item-features'])
+    throw new LocalrecError(
+      'bad-input',
+      '--item-features and --no-item-features contradict each other',
+    );
+  const itemFeatures = v['item-features'] ? true : v['no-item-features'] ? false : undefined;
+  const members = num(v, 'ensemble', { int: true, min: 1, max: 16 });
+  return {
+    model,
+    train,
+    ...(itemFeatures !== undefined && { itemFeatures }),
+    ...(members !== undefined && { members }),
+  };
 }
 
 export const trainCommand: Command = {
@@ -136,8 +180,7 @@ export const trainCommand: Command = {
       throw new LocalrecError('bad-input', '--data is required (a dataset path, or demo)');
     const ds = loadDataset(data);
     const out = typeof v['out'] === 'string' ? v['out'] : join('.localrec', 'models', ds.name);
-    const { model, train } = parseTrainFlags(v);
-    const { summary } = await runTrain(ds, { model, train, out, dataSource: data });
+    const { summary } = await runTrain(ds, { ...parseTrainFlags(v), out, dataSource: data });
     return summary;
   },
 };
