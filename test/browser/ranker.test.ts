@@ -191,6 +191,31 @@ describe('ranker worker (real Chromium, real ORT)', () => {
     });
   });
 
+  // An ensemble (config.members = 2) is one encoder whose output holds both members and shards
+  // twice as wide: nothing in the worker knows, and both devices must give Node's answers.
+  for (const device of ['wasm', 'webgpu'] as const) {
+    it(`an ensemble of two on ${device}: Node's user vectors and top-10`, async () => {
+      const ranker = start();
+      const e = fx.ensemble;
+      const encoder = fromB64(e.encoderB64);
+      const shard = fromB64(e.shardB64);
+      const load = await ranker.load(
+        transfer({ encoder, shards: [shard], device, maxLen: fx.maxLen }, [
+          encoder.buffer,
+          shard.buffer,
+        ]),
+      );
+      expect(load).toMatchObject({ device, dim: 2 * fx.dim, items: fx.numItems });
+      expect(e.dim).toBe(2 * fx.dim);
+      for (const c of e.cases) {
+        const vec = await ranker.encode(c.history);
+        expect(maxAbsDiff(vec, c.userVec), `${device} ensemble ${c.name}`).toBeLessThan(1e-3);
+        const r = await ranker.recommend({ history: c.history, k: 10 });
+        expectSameTop10(r.items, nodeRef(c), 1e-3, `${device} ensemble ${c.name}`);
+      }
+    });
+  }
+
   describe('progressive shards and several models', () => {
     let ranker: Remote<Ranker>;
     const shardBytes = () => fx.shardsB64.map(fromB64);

@@ -5,10 +5,13 @@
  * workers sent passes the privacy rule (only app files, manifest, blobs and that delta).
  * Without federated consent, or under Global Privacy Control, nothing is posted at all.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { encodeDelta, quantizeDelta, randomUpdateId } from '../../src/core/delta.ts';
+import { decodeShard } from '../../src/core/shard.ts';
 import type { LocalrecGlobal } from '../../src/embed/global.ts';
 import { launchChromium, pageProblems, type Browser, type Page } from './browser.ts';
 import { privacyViolations, recordTraffic } from './traffic.ts';
@@ -142,6 +145,14 @@ it('a delta made offline waits in the outbox and is posted once when the network
     (await (window as unknown as Lr).localrec.recommend({ k: 10 })).items.flatMap((x) => x.sources),
   );
   expect(sources).toContain('two-tower');
+  // SASRec is an ensemble of two here (test/setup/e2e-site.ts): one encoder whose user vector
+  // holds both members, scored against shards twice the members' width — and it recommends.
+  expect(sources).toContain('sasrec');
+  const manifest = JSON.parse(readFileSync(join(site.exportDir, 'manifest.json'), 'utf8'));
+  const sasrec = manifest.models.sasrec.config;
+  expect(sasrec.members).toBe(2);
+  const shard = decodeShard(readFileSync(join(site.exportDir, 'blobs', manifest.shards[0].sha256)));
+  expect(shard.dim).toBe(2 * sasrec.dim);
   const before = (await counted()).length;
 
   await context.setOffline(true);

@@ -68,6 +68,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     exportDir,
     // The demo then runs the whole funnel, two-tower encoder with context features included.
     twoTower: true,
+    // SASRec as an ensemble of two, as `localrec train` ships by default (three there): the
+    // browser runs one encoder whose user vector holds both members, against shards twice as wide.
+    members: 2,
   });
 
   const key = await newSigningKey();

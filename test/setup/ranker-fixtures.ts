@@ -16,8 +16,22 @@ import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
 import { leaveOneOut, stageInput } from '../../src/core/split.ts';
 import { topK } from '../../src/core/topk.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
-import { exportSasrecEncoder, quantizeSasrecWeights } from '../../models/sasrec/export-onnx.ts';
-import { arraysToWeights, encode, scoreAll, weightsToArrays } from '../../models/sasrec/model.ts';
+import {
+  exportSasrecEncoder,
+  quantizeSasrecWeights,
+  shippedDim,
+  shippedItemTable,
+} from '../../models/sasrec/export-onnx.ts';
+import {
+  arraysToWeights,
+  encode,
+  initWeights as initSasrec,
+  mergeMembers,
+  scoreAll,
+  userVectors,
+  weightsToArrays,
+} from '../../models/sasrec/model.ts';
+import type { WeightArrays } from '../../models/weights.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import { configFor } from '../../models/two-tower/config.ts';
 import { exportTwoTowerUserTower, quantizeUserTower } from '../../models/two-tower/export-onnx.ts';
@@ -72,6 +86,18 @@ export interface TwoTowerContextFixture {
   cases: ContextCase[];
 }
 
+/**
+ * An ensemble of two SASRec members (the trained fixture model and a seeded untrained one):
+ * its int8 encoder outputs both members' vectors side by side (2·dim) and its f32 shard holds
+ * both members' rows side by side, so scores are the members' mean (config.members).
+ */
+export interface EnsembleFixture {
+  encoderB64: string;
+  shardB64: string;
+  dim: number;
+  cases: ExpectedCase[];
+}
+
 /** Everything the browser tests receive. */
 export interface RankerFixture {
   /** int8 ONNX encoder, base64. */
@@ -85,6 +111,7 @@ export interface RankerFixture {
   trainSeconds: number;
   epochs: number;
   twoTowerContext: TwoTowerContextFixture;
+  ensemble: EnsembleFixture;
 }
 
 declare module 'vitest' {
@@ -199,6 +226,7 @@ export default async function setup(project: TestProject): Promise<void> {
     trainSeconds: trained.trainSeconds,
     epochs: trained.epochsRun,
     twoTowerContext: twoTowerContextFixture(split, ds.items),
+    ensemble: await ensembleFixture(config, arrays, split, seqs.slice(0, 4)),
   };
   project.provide('rankerFixture', fixture);
   console.log(
@@ -206,6 +234,52 @@ export default async function setup(project: TestProject): Promise<void> {
       `(best valid NDCG@10 ${trained.bestValid?.full.ndcg10.toFixed(3) ?? 'n/a'}), encoder ${encoder.length} B, ` +
       `shards ${shards.map((s) => s.length).join('+')} B, setup ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
+}
+
+/** The ensemble fixture: expected answers from the weights the int8 export ships. */
+async function ensembleFixture(
+  one: SasrecConfig,
+  trained: WeightArrays,
+  split: SplitData,
+  seqs: { name: string; idx: number[] }[],
+): Promise<EnsembleFixture> {
+  const ens: SasrecConfig = { ...one, members: 2 };
+  const untrained = initSasrec(one, 9);
+  const arrays = mergeMembers([trained, weightsToArrays(untrained)]);
+  tf.dispose(Object.values(untrained));
+  const encoder = exportSasrecEncoder(ens, arrays, { quantization: 'int8' });
+  const deq = quantizeSasrecWeights(ens, arrays, 'int8').dequantized;
+  const w = arraysToWeights(ens, deq);
+  const dim = shippedDim(ens);
+  const shard = encodeShard({
+    dtype: 'f32',
+    dim,
+    baseIndex: 1,
+    ids: split.itemIds.slice(1),
+    rows: shippedItemTable(ens, deq).subarray(dim),
+  });
+  const cases: ExpectedCase[] = [];
+  for (const s of seqs) {
+    const known = s.idx.slice(-ens.maxLen);
+    const scores = scoreAll(ens, w, [known]);
+    const row = new Float32Array((await scores.data()) as Float32Array);
+    scores.dispose();
+    row[0] = NaN;
+    const best = topK(row, 11, new Set(s.idx));
+    const vecT = userVectors(ens, w, [known]);
+    const userVec = Array.from((await vecT.data()) as Float32Array);
+    vecT.dispose();
+    cases.push({
+      name: s.name,
+      history: s.idx.map((i) => split.itemIds[i]!),
+      top10: Array.from(best.indices.subarray(0, 10), (i) => split.itemIds[i]!),
+      top10Scores: Array.from(best.scores.subarray(0, 10)),
+      score11: best.scores[10] ?? -Infinity,
+      userVec,
+    });
+  }
+  tf.dispose(Object.values(w));
+  return { encoderB64: b64(encoder), shardB64: b64(shard), dim, cases };
 }
 
 /**

@@ -34,6 +34,8 @@ export async function trainTinyModel(
      * features) on the same catalog and ship it beside SASRec as `models['two-tower']`.
      */
     twoTower?: boolean;
+    /** Train an ensemble of this many SASRec models (default 1). */
+    members?: number;
   },
 ): Promise<TinyModel> {
   const ds = generateSyntheticCatalog({
@@ -55,6 +57,7 @@ export async function trainTinyModel(
       seed: opts.trainSeed,
       workers: 1,
     },
+    members: opts.members ?? 1,
     out: modelDir,
     dataSource: 'synthetic',
     quiet: true,

@@ -50,6 +50,8 @@ describe('localrec CLI', () => {
       '16',
       '--workers',
       '1',
+      '--ensemble',
+      '1',
     );
     expect(train.code).toBe(0);
     expect(train.json).toMatchObject({ dataset: 'demo', items: 120, users: 150, epochs: 2 });
@@ -221,6 +223,8 @@ describe('localrec CLI', () => {
       '1',
       '--seed',
       '8',
+      '--ensemble',
+      '1',
     );
     expect(single.json['valid']).not.toEqual(train.json['valid']);
   }, 120_000);
@@ -244,6 +248,8 @@ describe('localrec CLI', () => {
       '--dim',
       '8',
       '--workers',
+      '1',
+      '--ensemble',
       '1',
     );
     expect(train.code).toBe(0);

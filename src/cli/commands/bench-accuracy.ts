@@ -51,6 +51,8 @@ export const benchAccuracyCommand: Command = {
       bestEpoch: summary.bestEpoch,
       parameters: summary.parameters,
       positionsPerSec: summary.positionsPerSec,
+      // An ensemble's members: seed, epochs, best epoch, why each stopped, validation NDCG@10.
+      ...(summary.members && { members: summary.members }),
       workers: summary.workers,
       config: ck.config,
       // Trained with catalog features folded into item_emb (models/sasrec/item-features.ts).

@@ -56,7 +56,7 @@ const DEMO_TRAINING = {
     maxSeconds: 90,
   },
   // One model: the built-in catalog must be recommending within three minutes of `npm start`.
-  members: 1 as number | undefined,
+  members: 1,
 };
 
 export const demoCommand: Command = {
@@ -93,15 +93,15 @@ export const demoCommand: Command = {
     const ckPath = join(modelDir, CHECKPOINT_FILE);
     if (v['retrain'] || !existsSync(ckPath)) {
       const flags = parseTrainFlags(v);
-      const base = data === 'demo' ? DEMO_TRAINING : { model: {}, train: {}, members: undefined };
+      const base = data === 'demo' ? DEMO_TRAINING : { model: {}, train: {}, members: 1 };
       step(`training on ${ds.name} (${ds.events.length} events)…`);
       await runTrain(ds, {
         model: { ...base.model, ...flags.model },
         train: { ...base.train, ...flags.train },
         ...(flags.itemFeatures !== undefined && { itemFeatures: flags.itemFeatures }),
-        ...((flags.members ?? base.members) !== undefined && {
-          members: flags.members ?? base.members,
-        }),
+        // One model unless asked (--ensemble N): the demo must be up quickly; `localrec train`
+        // and bench:accuracy train the default ensemble.
+        members: flags.members ?? base.members,
         out: modelDir,
         dataSource: data,
       });
