@@ -24,7 +24,6 @@ import {
 } from '../../models/sasrec/export-onnx.ts';
 import {
   arraysToWeights,
-  encode,
   initWeights as initSasrec,
   mergeMembers,
   scoreAll,
@@ -189,31 +188,7 @@ export default async function setup(project: TestProject): Promise<void> {
     { name: 'single', idx: [users[3]!.train[0]!] },
     { name: 'with-unknown', idx: Array.from(stageInput(users[2]!, 'test')), extraUnknown: true },
   ];
-  const cases: ExpectedCase[] = [];
-  for (const s of seqs) {
-    const known = s.idx.slice(-config.maxLen);
-    const scores = scoreAll(config, w, [known]);
-    const row = new Float32Array((await scores.data()) as Float32Array);
-    scores.dispose();
-    row[0] = NaN; // padding never ranks
-    const best = topK(row, 11, new Set(s.idx));
-    const vecT = encode(config, w, [known]);
-    const userVec = Array.from((await vecT.data()) as Float32Array);
-    vecT.dispose();
-    let history = s.idx.map((i) => split.itemIds[i]!);
-    if (s.extraUnknown)
-      history = history
-        .flatMap((id, j) => (j % 3 === 0 ? [`unknown-${j}`, id] : [id]))
-        .concat('unknown-last');
-    cases.push({
-      name: s.name,
-      history,
-      top10: Array.from(best.indices.subarray(0, 10), (i) => split.itemIds[i]!),
-      top10Scores: Array.from(best.scores.subarray(0, 10)),
-      score11: best.scores[10] ?? -Infinity,
-      userVec,
-    });
-  }
+  const cases = await expectedCases(config, w, seqs, split.itemIds);
   tf.dispose(Object.values(w));
 
   const fixture: RankerFixture = {
@@ -234,6 +209,44 @@ export default async function setup(project: TestProject): Promise<void> {
       `(best valid NDCG@10 ${trained.bestValid?.full.ndcg10.toFixed(3) ?? 'n/a'}), encoder ${encoder.length} B, ` +
       `shards ${shards.map((s) => s.length).join('+')} B, setup ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
+}
+
+/**
+ * What Node says the ranker must answer for each history: the top-10 (history excluded) and
+ * the user vector the exported encoder outputs, from the weights the export ships.
+ */
+async function expectedCases(
+  c: SasrecConfig,
+  w: Record<string, tf.Tensor>,
+  seqs: { name: string; idx: number[]; extraUnknown?: boolean }[],
+  itemIds: string[],
+): Promise<ExpectedCase[]> {
+  const cases: ExpectedCase[] = [];
+  for (const s of seqs) {
+    const known = s.idx.slice(-c.maxLen);
+    const scores = scoreAll(c, w, [known]);
+    const row = new Float32Array((await scores.data()) as Float32Array);
+    scores.dispose();
+    row[0] = NaN; // padding never ranks
+    const best = topK(row, 11, new Set(s.idx));
+    const vecT = userVectors(c, w, [known]);
+    const userVec = Array.from((await vecT.data()) as Float32Array);
+    vecT.dispose();
+    let history = s.idx.map((i) => itemIds[i]!);
+    if (s.extraUnknown)
+      history = history
+        .flatMap((id, j) => (j % 3 === 0 ? [`unknown-${j}`, id] : [id]))
+        .concat('unknown-last');
+    cases.push({
+      name: s.name,
+      history,
+      top10: Array.from(best.indices.subarray(0, 10), (i) => itemIds[i]!),
+      top10Scores: Array.from(best.scores.subarray(0, 10)),
+      score11: best.scores[10] ?? -Infinity,
+      userVec,
+    });
+  }
+  return cases;
 }
 
 /** The ensemble fixture: expected answers from the weights the int8 export ships. */
@@ -258,26 +271,7 @@ async function ensembleFixture(
     ids: split.itemIds.slice(1),
     rows: shippedItemTable(ens, deq).subarray(dim),
   });
-  const cases: ExpectedCase[] = [];
-  for (const s of seqs) {
-    const known = s.idx.slice(-ens.maxLen);
-    const scores = scoreAll(ens, w, [known]);
-    const row = new Float32Array((await scores.data()) as Float32Array);
-    scores.dispose();
-    row[0] = NaN;
-    const best = topK(row, 11, new Set(s.idx));
-    const vecT = userVectors(ens, w, [known]);
-    const userVec = Array.from((await vecT.data()) as Float32Array);
-    vecT.dispose();
-    cases.push({
-      name: s.name,
-      history: s.idx.map((i) => split.itemIds[i]!),
-      top10: Array.from(best.indices.subarray(0, 10), (i) => split.itemIds[i]!),
-      top10Scores: Array.from(best.scores.subarray(0, 10)),
-      score11: best.scores[10] ?? -Infinity,
-      userVec,
-    });
-  }
+  const cases = await expectedCases(ens, w, seqs, split.itemIds);
   tf.dispose(Object.values(w));
   return { encoderB64: b64(encoder), shardB64: b64(shard), dim, cases };
 }
