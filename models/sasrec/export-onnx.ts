@@ -375,28 +375,22 @@ export function exportSasrecEncoder(
       x = g.op('Mul', [g.op('Add', [x, f]), last ? g.op('Slice', [mask3, ...lastSlice]) : mask3]); // (batch, L, dim)
     }
     const y = layerNorm(x, `${m}final_ln`); // (batch, 1, dim)
-    const name = (n: string) => (out ? [out] : [n]);
+    // The member's last node: named `out` when given (a single model's graph output).
+    const final = (op: string, inputs: string[]) =>
+      out ? g.node(op, inputs, {}, [out])[0]! : g.op(op, inputs);
+    const squeezed = () => g.op('Squeeze', [y, g.ints([1])]); // (batch, dim)
     const temperature = one.cosineTemperature ?? 0;
     if (temperature > 0) {
       // Cosine scoring (model.ts outputSides): the user vector is h / (|h| · T), so its dot product
       // with a unit-norm shard row is cos / T. ReduceSum takes axes as an input from opset 13.
-      const ys = g.op('Squeeze', [y, g.ints([1])]); // (batch, dim)
-      const sq = g.op('ReduceSum', [g.op('Mul', [ys, ys]), g.ints([1])], { keepdims: 1 });
+      const h = squeezed();
+      const sq = g.op('ReduceSum', [g.op('Mul', [h, h]), g.ints([1])], { keepdims: 1 });
       const norm = g.op('Sqrt', [g.op('Add', [sq, g.scalar(1e-12)])]); // (batch, 1)
-      return g.node(
-        'Div',
-        [ys, g.op('Mul', [norm, g.scalar(temperature * share)])],
-        {},
-        name(`${m}user_vec`),
-      )[0]!;
+      return final('Div', [h, g.op('Mul', [norm, g.scalar(temperature * share)])]);
     }
-    const ys = g.node(
-      'Squeeze',
-      [y, g.ints([1])],
-      {},
-      share === 1 ? name(`${m}user_vec`) : [`${m}h`],
-    )[0]!;
-    return share === 1 ? ys : g.node('Div', [ys, g.scalar(share)], {}, name(`${m}user_vec`))[0]!;
+    return share === 1
+      ? final('Squeeze', [y, g.ints([1])])
+      : final('Div', [squeezed(), g.scalar(share)]);
   };
 
   if (K === 1) member('', 1, SASREC_ONNX_OUTPUT);

@@ -7,9 +7,8 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../../src/core/random.ts';
-import { withItemFeatures } from './item-features.ts';
-import { padFutures, sasrecLoss } from './loss.ts';
-import { padBatch, type SasrecWeights } from './model.ts';
+import { sliceLoss, type SliceLossOptions } from './loss.ts';
+import type { SasrecWeights } from './model.ts';
 import type { GradRequest, GradResponse } from './parallel.ts';
 
 await tf.setBackend('wasm');
@@ -26,36 +25,18 @@ parentPort!.on('message', (m: GradRequest) => {
     }
     const out = tf.tidy(() => {
       const xs = m.names.map((_, i) => tf.tensor(m.weights[i]!, m.shapes[i]!, 'float32'));
-      const inputs = padBatch(m.inputs, m.config.maxLen);
-      const targets = padBatch(m.targets, m.config.maxLen);
       const rng = new Rng(m.seed);
-      const future = m.future && {
-        items: padFutures(
-          m.future.items,
-          m.inputs.map((x) => x.length),
-          inputs.shape[1],
-          m.future.k,
-        ),
-        weight: m.future.weight,
+      const options: SliceLossOptions = {
+        loss: m.loss,
+        excludeSeen: m.excludeSeen,
+        perUser: m.perUser,
+        F,
+        idDropout: m.idDropout ?? 0,
+        ...(m.future && { future: m.future }),
       };
       const f = (...ws: tf.Tensor[]) => {
-        const w: SasrecWeights = withItemFeatures(
-          m.config,
-          Object.fromEntries(m.names.map((n, i) => [n, ws[i]!])),
-          F,
-          F && m.idDropout ? { rate: m.idDropout, seed: rng.seed() } : undefined,
-        );
-        return sasrecLoss(
-          m.config,
-          w,
-          inputs,
-          targets,
-          m.loss,
-          rng,
-          m.excludeSeen,
-          m.perUser,
-          future,
-        );
+        const w: SasrecWeights = Object.fromEntries(m.names.map((n, i) => [n, ws[i]!]));
+        return sliceLoss(m.config, w, m.inputs, m.targets, options, rng);
       };
       const { value, grads } = tf.valueAndGrads(f)(xs);
       return { loss: value.dataSync()[0]!, grads: grads.map((g) => g.dataSync() as Float32Array) };

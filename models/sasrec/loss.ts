@@ -3,7 +3,58 @@ import { LocalrecError } from '../../src/core/errors.ts';
 import type { Rng } from '../../src/core/random.ts';
 import { lookup, matMul, softCrossEntropy, softmaxCrossEntropy } from '../tf-ops.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
-import { forward, MASK_VALUE, outputSides, type SasrecWeights } from './model.ts';
+import { withItemFeatures } from './item-features.ts';
+import { forward, MASK_VALUE, outputSides, padBatch, type SasrecWeights } from './model.ts';
+
+/** How a slice of a batch is scored in training: the same on the main thread and in a gradient worker. */
+export interface SliceLossOptions {
+  loss: SasrecLoss;
+  excludeSeen: boolean;
+  perUser: boolean;
+  /** The item feature matrix, for a config with `itemFeatures` (else null). */
+  F: tf.Tensor2D | null;
+  /** With item features: share of items whose id embedding is dropped for this step. */
+  idDropout: number;
+  /** Future-window targets: per example, k items per input position (train.ts buildExamples). */
+  future?: { items: Int32Array[]; k: number; weight: number };
+}
+
+/**
+ * The training loss of one slice of a batch from its unpadded sequences: pads inputs, targets
+ * and future items, adds the item features to the embeddings, then {@link sasrecLoss}.
+ */
+export function sliceLoss(
+  c: SasrecConfig,
+  w: SasrecWeights,
+  inputs: Int32Array[],
+  targets: Int32Array[],
+  o: SliceLossOptions,
+  rng: Rng,
+): tf.Scalar {
+  const ins = padBatch(inputs, c.maxLen);
+  const tgs = padBatch(targets, c.maxLen);
+  const future = o.future && {
+    items: padFutures(
+      o.future.items,
+      inputs.map((x) => x.length),
+      ins.shape[1],
+      o.future.k,
+    ),
+    weight: o.future.weight,
+  };
+  const drop = o.F && o.idDropout > 0 ? { rate: o.idDropout, seed: rng.seed() } : undefined;
+  return sasrecLoss(
+    c,
+    withItemFeatures(c, w, o.F, drop),
+    ins,
+    tgs,
+    o.loss,
+    rng,
+    o.excludeSeen,
+    o.perUser,
+    future,
+  );
+}
 
 /**
  * Next-item training loss over every non-padding position.

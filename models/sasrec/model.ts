@@ -24,7 +24,7 @@ export type SasrecWeights = Record<string, tf.Tensor>;
 export const MASK_VALUE = -1e9;
 
 function singleOnly(c: SasrecConfig, what: string): void {
-  if ((c.members ?? 1) > 1)
+  if (memberCount(c) > 1)
     throw new LocalrecError(
       'bad-input',
       `${what}() runs one SASRec; this is an ensemble of ${c.members}: use each member (memberWeights) or scoreAll`,

@@ -5,7 +5,7 @@ import type { SplitData, SplitMetrics } from '../../src/core/types.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
 import { defaultTrainConfig, type SasrecConfig, type TrainConfig } from './config.ts';
 import { cloneWeights, startAverage, updateAverage } from '../tf-ops.ts';
-import { padFutures, sasrecLoss, type FutureTargets } from './loss.ts';
+import { sliceLoss, type SliceLossOptions } from './loss.ts';
 import {
   bakedConfig,
   checkFeatureMatrix,
@@ -13,7 +13,7 @@ import {
   type ItemFeatureMatrix,
 } from './item-features.ts';
 import { GradPool } from './parallel.ts';
-import { initWeights, padBatch, scoreAll, toVariables, type SasrecWeights } from './model.ts';
+import { initWeights, scoreAll, toVariables, type SasrecWeights } from './model.ts';
 
 export interface TrainProgress {
   epoch: number;
@@ -220,42 +220,27 @@ export async function trainSasrec(
   const shapes = varList.map((v) => [...v.shape]);
   const pool = tc.workers > 1 ? GradPool.create(tc.workers - 1) : null;
   const sentFeatures = new Set<number>();
+  /** How every slice is scored; `future` is filled in per slice. */
+  const sliceOptions: SliceLossOptions = {
+    loss: tc.loss,
+    excludeSeen: tc.excludeSeen,
+    perUser: tc.perUserLoss,
+    F,
+    idDropout: tc.idDropout,
+  };
+  const futureOf = (part: Example[]) =>
+    window > 1
+      ? { items: part.map((e) => e.future!), k: window - 1, weight: tc.futureWeight }
+      : undefined;
   const lossOf = (part: Example[]) => {
-    const inputs = padBatch(
-      part.map((e) => e.input),
-      c.maxLen,
-    );
-    const targets = padBatch(
-      part.map((e) => e.target),
-      c.maxLen,
-    );
-    const future: FutureTargets | undefined =
-      window > 1
-        ? {
-            items: padFutures(
-              part.map((e) => e.future!),
-              part.map((e) => e.input.length),
-              inputs.shape[1],
-              window - 1,
-            ),
-            weight: tc.futureWeight,
-          }
-        : undefined;
-    return sasrecLoss(
+    const future = futureOf(part);
+    return sliceLoss(
       c,
-      withItemFeatures(
-        c,
-        vars,
-        F,
-        F && tc.idDropout > 0 ? { rate: tc.idDropout, seed: rng.seed() } : undefined,
-      ),
-      inputs,
-      targets,
-      tc.loss,
+      vars,
+      part.map((e) => e.input),
+      part.map((e) => e.target),
+      { ...sliceOptions, ...(future && { future }) },
       rng,
-      tc.excludeSeen,
-      tc.perUserLoss,
-      future,
     );
   };
   /** One optimizer step on a batch; returns its loss. With a pool, slices go to the workers. */
@@ -287,9 +272,7 @@ export async function trainSasrec(
         idDropout: tc.idDropout,
         // The feature matrix goes to each worker once; it keeps it for the rest of training.
         ...(itemFeatures && !sentFeatures.has(i) && (sentFeatures.add(i), { itemFeatures })),
-        ...(window > 1 && {
-          future: { items: part.map((e) => e.future!), k: window - 1, weight: tc.futureWeight },
-        }),
+        ...(window > 1 && { future: futureOf(part) }),
         seed: rng.seed(),
       }),
     );
@@ -412,9 +395,8 @@ export async function trainSasrec(
   }
   const epochsRun = Math.min(epoch, tc.epochs);
   if (!best) {
-    const scored = bake(evalWeights());
-    best = cloneWeights(scored);
-    if (F) scored['item_emb']!.dispose();
+    // The baked table is an intermediate here: tidy keeps only the copies.
+    best = tf.tidy(() => cloneWeights(bake(evalWeights())));
     bestEpoch = epochsRun;
   }
   F?.dispose();

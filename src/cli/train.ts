@@ -5,6 +5,7 @@ import { encodeCheckpoint } from '../../models/checkpoint.ts';
 import {
   defaultModelConfig,
   defaultTrainConfig,
+  validateModelConfig,
   type SasrecConfig,
   type TrainConfig,
 } from '../../models/sasrec/config.ts';
@@ -22,7 +23,6 @@ import {
   type TrainResult,
 } from '../../models/sasrec/train.ts';
 import { evaluateRanking } from '../core/metrics.ts';
-import { LocalrecError } from '../core/errors.ts';
 import { bakedConfig, itemFeatureMatrix } from '../../models/sasrec/item-features.ts';
 import { buildItemFeatures } from '../../models/two-tower/features.ts';
 import { splitDataset } from './data.ts';
@@ -30,6 +30,7 @@ import { bar, duration, ProgressLine } from './progress.ts';
 import { initTf } from './tf-node.ts';
 
 export const CHECKPOINT_FILE = 'sasrec.ckpt';
+export const CATALOG_FILE = 'catalog.json';
 
 /**
  * Item embeddings get the catalog's features by default: on ML-100K this raised validation
@@ -43,7 +44,6 @@ export const DEFAULT_ITEM_FEATURES = true;
  * training budget on two cores. `npm start` trains one (it must start fast).
  */
 export const DEFAULT_MEMBERS = 3;
-export const CATALOG_FILE = 'catalog.json';
 
 export interface TrainRunOptions {
   model: Partial<Omit<SasrecConfig, 'numItems'>>;
@@ -158,8 +158,9 @@ export async function runTrain(
   );
   mkdirSync(opts.out, { recursive: true });
   const K = opts.members ?? DEFAULT_MEMBERS;
-  if (!(Number.isInteger(K) && K >= 1 && K <= 16))
-    throw new LocalrecError('bad-input', `members must be an integer from 1 to 16, got ${K}`);
+  // The checkpoint's config when K > 1; checked before any training (members 1–16).
+  const ensemble: SasrecConfig = { ...saved, members: K };
+  validateModelConfig(ensemble);
   const writeCheckpoint = (
     c: SasrecConfig,
     w: SasrecWeights,
@@ -229,7 +230,6 @@ export async function runTrain(
     // No validation users: nothing was checkpointed; keep the final weights.
     if (!valid) writeCheckpoint(saved, results[0]!.weights, results[0]!.bestEpoch);
   } else {
-    const ensemble: SasrecConfig = { ...saved, members: K };
     const merged = mergeMembers(results.map((r) => r.weights));
     if (split.users.some((u) => u.valid > 0)) {
       valid = await evaluateRanking(split, 'valid', makeScorer(ensemble, merged), {

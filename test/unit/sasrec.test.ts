@@ -228,35 +228,19 @@ describe('training examples', () => {
 });
 
 describe('learning-rate schedule', () => {
+  const split = syntheticSplit({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 });
+  const c: SasrecConfig = { ...small, numItems: split.numItems };
+  // A rate too small to change the ranking: validation cannot improve after epoch 1.
+  const frozen = { batchSize: 16, learningRate: 1e-9, evalEvery: 1, lrPatience: 1 };
+
   it('halves the rate after each lrPatience evaluations without a validation gain', async () => {
-    const split = syntheticSplit({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 });
-    const c: SasrecConfig = { ...small, numItems: split.numItems };
-    // A rate too small to change the ranking: validation cannot improve after epoch 1.
-    const r = await trainSasrec(c, split, {
-      epochs: 4,
-      batchSize: 16,
-      learningRate: 1e-9,
-      evalEvery: 1,
-      patience: 100,
-      lrPatience: 1,
-      minEpochs: 0,
-    });
+    const r = await trainSasrec(c, split, { ...frozen, epochs: 4, patience: 100, minEpochs: 0 });
     expect(r.history.map((h) => h.learningRate)).toEqual([undefined, 5e-10, 2.5e-10, 1.25e-10]);
     expect(r.bestEpoch).toBe(1);
   }, 30_000);
 
   it('neither lowers the rate nor stops early before minEpochs', async () => {
-    const split = syntheticSplit({ items: 60, users: 40, seed: 2, minEvents: 5, maxEvents: 12 });
-    const c: SasrecConfig = { ...small, numItems: split.numItems };
-    const r = await trainSasrec(c, split, {
-      epochs: 10,
-      batchSize: 16,
-      learningRate: 1e-9,
-      evalEvery: 1,
-      patience: 2,
-      lrPatience: 1,
-      minEpochs: 4,
-    });
+    const r = await trainSasrec(c, split, { ...frozen, epochs: 10, patience: 2, minEpochs: 4 });
     // Epochs 2 and 3 do not count; 4 and 5 do: the rate halves at each, and the run stops at 5.
     expect(r.history.map((h) => h.learningRate)).toEqual([
       undefined,
