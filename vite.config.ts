@@ -162,7 +162,7 @@ const pwaOptions: Partial<VitePWAOptions> = {
  * `vite build` and the CLI's `build({ root })` both find it; `public/` is copied verbatim
  * (favicon, icons). Output goes to `dist/`, which `localrec serve` serves at `/`.
  *
- * ONNX Runtime's .wasm needs no copying step here: src/client/ort-assets.ts imports it with
+ * ONNX Runtime's .wasm needs no copying step here: src/client/ranker/ort-assets.ts imports it with
  * `?url`, so vite emits it as a content-hashed file under `dist/assets/` and hands the ranker
  * worker its final URL (served with immutable caching like every other hashed asset).
  */

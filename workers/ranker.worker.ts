@@ -6,13 +6,13 @@
  *   const ranker = wrap<Ranker>(new Worker(new URL('./ranker.worker.ts', import.meta.url), { type: 'module' }));
  *
  * The page must register the error transfer handler too, or `LocalrecError.code` is lost.
- * ORT's .wasm is located through vite (ort-assets.ts), which also covers `vite build`.
+ * ORT's .wasm is located through vite (src/client/ranker/ort-assets.ts), which also covers `vite build`.
  */
 import { expose } from 'comlink';
-import { registerErrorTransfer } from '../src/client/errors-transfer.ts';
-import { ortWasmPaths } from '../src/client/ort-assets.ts';
-import { createRanker } from '../src/client/ranker.ts';
-import type { Ranker } from '../src/client/ranker-api.ts';
+import { registerErrorTransfer } from '../src/client/rpc/errors-transfer.ts';
+import { ortWasmPaths } from '../src/client/ranker/ort-assets.ts';
+import { createRanker } from '../src/client/ranker/ranker.ts';
+import type { Ranker } from '../src/client/ranker/api.ts';
 
 registerErrorTransfer();
 

@@ -1,15 +1,15 @@
 /**
  * The recommender worker: runs `createLocalRecommender()` off the main thread — manifest and
  * blob verification, IndexedDB memory, ONNX inference, retrieval and the funnel — for
- * `createRecommender()` (src/client/recommender.ts), which is the page side. The recommender is
+ * `createRecommender()` (src/client/recommender/page.ts), which is the page side. The recommender is
  * handed back as a comlink proxy; callbacks arrive as proxies of the page's functions.
- * ORT's .wasm is located through vite (ort-assets.ts), which also covers `vite build`.
+ * ORT's .wasm is located through vite (src/client/ranker/ort-assets.ts), which also covers `vite build`.
  */
 import { expose, proxy } from 'comlink';
-import { registerErrorTransfer } from '../src/client/errors-transfer.ts';
-import { ortWasmPaths } from '../src/client/ort-assets.ts';
-import type { RecommenderWorkerApi } from '../src/client/recommender.ts';
-import { createLocalRecommender } from '../src/client/recommender-local.ts';
+import { registerErrorTransfer } from '../src/client/rpc/errors-transfer.ts';
+import { ortWasmPaths } from '../src/client/ranker/ort-assets.ts';
+import type { RecommenderWorkerApi } from '../src/client/recommender/page.ts';
+import { createLocalRecommender } from '../src/client/recommender/local.ts';
 
 registerErrorTransfer();
 

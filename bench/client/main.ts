@@ -12,8 +12,8 @@
  *
  * The result is `window.benchResult`, a promise the script awaits.
  */
-import type { Recommendation } from '../../src/client/recommender-api.ts';
-import { createRecommender } from '../../src/client/recommender.ts';
+import type { Recommendation } from '../../src/client/api.ts';
+import { createRecommender } from '../../src/client/recommender/page.ts';
 
 const scriptStart = performance.now();
 

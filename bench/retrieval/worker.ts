@@ -10,8 +10,8 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { classifyAdapter, describeAdapter } from '../../src/client/device.ts';
-import { createWebGpuKernel } from '../../src/client/kernels/webgpu-topk.ts';
+import { classifyAdapter, describeAdapter } from '../../src/client/ranker/device.ts';
+import { createWebGpuKernel } from '../../src/client/ranker/kernels/webgpu-topk.ts';
 import { createWasmKernel } from '../../src/core/kernels/wasm-kernel.ts';
 import { quantizeRowsInt8 } from '../../src/core/quantize.ts';
 import {

@@ -1,7 +1,7 @@
 /**
  * The top-k retrieval engine: one interface ({@link TopKKernel}) over interchangeable kernels
  * — plain TypeScript ({@link createTsKernel}), WASM SIMD (kernels/wasm-kernel.ts), WebGPU
- * (src/client/kernels/webgpu-topk.ts) — and one front ({@link TopKEngine}) that checks every
+ * (src/client/ranker/kernels/webgpu-topk.ts) — and one front ({@link TopKEngine}) that checks every
  * input once, so kernels can trust what they get.
  *
  * Items arrive in blocks (an embedding shard decoded by `decodeShard` is one): block b holds

@@ -9,9 +9,9 @@
  * no second download and, offline, no network at all.
  */
 import { LocalrecError } from '../core/errors.ts';
-import { BlobCache, type CacheLike, type CacheStorageLike } from '../client/loader-cache.ts';
-import { Loader } from '../client/loader.ts';
-import type { RecommenderWarning } from '../client/recommender-api.ts';
+import { BlobCache, type CacheLike, type CacheStorageLike } from '../client/loader/cache.ts';
+import { Loader } from '../client/loader/loader.ts';
+import type { RecommenderWarning } from '../client/api.ts';
 import { catalogFrom, catalogFromMetadata, type Catalog } from './catalog.ts';
 import { SDK_CACHE } from './pwa-caches.ts';
 import type { SiteConfig } from './config.ts';

@@ -9,15 +9,15 @@
  * the manifest and the blobs it names.
  */
 import './styles.css';
-import { DEVICE_CHOICES, type DeviceChoice } from '../client/device.ts';
-import { createRecommender } from '../client/recommender.ts';
+import { DEVICE_CHOICES, type DeviceChoice } from '../client/ranker/device.ts';
+import { createRecommender } from '../client/recommender/page.ts';
 import type {
   Consent,
   LoadProgress,
   Recommender,
   RecommenderChange,
   StoredEvent,
-} from '../client/recommender-api.ts';
+} from '../client/api.ts';
 import { isLocalrecError, LocalrecError } from '../core/errors.ts';
 import { mountWidget, type Widget, type WidgetRecommender } from '../embed/widget.ts';
 import { catalogFrom, searchCatalog, type Catalog } from './catalog.ts';

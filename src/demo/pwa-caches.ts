@@ -3,7 +3,7 @@
  * vite.config.ts) and the page share, and the Workbox plugins its runtime routes use.
  *
  * Blobs and the manifest are not stored twice: the SDK already keeps every verified blob and the
- * last verified manifest in Cache Storage (src/client/loader-cache.ts, cache `localrec:<name>`,
+ * last verified manifest in Cache Storage (src/client/loader/cache.ts, cache `localrec:<name>`,
  * keyed by the URL they came from). The service worker reads that same cache and never writes it
  * ({@link sdkBlobPlugin}, {@link sdkManifestPlugin}), so the SDK stays its only writer: only bytes that passed their
  * sha256 (or signature) check are stored, the SDK's LRU index and quota eviction see every entry,
@@ -15,7 +15,7 @@
 
 /**
  * The SDK's cache for the demo's recommender: `localrec:` + the recommender's `name` option,
- * whose default (`DEFAULT_NAME` in src/client/recommender-local.ts) the demo keeps.
+ * whose default (`DEFAULT_NAME` in src/client/recommender/local.ts) the demo keeps.
  */
 export const SDK_CACHE = 'localrec:localrec';
 /** ONNX Runtime's .wasm (14.2 MB on WASM, 26.8 MB on WebGPU): too big to precache, fetched once and kept (CacheFirst). */

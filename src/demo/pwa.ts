@@ -4,7 +4,7 @@
  * warming the runtime caches so the next load works offline.
  */
 import { Workbox } from 'workbox-window';
-import { ortWasmUrls } from '../client/ort-assets.ts';
+import { ortWasmUrls } from '../client/ranker/ort-assets.ts';
 import { ORT_CACHE, SITE_CACHE, SITE_CONFIG_URL } from './pwa-caches.ts';
 
 /** What {@link startServiceWorker} reports to the page. */

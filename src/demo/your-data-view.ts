@@ -3,7 +3,7 @@
  * runs its actions — Export, Forget after a confirmation dialog, and checking for a new model.
  * The consent switches on it are main.ts's, shared with the browse view.
  */
-import type { Recommender } from '../client/recommender-api.ts';
+import type { Recommender } from '../client/api.ts';
 import type { Catalog } from './catalog.ts';
 import { byId, replaceChildren } from './dom.ts';
 import {

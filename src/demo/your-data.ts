@@ -7,12 +7,7 @@
  */
 import { emptyProfile, profileToJson } from '../client/memory/profile.ts';
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from '../client/memory/snapshot.ts';
-import type {
-  Consent,
-  MemorySnapshot,
-  Recommender,
-  RecommenderStatus,
-} from '../client/recommender-api.ts';
+import type { Consent, MemorySnapshot, Recommender, RecommenderStatus } from '../client/api.ts';
 import { isLocalrecError } from '../core/errors.ts';
 import { describe, type Catalog } from './catalog.ts';
 import { h } from './dom.ts';

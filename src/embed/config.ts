@@ -9,7 +9,7 @@
  * Pure (no DOM): the caller hands in an attribute reader, so the rules are tested in Node.
  * Every problem is collected, so a site owner sees them all in one console line.
  */
-import type { ConsentFlags } from '../client/recommender-api.ts';
+import type { ConsentFlags } from '../client/api.ts';
 
 /** The attributes the tag reads (without the `data-` prefix). */
 export const EMBED_ATTRIBUTES = [

@@ -6,11 +6,7 @@
  * It never breaks the host page: a bad attribute, a missing target, an unreachable server or a
  * wrong key is one `[localrec]` line on the console and nothing rendered; nothing is thrown.
  */
-import type {
-  Recommender,
-  RecommenderChange,
-  RecommenderWarning,
-} from '../client/recommender-api.ts';
+import type { Recommender, RecommenderChange, RecommenderWarning } from '../client/api.ts';
 import { parseEmbedConfig, type EmbedConfig } from './config.ts';
 import { createLocalrecGlobal, installGlobal, type GlobalHandle } from './global.ts';
 import { logError, logWarning } from './log.ts';

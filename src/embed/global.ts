@@ -27,7 +27,7 @@ import type {
   RefreshResult,
   TrackEvent,
   TrackResult,
-} from '../client/recommender-api.ts';
+} from '../client/api.ts';
 import { logError, logWarning } from './log.ts';
 
 /** What {@link LocalrecGlobal.on} can listen to. */

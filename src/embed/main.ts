@@ -12,7 +12,7 @@
  * .wasm) is a worker chunk loaded from the server when the script starts (src/embed/worker.ts).
  */
 import workerPath from '../../workers/recommender.worker.ts?worker&url';
-import { createRecommender } from '../client/recommender.ts';
+import { createRecommender } from '../client/recommender/page.ts';
 import { bootEmbed } from './embed.ts';
 import { logError } from './log.ts';
 import { startEmbedWorker } from './worker.ts';

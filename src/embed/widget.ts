@@ -11,7 +11,7 @@
  * - nothing it does throws into the host page: every failure goes to `onError` (default
  *   `console.warn`) and the widget falls back to a quiet empty state.
  */
-import type { Recommender, RecommendedItem, ReasonCode } from '../client/recommender-api.ts';
+import type { Recommender, RecommendedItem, ReasonCode } from '../client/api.ts';
 import { isSafeLink } from '../core/metadata.ts';
 
 /** What {@link mountWidget} takes besides the host element and the recommender. */

@@ -4,7 +4,7 @@
  */
 import { emptyProfile } from '../../src/client/memory/profile.ts';
 import { describe, expect, it } from 'vitest';
-import type { MemorySnapshot, RecommenderStatus } from '../../src/client/recommender-api.ts';
+import type { MemorySnapshot, RecommenderStatus } from '../../src/client/api.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { encodeMetadataShard } from '../../src/core/metadata.ts';
 import { catalogFrom, catalogFromMetadata, searchCatalog } from '../../src/demo/catalog.ts';

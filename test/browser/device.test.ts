@@ -5,7 +5,7 @@ import {
   pickDevice,
   type AdapterLike,
   type GpuLike,
-} from '../../src/client/device.ts';
+} from '../../src/client/ranker/device.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 
 const fakeGpu = (adapter: AdapterLike | null): GpuLike => ({ requestAdapter: async () => adapter });

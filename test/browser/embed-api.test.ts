@@ -11,7 +11,7 @@ import type {
   RecommendOptions,
   Recommender,
   TrackEvent,
-} from '../../src/client/recommender-api.ts';
+} from '../../src/client/api.ts';
 import type { EmbedConfig } from '../../src/embed/config.ts';
 import {
   bootEmbed,

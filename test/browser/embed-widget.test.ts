@@ -6,7 +6,7 @@ import type {
   RecommendedItem,
   TrackEvent,
   TrackResult,
-} from '../../src/client/recommender-api.ts';
+} from '../../src/client/api.ts';
 import { mountWidget, type WidgetRecommender } from '../../src/embed/widget.ts';
 
 const HOSTILE = '<img src=x onerror="window.__pwnedWidget=1">Heat & <b>Dust</b>';

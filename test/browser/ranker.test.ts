@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { transfer, wrap, type Remote } from 'comlink';
 import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
 import { decodeShard, shardRowsAsFloat32 } from '../../src/core/shard.ts';
-import { registerErrorTransfer } from '../../src/client/errors-transfer.ts';
-import type { Ranker, RankerLoadResult, ScoredItem } from '../../src/client/ranker-api.ts';
-import type { DeviceChoice } from '../../src/client/device.ts';
+import { registerErrorTransfer } from '../../src/client/rpc/errors-transfer.ts';
+import type { Ranker, RankerLoadResult, ScoredItem } from '../../src/client/ranker/api.ts';
+import type { DeviceChoice } from '../../src/client/ranker/device.ts';
 import type { ExpectedCase } from '../setup/ranker-fixtures.ts';
 
 registerErrorTransfer();

@@ -7,12 +7,8 @@
  */
 import { expect, inject, it } from 'vitest';
 import { localRecommender, memoryNames } from './sdk-fixture.ts';
-import type {
-  Recommender,
-  RecommenderChange,
-  RecommenderWarning,
-} from '../../src/client/recommender-api.ts';
-import { type LocalRecommenderOptions } from '../../src/client/recommender-local.ts';
+import type { Recommender, RecommenderChange, RecommenderWarning } from '../../src/client/api.ts';
+import { type LocalRecommenderOptions } from '../../src/client/recommender/local.ts';
 import { encodeDelta, randomUpdateId } from '../../src/core/delta.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 

@@ -5,7 +5,7 @@
  */
 import { expect, inject, it } from 'vitest';
 import { localRecommender, memoryNames } from './sdk-fixture.ts';
-import type { Recommender, RecommenderChange } from '../../src/client/recommender-api.ts';
+import type { Recommender, RecommenderChange } from '../../src/client/api.ts';
 
 const fx = inject('recommenderFixture');
 const name = memoryNames('tabs-test')();

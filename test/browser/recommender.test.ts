@@ -8,15 +8,15 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
 import { localRecommender, memoryNames } from './sdk-fixture.ts';
-import { createRecommender } from '../../src/client/recommender.ts';
-import { type LocalRecommenderOptions } from '../../src/client/recommender-local.ts';
+import { createRecommender } from '../../src/client/recommender/page.ts';
+import { type LocalRecommenderOptions } from '../../src/client/recommender/local.ts';
 import type {
   LoadProgress,
   Recommendation,
   Recommender,
   RecommenderChange,
   RecommenderWarning,
-} from '../../src/client/recommender-api.ts';
+} from '../../src/client/api.ts';
 
 const fx = inject('recommenderFixture');
 const byId = new Map(fx.items.map((i) => [i.id, i]));

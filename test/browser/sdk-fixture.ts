@@ -5,12 +5,12 @@
  */
 import { deleteDB } from 'idb';
 import { afterAll, inject } from 'vitest';
-import { ortWasmPaths } from '../../src/client/ort-assets.ts';
-import type { Recommender } from '../../src/client/recommender-api.ts';
+import { ortWasmPaths } from '../../src/client/ranker/ort-assets.ts';
+import type { Recommender } from '../../src/client/api.ts';
 import {
   createLocalRecommender,
   type LocalRecommenderOptions,
-} from '../../src/client/recommender-local.ts';
+} from '../../src/client/recommender/local.ts';
 
 /**
  * `createLocalRecommender()` on server `a` with the tests' defaults — WASM, no periodic model

@@ -4,7 +4,7 @@
  * the shader on the CPU, and each 2048-row tile is a full bitonic sort.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebGpuKernel } from '../../src/client/kernels/webgpu-topk.ts';
+import { createWebGpuKernel } from '../../src/client/ranker/kernels/webgpu-topk.ts';
 import { createWasmKernel } from '../../src/core/kernels/wasm-kernel.ts';
 import { float32ToFloat16, quantizeRowsInt8 } from '../../src/core/quantize.ts';
 import { Rng } from '../../src/core/random.ts';

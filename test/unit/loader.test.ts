@@ -13,11 +13,11 @@ import {
   MANIFEST_SLOT,
   type CacheLike,
   type CacheStorageLike,
-} from '../../src/client/loader-cache.ts';
-import { Loader } from '../../src/client/loader.ts';
+} from '../../src/client/loader/cache.ts';
+import { Loader } from '../../src/client/loader/loader.ts';
 import type { Memory } from '../../src/client/memory/memory-api.ts';
 import type { CacheEntry } from '../../src/client/memory/records.ts';
-import type { RecommenderWarning } from '../../src/client/recommender-api.ts';
+import type { RecommenderWarning } from '../../src/client/api.ts';
 import { newSigningKey, signManifest, type SigningKey } from '../../src/server/keys.ts';
 
 const SERVER = 'https://recs.example';

@@ -1,5 +1,5 @@
 /**
- * The federated outbox's sender (src/client/outbox.ts) against the real server with federated
+ * The federated outbox's sender (src/client/federated/outbox.ts) against the real server with federated
  * intake: what gets posted, what is kept for later, what is dropped, and consent.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemoryOutbox } from '../../src/client/memory/memory-api.ts';
 import type { OutboxRecord } from '../../src/client/memory/records.ts';
-import { MAX_AGE_MS, MAX_ATTEMPTS, OutboxSender } from '../../src/client/outbox.ts';
-import type { RecommenderWarning } from '../../src/client/recommender-api.ts';
+import { MAX_AGE_MS, MAX_ATTEMPTS, OutboxSender } from '../../src/client/federated/outbox.ts';
+import type { RecommenderWarning } from '../../src/client/api.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
 import { newSigningKey } from '../../src/server/keys.ts';
 import { exactDelta, publishedStore, ROUND_BODY } from './server-fixture.ts';

@@ -9,13 +9,9 @@ import type { Manifest } from '../../src/core/manifest.ts';
 import { Rng } from '../../src/core/random.ts';
 import type { StoredEvent } from '../../src/client/memory/events.ts';
 import { emptyProfile } from '../../src/client/memory/profile.ts';
-import { planFromManifest } from '../../src/client/loader-plan.ts';
-import { ItemCatalog, LIST_SIZE } from '../../src/client/recommender-catalog.ts';
-import {
-  explanationText,
-  listWords,
-  sharedCategories,
-} from '../../src/client/recommender-explain.ts';
+import { planFromManifest } from '../../src/client/loader/plan.ts';
+import { ItemCatalog, LIST_SIZE } from '../../src/client/recommender/catalog.ts';
+import { explanationText, listWords, sharedCategories } from '../../src/client/funnel/explain.ts';
 import {
   adjustedRank,
   categorySource,
@@ -23,7 +19,7 @@ import {
   rankedSource,
   rerank,
   sourceWeights,
-} from '../../src/client/recommender-funnel.ts';
+} from '../../src/client/funnel/blend.ts';
 import {
   applyBanditCounts,
   categoryAffinities,
@@ -34,7 +30,7 @@ import {
   skipsSince,
   stepLongTerm,
   unit,
-} from '../../src/client/recommender-interest.ts';
+} from '../../src/client/funnel/interest.ts';
 
 const SHA = (c: string) => c.repeat(64);
 const T0 = 1_700_000_000_000;

@@ -86,7 +86,7 @@ export const IMPRESSION_MS = 1_000;
 /**
  * True for a `view` that is only an impression: shorter than {@link IMPRESSION_MS}, or tracked
  * in a recommendation list (`context.slot`, as the widget tracks its cards) however long it
- * was visible — a card seen in a list is not the item looked at (recommender-interest.ts).
+ * was visible — a card seen in a list is not the item looked at (client/funnel/interest.ts).
  */
 export const isImpression = (e: Pick<StoredEvent, 'type' | 'dwellMs' | 'context'>): boolean =>
   e.type === 'view' &&

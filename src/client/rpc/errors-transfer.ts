@@ -7,7 +7,7 @@
  * Both sides must register it: the worker to serialize, the page to deserialize.
  */
 import { transferHandlers, type TransferHandler } from 'comlink';
-import { LocalrecError, isLocalrecError, type LocalrecErrorCode } from '../core/errors.ts';
+import { LocalrecError, isLocalrecError, type LocalrecErrorCode } from '../../core/errors.ts';
 
 /** The wire shape of a thrown value (structured-cloneable). */
 type WireThrown =

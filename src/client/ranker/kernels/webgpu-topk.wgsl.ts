@@ -7,7 +7,7 @@
  * `kOut` (row, score) pairs go to the output at `outBase + tile * kOut`. Rows past the end
  * sort last as (NO_ROW, -FLT_MAX).
  */
-import type { ItemBlock } from '../../core/topk-engine.ts';
+import type { ItemBlock } from '../../../core/topk-engine.ts';
 
 /** Rows per workgroup tile, sorted in workgroup memory: 2048 × (f32 + u32) = 16 KiB, WebGPU's default limit. */
 export const TILE = 2048;

@@ -4,7 +4,7 @@
  * history, and the recent items most like it. The LLM worker replaces the template later;
  * what it is given stays the same. Pure: tested in Node.
  */
-import type { Explanation, ItemSummary, ReasonCode } from './recommender-api.ts';
+import type { Explanation, ItemSummary, ReasonCode } from '../api.ts';
 
 /** What {@link explanationText} builds a sentence from. */
 export interface ExplainInputs {

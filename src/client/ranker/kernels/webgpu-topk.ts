@@ -13,25 +13,25 @@
  * Lives in src/client because it needs `navigator.gpu`. On a software adapter (SwiftShader)
  * it is correct but slower than the WASM kernel; pick it only for a real GPU (device.ts).
  */
-import { LocalrecError } from '../../core/errors.ts';
+import { LocalrecError } from '../../../core/errors.ts';
 import {
   Contenders,
   exactScore,
   floatEps,
   maxAbs,
   SAFE_MAGNITUDE,
-} from '../../core/kernels/exact-best.ts';
+} from '../../../core/kernels/exact-best.ts';
 import type {
   Exclusion,
   ItemBlock,
   SearchStats,
   TopK,
   TopKKernel,
-} from '../../core/topk-engine.ts';
-import { BlockList, exclusionPredicate, ITEM_DTYPES } from '../../core/topk-engine.ts';
-import { fromFloat16Bits } from '../../core/quantize.ts';
+} from '../../../core/topk-engine.ts';
+import { BlockList, exclusionPredicate, ITEM_DTYPES } from '../../../core/topk-engine.ts';
+import { fromFloat16Bits } from '../../../core/quantize.ts';
 import { NO_ROW, SLACK, TILE, topkShader } from './webgpu-topk.wgsl.ts';
-import { scoreF16, scoreF32, scoreInt8 } from '../../core/topk.ts';
+import { scoreF16, scoreF32, scoreInt8 } from '../../../core/topk.ts';
 
 /** Options of {@link createWebGpuKernel}. */
 export interface WebGpuKernelOptions {

@@ -1,31 +1,30 @@
 /**
  * `createLocalRecommender()`: the recommender in the calling thread. The worker
  * (workers/recommender.worker.ts) runs exactly this for `createRecommender()`; tests use it
- * directly, with an injected `fetch`. See recommender-api.ts for the contract.
+ * directly, with an injected `fetch`. See ../api.ts for the contract.
  *
- * Parts: loader.ts + loader-cache.ts (signed manifest, verified blobs, Cache Storage),
- * recommender-models.ts (progressive load, version switches), recommender-visitor.ts (memory,
- * consent, the in-memory mirror), recommender-queries.ts (recommend, similar, explain) over an
- * in-process ranker (ranker.ts).
+ * Parts: ../loader/ (signed manifest, verified blobs, Cache Storage), models.ts (progressive
+ * load, version switches), visitor.ts (memory, consent, the in-memory mirror), queries.ts
+ * (recommend, similar, explain) over an in-process ranker (../ranker/).
  */
-import { decodeDelta } from '../core/delta.ts';
-import { LocalrecError } from '../core/errors.ts';
-import { parsePublicKey } from '../core/manifest.ts';
-import { Rng } from '../core/random.ts';
-import { DEVICE_CHOICES } from './device.ts';
-import { BlobCache, type CacheStorageLike } from './loader-cache.ts';
-import { Loader, serverBase } from './loader.ts';
-import { browserGlobalPrivacyControl } from './gpc.ts';
-import { OutboxSender } from './outbox.ts';
-import { createRanker, type RankerOptions } from './ranker.ts';
+import { decodeDelta } from '../../core/delta.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import { parsePublicKey } from '../../core/manifest.ts';
+import { Rng } from '../../core/random.ts';
+import { DEVICE_CHOICES } from '../ranker/device.ts';
+import { BlobCache, type CacheStorageLike } from '../loader/cache.ts';
+import { Loader, serverBase } from '../loader/loader.ts';
+import { browserGlobalPrivacyControl } from '../federated/gpc.ts';
+import { OutboxSender } from '../federated/outbox.ts';
+import { createRanker, type RankerOptions } from '../ranker/ranker.ts';
 import type {
   Recommender,
   RecommenderChange,
   RecommenderOptions,
   RecommenderStatus,
   RecommenderWarning,
-} from './recommender-api.ts';
-import { ModelManager } from './recommender-models.ts';
+} from '../api.ts';
+import { ModelManager } from './models.ts';
 import {
   explainItem,
   recommend,
@@ -33,8 +32,8 @@ import {
   vectorTag,
   vectorsOfModel,
   type QueryContext,
-} from './recommender-queries.ts';
-import { Visitor } from './recommender-visitor.ts';
+} from './queries.ts';
+import { Visitor } from './visitor.ts';
 
 /** Options only the in-process recommender takes (none of them can cross to a worker). */
 export interface LocalRecommenderOptions extends RecommenderOptions {

@@ -9,9 +9,9 @@
  * Nothing read from here is trusted: the loader checks every blob's sha256 and re-verifies the
  * manifest's signature, so a cache edited in devtools costs a download, never a wrong answer.
  */
-import { LocalrecError } from '../core/errors.ts';
-import type { Memory } from './memory/memory-api.ts';
-import type { RecommenderWarning } from './recommender-api.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import type { Memory } from '../memory/memory-api.ts';
+import type { RecommenderWarning } from '../api.ts';
 
 /** The subset of `CacheStorage` used (tests pass a fake). */
 export interface CacheStorageLike {

@@ -16,12 +16,12 @@
  * - Engagement (a click for the bandit): click, add-to-cart, purchase, like, a rating ≥ 4, or a
  *   view of at least {@link ENGAGED_DWELL_MS}.
  */
-import type { BetaPosterior } from '../core/bandit.ts';
-import { updatePosterior } from '../core/bandit.ts';
-import { IMPRESSION_MS, isImpression, type EventType, type StoredEvent } from './memory/events.ts';
+import type { BetaPosterior } from '../../core/bandit.ts';
+import { updatePosterior } from '../../core/bandit.ts';
+import { IMPRESSION_MS, isImpression, type EventType, type StoredEvent } from '../memory/events.ts';
 
 export { IMPRESSION_MS, isImpression };
-import { categoryAffinity, DEFAULT_EVENT_WEIGHTS, type Profile } from './memory/profile.ts';
+import { categoryAffinity, DEFAULT_EVENT_WEIGHTS, type Profile } from '../memory/profile.ts';
 
 /** A view at least this long counts as engagement for the bandit. */
 export const ENGAGED_DWELL_MS = 10_000;

@@ -3,7 +3,7 @@
  * (workers/recommender.worker.ts, which runs `createLocalRecommender()` there); this is the
  * page's side — one object with the same {@link Recommender} interface whose calls go through
  * comlink. Callbacks (`onProgress`, `onChange`, `onWarning`) cross as comlink proxies, and
- * `LocalrecError` keeps its `code` on the way back (errors-transfer.ts).
+ * `LocalrecError` keeps its `code` on the way back (../rpc/errors-transfer.ts).
  *
  * ```ts
  * const recs = await createRecommender({ server: 'https://recs.example', publicKey, consent: { personalization: true } });
@@ -12,11 +12,11 @@
  * ```
  */
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
-import { LocalrecError } from '../core/errors.ts';
-import { registerErrorTransfer } from './errors-transfer.ts';
-import { browserGlobalPrivacyControl } from './gpc.ts';
-import { serverBase } from './loader.ts';
-import type { Recommender, RecommenderChange, RecommenderOptions } from './recommender-api.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import { registerErrorTransfer } from '../rpc/errors-transfer.ts';
+import { browserGlobalPrivacyControl } from '../federated/gpc.ts';
+import { serverBase } from '../loader/loader.ts';
+import type { Recommender, RecommenderChange, RecommenderOptions } from '../api.ts';
 
 /** The options that cross to the worker as data. */
 export type PlainRecommenderOptions = Omit<
@@ -44,7 +44,7 @@ export interface WorkerRecommenderOptions extends RecommenderOptions {
 }
 
 function startWorker(): Worker {
-  return new Worker(new URL('../../workers/recommender.worker.ts', import.meta.url), {
+  return new Worker(new URL('../../../workers/recommender.worker.ts', import.meta.url), {
     type: 'module',
   });
 }

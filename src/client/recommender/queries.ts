@@ -1,14 +1,14 @@
 /**
  * The three questions a page asks — recommend(), similar(), explain() — answered over one
- * loaded model version (recommender-models.ts) and the visitor's mirror (recommender-visitor.ts).
+ * loaded model version (models.ts) and the visitor's mirror (visitor.ts).
  *
  * recommend(): retrieve (SASRec over the short-term sequence, two-tower over the history, the
  * long-term profile vector, popular, fresh; each the top {@link CANDIDATES_PER_SOURCE} after
  * exclusions) → blend (weighted reciprocal-rank fusion, category affinity) → filters → MMR →
- * exploration slots. The weights are in recommender-funnel.ts.
+ * exploration slots. The weights are in ../funnel/blend.ts.
  */
-import { LocalrecError } from '../core/errors.ts';
-import type { Rng } from '../core/random.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import type { Rng } from '../../core/random.ts';
 import type {
   Explanation,
   ReasonCode,
@@ -16,8 +16,8 @@ import type {
   RecommendFilters,
   RecommendOptions,
   RecommendedItem,
-} from './recommender-api.ts';
-import { explain, sharedCategories } from './recommender-explain.ts';
+} from '../api.ts';
+import { explain, sharedCategories } from '../funnel/explain.ts';
 import {
   CANDIDATES_PER_SOURCE,
   COLD_START_LAMBDA,
@@ -26,11 +26,11 @@ import {
   rankedSource,
   rerank,
   sourceWeights,
-} from './recommender-funnel.ts';
-import { categoryAffinities, interestFrom, unit, type ShownList } from './recommender-interest.ts';
-import type { ActiveModel } from './recommender-models.ts';
-import type { Visitor } from './recommender-visitor.ts';
-import type { Ranker } from './ranker-api.ts';
+} from '../funnel/blend.ts';
+import { categoryAffinities, interestFrom, unit, type ShownList } from '../funnel/interest.ts';
+import type { ActiveModel } from './models.ts';
+import type { Visitor } from './visitor.ts';
+import type { Ranker } from '../ranker/api.ts';
 
 /** Most items one call returns. */
 export const MAX_K = 1000;

@@ -2,9 +2,9 @@
  * The ranker contract, declared once. `createRanker()` (in-process, ranker.ts) and the
  * comlink proxy of workers/ranker.worker.ts (`wrap<Ranker>(worker)`) both satisfy it, so
  * callers never care where the work runs. Everything crossing it is structured-cloneable;
- * failures are `LocalrecError`s whose `code` survives the worker hop (errors-transfer.ts).
+ * failures are `LocalrecError`s whose `code` survives the worker hop (../rpc/errors-transfer.ts).
  */
-import type { ContextSpec } from '../core/context.ts';
+import type { ContextSpec } from '../../core/context.ts';
 import type { Device, DeviceChoice } from './device.ts';
 
 /** A binary artifact as fetched (`Response.arrayBuffer()`) or read from a cache. */

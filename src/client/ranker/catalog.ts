@@ -3,11 +3,11 @@
  * other, added to the top-k engine, and read back row by row (ranker.ts uses these; split out to
  * keep that file about sessions and calls).
  */
-import { LocalrecError, isLocalrecError } from '../core/errors.ts';
-import { float16ToFloat32 } from '../core/quantize.ts';
-import { decodeShard, type DecodedShard } from '../core/shard.ts';
-import type { TopKEngine } from '../core/topk-engine.ts';
-import type { Bytes } from './ranker-api.ts';
+import { LocalrecError, isLocalrecError } from '../../core/errors.ts';
+import { float16ToFloat32 } from '../../core/quantize.ts';
+import { decodeShard, type DecodedShard } from '../../core/shard.ts';
+import type { TopKEngine } from '../../core/topk-engine.ts';
+import type { Bytes } from './api.ts';
 
 /** The item side of one model: its shards, searchable so far, and its id table. */
 export interface Catalog {

@@ -4,9 +4,9 @@
  * with, and the popular and fresh lists for cold starts. Metadata shards arrive one by one;
  * every view here covers what has arrived. Pure: tested in Node.
  */
-import type { MetadataShard } from '../core/metadata.ts';
-import type { ItemInfo } from '../core/types.ts';
-import type { ItemSummary } from './recommender-api.ts';
+import type { MetadataShard } from '../../core/metadata.ts';
+import type { ItemInfo } from '../../core/types.ts';
+import type { ItemSummary } from '../api.ts';
 
 /** How many items the popular and fresh lists keep (enough for any k plus exclusions). */
 export const LIST_SIZE = 1000;

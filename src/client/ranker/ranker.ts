@@ -3,7 +3,7 @@
  * over item-embedding shards with the top-k engine of src/core/topk-engine.ts. Several models
  * (SASRec, two-tower) load side by side, each with its own encoder, shards and id table, and
  * shards can arrive after the encoder (progressive loading). The worker
- * (workers/ranker.worker.ts) exposes exactly this object; see ranker-api.ts for the contract.
+ * (workers/ranker.worker.ts) exposes exactly this object; see api.ts for the contract.
  */
 // ONNX Runtime is imported per device, on first use (runtimeFor): on WASM the CPU-only build
 // `onnxruntime-web/wasm` (its .wasm is 14.2 MB, 3.7 MB gzip), on WebGPU the build with the
@@ -20,10 +20,10 @@ import {
   localUtcOffsetMinutes,
   parseContextSpec,
   type ContextSpec,
-} from '../core/context.ts';
-import { LocalrecError } from '../core/errors.ts';
-import { createWasmKernel } from '../core/kernels/wasm-kernel.ts';
-import { createTsKernel, TopKEngine, type TopKKernel } from '../core/topk-engine.ts';
+} from '../../core/context.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import { createWasmKernel } from '../../core/kernels/wasm-kernel.ts';
+import { createTsKernel, TopKEngine, type TopKKernel } from '../../core/topk-engine.ts';
 import { pickDevice, type Device, type GpuLike } from './device.ts';
 import {
   addToCatalog,
@@ -33,7 +33,7 @@ import {
   readRow,
   toU8,
   type Catalog,
-} from './ranker-catalog.ts';
+} from './catalog.ts';
 import type {
   KernelChoice,
   AddShardsOptions,
@@ -54,7 +54,7 @@ import type {
   ScoredItem,
   SearchResult,
   SearchVectorRequest,
-} from './ranker-api.ts';
+} from './api.ts';
 
 /** Names fixed by the encoder export (models/sasrec/export-onnx.ts). */
 const INPUT = 'item_ids';

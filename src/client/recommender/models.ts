@@ -6,20 +6,15 @@
  * loaded under new names, swapped in with one assignment, the old one released only after the
  * calls that started with it have finished).
  */
-import type { BlobRef } from '../core/blob.ts';
-import { LocalrecError } from '../core/errors.ts';
-import { decodeMetadataShard } from '../core/metadata.ts';
-import type { DeviceChoice } from './device.ts';
-import type { Loader, LoadedManifest } from './loader.ts';
-import type { LoadPlan, ModelPlan } from './loader-plan.ts';
-import type {
-  LoadPhase,
-  LoadProgress,
-  RecommenderWarning,
-  RefreshResult,
-} from './recommender-api.ts';
-import { ItemCatalog } from './recommender-catalog.ts';
-import type { KernelChoice, Ranker } from './ranker-api.ts';
+import type { BlobRef } from '../../core/blob.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import { decodeMetadataShard } from '../../core/metadata.ts';
+import type { DeviceChoice } from '../ranker/device.ts';
+import type { Loader, LoadedManifest } from '../loader/loader.ts';
+import type { LoadPlan, ModelPlan } from '../loader/plan.ts';
+import type { LoadPhase, LoadProgress, RecommenderWarning, RefreshResult } from '../api.ts';
+import { ItemCatalog } from './catalog.ts';
+import type { KernelChoice, Ranker } from '../ranker/api.ts';
 
 /** Downloads running at once while the rest of a version loads in the background. */
 const PARALLEL_DOWNLOADS = 4;

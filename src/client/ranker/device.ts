@@ -14,7 +14,7 @@
  * Uses small structural types instead of `@webgpu/types` so the module type-checks without
  * them and tests can pass a fake `navigator.gpu`.
  */
-import { LocalrecError } from '../core/errors.ts';
+import { LocalrecError } from '../../core/errors.ts';
 
 /** What the caller may ask for. */
 export type DeviceChoice = 'auto' | 'webgpu' | 'wasm';

@@ -19,20 +19,15 @@
  * history.
  */
 import { deleteDB } from 'idb';
-import { LocalrecError } from '../core/errors.ts';
-import { validateTrackEvent, type StoredEvent, type TrackEvent } from './memory/events.ts';
-import { DEFAULT_SESSION_GAP_MS } from './memory/history.ts';
-import { openMemory } from './memory/memory.ts';
-import type { Memory, MemoryChange } from './memory/memory-api.ts';
-import { emptyProfile, type Profile } from './memory/profile.ts';
-import { DEFAULT_CONSENT, type Consent } from './memory/records.ts';
-import type { MemorySnapshot } from './memory/snapshot.ts';
-import type {
-  ConsentFlags,
-  RecommenderChange,
-  RecommenderWarning,
-  TrackResult,
-} from './recommender-api.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import { validateTrackEvent, type StoredEvent, type TrackEvent } from '../memory/events.ts';
+import { DEFAULT_SESSION_GAP_MS } from '../memory/history.ts';
+import { openMemory } from '../memory/memory.ts';
+import type { Memory, MemoryChange } from '../memory/memory-api.ts';
+import { emptyProfile, type Profile } from '../memory/profile.ts';
+import { DEFAULT_CONSENT, type Consent } from '../memory/records.ts';
+import type { MemorySnapshot } from '../memory/snapshot.ts';
+import type { ConsentFlags, RecommenderChange, RecommenderWarning, TrackResult } from '../api.ts';
 import {
   applyBanditCounts,
   countFor,
@@ -43,7 +38,7 @@ import {
   stepLongTerm,
   type BanditCounts,
   type ShownList,
-} from './recommender-interest.ts';
+} from '../funnel/interest.ts';
 
 /** How long a burst of other tabs' changes is gathered before the mirror is reloaded once. */
 const SYNC_DEBOUNCE_MS = 100;

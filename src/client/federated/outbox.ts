@@ -17,10 +17,10 @@
  *   it and retry with exponential backoff (honouring `Retry-After`), until
  *   {@link MAX_ATTEMPTS} or {@link MAX_AGE_MS}, after which it is dropped with a warning.
  */
-import { DELTA_MEDIA_TYPE } from '../core/delta.ts';
-import type { MemoryOutbox } from './memory/memory-api.ts';
-import type { OutboxRecord } from './memory/records.ts';
-import type { RecommenderWarning } from './recommender-api.ts';
+import { DELTA_MEDIA_TYPE } from '../../core/delta.ts';
+import type { MemoryOutbox } from '../memory/memory-api.ts';
+import type { OutboxRecord } from '../memory/records.ts';
+import type { RecommenderWarning } from '../api.ts';
 
 /** Post attempts before a delta is given up. */
 export const MAX_ATTEMPTS = 8;

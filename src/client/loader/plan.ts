@@ -20,10 +20,10 @@
  * `config.context`, when present, lists the request-context features its encoder takes
  * (src/core/context.ts); a model without it (made before context existed) takes none.
  */
-import { SHA256_HEX, type BlobRef } from '../core/blob.ts';
-import { parseContextSpec, type ContextSpec } from '../core/context.ts';
-import { LocalrecError } from '../core/errors.ts';
-import type { Manifest } from '../core/manifest.ts';
+import { SHA256_HEX, type BlobRef } from '../../core/blob.ts';
+import { parseContextSpec, type ContextSpec } from '../../core/context.ts';
+import { LocalrecError } from '../../core/errors.ts';
+import type { Manifest } from '../../core/manifest.ts';
 
 /** A shard as the manifest lists it (the fields the loader uses). */
 export interface ShardRef extends BlobRef {

@@ -16,7 +16,7 @@
  * | `popular`    | most interactions in the training data                    | 1.0 cold, 0.2 personal       |
  * | `fresh`      | newest `addedAt`                                          | 0.4 cold, 0.1 personal       |
  *
- * (n: interest items in the history; affinities in [−1, 1] from recommender-interest.ts, which
+ * (n: interest items in the history; affinities in [−1, 1] from interest.ts, which
  * halves an event's weight every 14 days.) So right after an event the session leads; as it goes
  * quiet the long-term sources catch up; a visitor with no history (or no consent) gets popular
  * and fresh items, diversified by MMR with λ at most {@link COLD_START_LAMBDA}.
@@ -27,10 +27,10 @@
  * list (reciprocal-rank fusion barely separates ranks 0 and 10, so a multiplicative penalty
  * alone would not move a top item).
  */
-import { runFunnel, type CandidateSource, type FunnelItem } from '../core/funnel.ts';
-import type { BetaPosterior } from '../core/bandit.ts';
-import { cosine } from '../core/mmr.ts';
-import type { Rng } from '../core/random.ts';
+import { runFunnel, type CandidateSource, type FunnelItem } from '../../core/funnel.ts';
+import type { BetaPosterior } from '../../core/bandit.ts';
+import { cosine } from '../../core/mmr.ts';
+import type { Rng } from '../../core/random.ts';
 
 /**
  * MMR trade-off for a visitor the funnel knows nothing about (no history or no consent): the

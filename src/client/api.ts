@@ -1,21 +1,21 @@
 /**
  * The SDK's public contract, declared once. Two implementations satisfy it:
  *
- * - `createRecommender()` (recommender.ts): the default entry. Everything heavy — manifest and
+ * - `createRecommender()` (recommender/page.ts): the default entry. Everything heavy — manifest and
  *   blob verification, IndexedDB, ONNX inference, retrieval, the funnel — runs in a Web Worker
  *   (workers/recommender.worker.ts); the page holds a thin proxy.
- * - `createLocalRecommender()` (recommender-local.ts): the same object in the calling thread.
+ * - `createLocalRecommender()` (recommender/local.ts): the same object in the calling thread.
  *   The worker runs exactly this; tests use it directly with an injected `fetch`.
  *
  * Everything crossing the interface is structured-cloneable, except the callbacks (which the
  * worker-backed version passes through comlink proxies) and {@link RecommendFilters.predicate}
  * (in-process only). Failures are `LocalrecError`s whose `code` survives the worker hop.
  */
-import type { DeviceChoice } from './device.ts';
+import type { DeviceChoice } from './ranker/device.ts';
 import type { EventContext, StoredEvent, TrackEvent } from './memory/events.ts';
 import type { Consent } from './memory/records.ts';
 import type { MemorySnapshot } from './memory/snapshot.ts';
-import type { KernelChoice } from './ranker-api.ts';
+import type { KernelChoice } from './ranker/api.ts';
 
 export type { Consent, EventContext, MemorySnapshot, StoredEvent, TrackEvent };
 
@@ -102,7 +102,7 @@ export interface RecommenderOptions {
    * start and on {@link Recommender.refresh}).
    */
   refreshIntervalMs?: number;
-  /** How the list is put together (see funnel weights in recommender-funnel.ts). */
+  /** How the list is put together (see funnel weights in funnel/blend.ts). */
   rerank?: RerankOptions;
   /** Hears load progress. */
   onProgress?: (progress: LoadProgress) => void;

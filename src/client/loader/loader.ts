@@ -9,12 +9,12 @@
  *   anything uses it. A blob that fails is discarded and fetched once more, bypassing the HTTP
  *   cache (which may hold the bad copy); failing twice is a clear `integrity` error.
  */
-import { readExactly, shortHash, verifyBlob, type BlobRef } from '../core/blob.ts';
-import { LocalrecError, isLocalrecError } from '../core/errors.ts';
-import { verifyManifest, type VerifiedManifest } from '../core/manifest.ts';
-import type { BlobCache } from './loader-cache.ts';
-import { planFromManifest, type LoadPlan } from './loader-plan.ts';
-import type { RecommenderWarning } from './recommender-api.ts';
+import { readExactly, shortHash, verifyBlob, type BlobRef } from '../../core/blob.ts';
+import { LocalrecError, isLocalrecError } from '../../core/errors.ts';
+import { verifyManifest, type VerifiedManifest } from '../../core/manifest.ts';
+import type { BlobCache } from './cache.ts';
+import { planFromManifest, type LoadPlan } from './plan.ts';
+import type { RecommenderWarning } from '../api.ts';
 
 /** What {@link Loader} needs. */
 export interface LoaderOptions {
