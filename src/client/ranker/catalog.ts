@@ -1,13 +1,13 @@
 /**
- * The item side of a ranker model, apart from ONNX: shards decoded and checked against each
- * other, added to the top-k engine, and read back row by row (ranker.ts uses these; split out to
- * keep that file about sessions and calls).
+ * Catalogs: the item side of a ranker model, apart from ONNX — shards decoded and checked against
+ * each other, added to the top-k engine of the chosen kernel, and read back row by row.
  */
 import { LocalrecError, isLocalrecError } from '../../core/errors.ts';
+import { createWasmKernel } from '../../core/kernels/wasm-kernel.ts';
 import { float16ToFloat32 } from '../../core/quantize.ts';
 import { decodeShard, type DecodedShard } from '../../core/shard.ts';
-import type { TopKEngine } from '../../core/topk-engine.ts';
-import type { Bytes } from './api.ts';
+import { createTsKernel, TopKEngine, type TopKKernel } from '../../core/topk-engine.ts';
+import type { Bytes, KernelChoice } from './api.ts';
 
 /** The item side of one model: its shards, searchable so far, and its id table. */
 export interface Catalog {
@@ -139,4 +139,62 @@ export function firstItems(c: Catalog, k: number, skip: Set<number>): number[] {
     if (out.length >= k) break;
   }
   return out;
+}
+
+const KERNELS: readonly KernelChoice[] = ['auto', 'ts', 'wasm-simd', 'webgpu'];
+
+/** `choice` if it names a kernel, else a `bad-input` error listing the valid ones. */
+export function checkKernel(choice: unknown, what: string): KernelChoice {
+  if (!KERNELS.includes(choice as KernelChoice))
+    throw new LocalrecError(
+      'bad-input',
+      `${what}: kernel must be one of ${KERNELS.join(', ')}, got ${JSON.stringify(choice)}`,
+    );
+  return choice as KernelChoice;
+}
+
+async function makeKernel(choice: KernelChoice): Promise<TopKKernel> {
+  if (choice === 'ts') return createTsKernel();
+  if (choice === 'webgpu') {
+    // Loaded only when asked for: pages on the CPU path never fetch the shader code.
+    const { createWebGpuKernel } = await import('./kernels/webgpu-topk.ts');
+    return createWebGpuKernel();
+  }
+  try {
+    return await createWasmKernel();
+  } catch (e) {
+    if (choice === 'wasm-simd') throw e;
+    return createTsKernel(); // 'auto' on a browser without WebAssembly SIMD
+  }
+}
+
+/** A catalog of decoded shards searched by a fresh kernel (disposed again if anything fails). */
+export async function newCatalog(
+  shardBytes: Bytes[],
+  kernelChoice: KernelChoice,
+  what: string,
+): Promise<{ catalog: Catalog; kernel: TopKKernel }> {
+  const shards = decodeAll(shardBytes, what);
+  if (shards.length === 0)
+    throw new LocalrecError(
+      'bad-input',
+      `${what}: \`shards\` must list at least one embedding shard (the rest can follow through addShards)`,
+    );
+  const kernel = await makeKernel(checkKernel(kernelChoice, what));
+  const catalog: Catalog = {
+    dim: shards[0]!.dim,
+    engine: new TopKEngine({ kernel }),
+    indexOf: new Map(),
+    idOf: [],
+    ranges: [],
+    blocks: [],
+    shards: 0,
+  };
+  try {
+    addToCatalog(catalog, shards);
+  } catch (e) {
+    catalog.engine.dispose();
+    throw e;
+  }
+  return { catalog, kernel };
 }
