@@ -11,6 +11,7 @@
  * worker-backed version passes through comlink proxies) and {@link RecommendFilters.predicate}
  * (in-process only). Failures are `LocalrecError`s whose `code` survives the worker hop.
  */
+import type { ItemInfo } from '../core/types.ts';
 import type { DeviceChoice } from './ranker/device.ts';
 import type { EventContext, StoredEvent, TrackEvent } from './memory/events.ts';
 import type { Consent } from './memory/records.ts';
@@ -162,16 +163,11 @@ export interface RecommendOptions {
   filters?: RecommendFilters;
 }
 
-/** What the page gets to render an item. */
-export interface ItemSummary {
-  id: string;
-  title: string;
-  categories: string[];
-  url?: string;
-  image?: string;
-  popularity?: number;
-  addedAt?: number;
-}
+/**
+ * What the page gets to render an item: its metadata as the export's metadata shards carry it
+ * (id, title, categories, http(s) `url` and `image`, `popularity`, `addedAt`).
+ */
+export type ItemSummary = ItemInfo;
 
 /** Why an item is in a list: the candidate source that contributed most, or exploration. */
 export type ReasonCode =
@@ -227,6 +223,17 @@ export interface Explanation {
   sharedCategories: string[];
   /** Recent history items most like it (by embedding), with titles. */
   becauseOf: { id: string; title: string }[];
+}
+
+/** The answer to catalog(). */
+export interface CatalogListing {
+  /** The model version the items belong to. */
+  modelVersion: string;
+  /**
+   * Every item, in the export's index order; an item without a title has its id as title. An
+   * export without metadata shards lists its items' ids (from the embedding shards).
+   */
+  items: ItemSummary[];
 }
 
 /** What track() did. */
@@ -328,6 +335,14 @@ export interface Recommender {
   /** A template-based reason for an item (why it was, or would be, recommended). */
   explain(itemId: string): Promise<Explanation>;
   /**
+   * Every item the current model version ships, with its metadata (title, categories, links),
+   * in the export's order (most popular first) — for a page that lists the catalog itself. Read
+   * through the same verified loader as the model: each metadata shard is checked against its
+   * sha256 (from the cache when it is there, so it costs no second download).
+   * @throws LocalrecError `integrity` / `bad-format` when a metadata shard fails its check.
+   */
+  catalog(): Promise<CatalogListing>;
+  /**
    * Checks the server for a new model version; a verified one is swapped in atomically, and
    * the old one serves until then.
    * @throws LocalrecError `integrity` when the new version's manifest or a blob fails its check
@@ -367,3 +382,43 @@ export interface Recommender {
   /** Stops background work and releases the model and the database connection. */
   close(): Promise<void>;
 }
+
+/**
+ * The methods of {@link Recommender} that every face of the SDK forwards as they are: the page's
+ * proxy of the worker (createRecommender), the in-process object's closed-check
+ * (createLocalRecommender) and the embed's `window.localrec` are all built from this list. The
+ * two left out, `onChange` and `close`, are each face's own (listeners stay where they were
+ * added; closing releases that face's resources).
+ */
+export const RECOMMENDER_METHODS = [
+  'track',
+  'recommend',
+  'similar',
+  'explain',
+  'catalog',
+  'refresh',
+  'whenComplete',
+  'status',
+  'getConsent',
+  'setConsent',
+  'contribute',
+  'flushOutbox',
+  'exportMemory',
+  'importMemory',
+  'forget',
+] as const satisfies readonly (keyof Recommender)[];
+
+/** A method of {@link RECOMMENDER_METHODS}. */
+export type RecommenderMethod = (typeof RECOMMENDER_METHODS)[number];
+
+/** The forwarded part of the interface: what {@link RECOMMENDER_METHODS} names. */
+export type RecommenderCalls = Pick<Recommender, RecommenderMethod>;
+
+type Unlisted = Exclude<keyof Recommender, RecommenderMethod | 'onChange' | 'close'>;
+type MustBeTrue<T extends true> = T;
+/**
+ * A compile-time check that {@link RECOMMENDER_METHODS} names every method but the two each
+ * face keeps: a method added to {@link Recommender} and not to the list fails to compile here,
+ * instead of missing from a face at run time.
+ */
+export type EveryMethodListed = MustBeTrue<[Unlisted] extends [never] ? true : false>;

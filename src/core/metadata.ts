@@ -138,3 +138,19 @@ export function decodeMetadataShard(bytes: Uint8Array): MetadataShard {
     items: (items as unknown[]).map((v, k) => checkItem(v, `item ${k}`, fail)),
   };
 }
+
+/**
+ * Every item of a set of metadata shards, in index order: shards sorted by `baseIndex`, padding
+ * rows (an empty id) and later duplicates dropped, and an empty title replaced by the id (what a
+ * page can always show).
+ */
+export function catalogItems(
+  shards: readonly Pick<MetadataShard, 'baseIndex' | 'items'>[],
+): ItemInfo[] {
+  const byId = new Map<string, ItemInfo>();
+  for (const s of [...shards].sort((a, b) => a.baseIndex - b.baseIndex))
+    for (const item of s.items)
+      if (item.id !== '' && !byId.has(item.id))
+        byId.set(item.id, item.title === '' ? { ...item, title: item.id } : item);
+  return [...byId.values()];
+}

@@ -21,10 +21,9 @@ import type {
 import { isLocalrecError, LocalrecError } from '../core/errors.ts';
 import { mountWidget, type Widget, type WidgetRecommender } from '../embed/widget.ts';
 import { catalogFrom, searchCatalog, type Catalog } from './catalog.ts';
-import { loadCatalog } from './catalog-source.ts';
 import { loadSiteConfig, type SiteConfig } from './config.ts';
 import { byId, replaceChildren } from './dom.ts';
-import { SDK_CACHE } from './pwa-caches.ts';
+import { offlineReady } from './offline-check.ts';
 import { startServiceWorker } from './pwa.ts';
 import { catalogCards, historyRows, ms, picksFrom } from './render.ts';
 import { readMemory } from './your-data.ts';
@@ -81,8 +80,6 @@ const state = {
   recs: undefined as Recommender | undefined,
   widget: undefined as Widget | undefined,
   catalog: catalogFrom([]) as Catalog,
-  /** sha256 of every blob the catalog's model version lists (for the offline check). */
-  blobs: [] as string[],
   events: [] as StoredEvent[],
   consent: { personalization: false, federated: false, updatedAt: null } as Consent,
   /** The last consent change on its way to the memory: picks wait for it. */
@@ -262,25 +259,15 @@ async function afterComplete(): Promise<void> {
 /**
  * "offline: ready" once the service worker controls the page and everything an offline start
  * reads is stored: the app shell (precached), config and ORT (runtime caches), and the SDK's
- * manifest and every blob of the current version.
+ * manifest and every blob of the current version (offline-check.ts).
  */
 async function checkOffline(): Promise<void> {
   if (!state.swReady || !state.complete || !state.config) return;
-  const server = state.config.server.replace(/\/+$/, '');
-  const urls = [`${server}/v1/manifest`, ...state.blobs.map((sha) => `${server}/v1/blobs/${sha}`)];
-  const cache = await caches.open(SDK_CACHE);
-  // The SDK writes its cache just after using the bytes: give it a moment.
-  for (let i = 0; i < 120; i++) {
-    const hits = await Promise.all(urls.map((u) => cache.match(u)));
-    if (hits.every(Boolean)) {
-      ui.offline.textContent = 'ready';
-      ui.offline.title = 'This page and its model load without a network';
-      document.documentElement.dataset['offline'] = 'ready';
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  ui.offline.textContent = 'not yet';
+  if (await offlineReady(state.config)) {
+    ui.offline.textContent = 'ready';
+    ui.offline.title = 'This page and its model load without a network';
+    document.documentElement.dataset['offline'] = 'ready';
+  } else ui.offline.textContent = 'not yet';
 }
 
 /** The widget's recommender, timing every list it asks for (for the footer). */
@@ -318,11 +305,10 @@ function route(): void {
 
 // ---- changes from the SDK ------------------------------------------------------------------
 
+/** The catalog browser's items: every item of the current model, from the SDK (verified). */
 async function reloadCatalog(): Promise<void> {
-  if (!state.config) return;
-  const loaded = await loadCatalog(state.config);
-  state.catalog = loaded.catalog;
-  state.blobs = loaded.blobs;
+  if (!state.recs) return;
+  state.catalog = catalogFrom((await state.recs.catalog()).items);
   ui.search.disabled = false;
   renderPicks();
 }

@@ -12,22 +12,15 @@
  * failure is logged (`[localrec] …`) and handed back as a rejected promise to a caller that
  * asked — a promise nobody handles never becomes an unhandled rejection on the host page.
  */
-import type {
-  Consent,
-  ConsentFlags,
-  ContributeResult,
-  Explanation,
-  OutboxFlush,
-  Recommendation,
-  RecommendOptions,
-  Recommender,
-  RecommenderChange,
-  RecommenderStatus,
-  RecommenderWarning,
-  RefreshResult,
-  TrackEvent,
-  TrackResult,
+import {
+  RECOMMENDER_METHODS,
+  type RecommenderCalls,
+  type RecommenderChange,
+  type RecommenderMethod,
+  type RecommenderWarning,
+  type Recommender,
 } from '../client/api.ts';
+import { forwarders } from '../client/rpc/forward.ts';
 import { logError, logWarning } from './log.ts';
 
 /** What {@link LocalrecGlobal.on} can listen to. */
@@ -47,33 +40,14 @@ export type LocalrecEventName = keyof LocalrecEvents;
 /** One queued command: `[method, ...arguments]`, or a function called with the API. */
 export type LocalrecCommand = [string, ...unknown[]] | ((api: LocalrecGlobal) => unknown);
 
-/** `window.localrec`. */
-export interface LocalrecGlobal {
+/**
+ * `window.localrec`: every method of the SDK's {@link Recommender} that {@link RECOMMENDER_METHODS}
+ * lists (the same calls, answered by the page's recommender once it is up), plus `ready`, `on`
+ * and `push`. `setConsent`, `refresh` and `forget` re-render the widgets before they resolve.
+ */
+export interface LocalrecGlobal extends RecommenderCalls {
   /** Resolves once the recommender is up; rejects (handled: no console noise) if it cannot start. */
   readonly ready: Promise<void>;
-  /** Records what the visitor did (stored only with `personalization` consent). */
-  track(event: TrackEvent): Promise<TrackResult>;
-  /** Recommendations for the page's own rendering (the widget does its own). */
-  recommend(options?: RecommendOptions): Promise<Recommendation>;
-  /** Items like `itemId`. */
-  similar(itemId: string, k?: number): Promise<Recommendation>;
-  /** A short reason for an item. */
-  explain(itemId: string): Promise<Explanation>;
-  getConsent(): Promise<Consent>;
-  /** Stores the visitor's choice (from the site's consent banner) and re-renders the widgets. */
-  setConsent(flags: Partial<ConsentFlags>): Promise<Consent>;
-  /** Checks the server for a newer model, then re-renders the widgets. */
-  refresh(): Promise<RefreshResult>;
-  /** Deletes everything stored about the visitor on this device and re-renders the widgets. */
-  forget(): Promise<void>;
-  status(): Promise<RecommenderStatus>;
-  /**
-   * Queues a federated update made on this device (a delta, src/core/delta.ts) for posting —
-   * only with `federated` consent and without Global Privacy Control; see the SDK's contribute().
-   */
-  contribute(delta: Uint8Array | ArrayBuffer): Promise<ContributeResult>;
-  /** Posts queued federated updates now (also happens by itself, e.g. when back online). */
-  flushOutbox(): Promise<OutboxFlush>;
   /** Listens to an event; returns the unsubscribe function. `ready` fires late listeners at once. */
   on<E extends LocalrecEventName>(
     event: E,
@@ -97,20 +71,15 @@ export interface GlobalHandle {
   emit<E extends LocalrecEventName>(event: E, ...args: LocalrecEvents[E]): void;
 }
 
-const METHODS = [
-  'track',
-  'recommend',
-  'similar',
-  'explain',
-  'getConsent',
+/** Calls after which the widgets re-render: what they show may have changed. */
+const REFRESHES_WIDGETS: ReadonlySet<RecommenderMethod> = new Set([
   'setConsent',
   'refresh',
   'forget',
-  'status',
-  'contribute',
-  'flushOutbox',
-  'on',
-] as const;
+]);
+
+/** What a queued `[method, ...args]` command may name. */
+const COMMANDS = [...RECOMMENDER_METHODS, 'on'] as const;
 
 function handled<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => {});
@@ -161,17 +130,12 @@ export function createLocalrecGlobal(backend: GlobalBackend): GlobalHandle {
 
   const api: LocalrecGlobal = {
     ready,
-    track: (event) => call('track', (r) => r.track(event)),
-    recommend: (options) => call('recommend', (r) => r.recommend(options)),
-    similar: (itemId, k) => call('similar', (r) => r.similar(itemId, k)),
-    explain: (itemId) => call('explain', (r) => r.explain(itemId)),
-    getConsent: () => call('getConsent', (r) => r.getConsent()),
-    setConsent: (flags) => call('setConsent', (r) => r.setConsent(flags).then(thenRefresh)),
-    refresh: () => call('refresh', (r) => r.refresh().then(thenRefresh)),
-    forget: () => call('forget', (r) => r.forget().then(thenRefresh)),
-    status: () => call('status', (r) => r.status()),
-    contribute: (delta) => call('contribute', (r) => r.contribute(delta)),
-    flushOutbox: () => call('flushOutbox', (r) => r.flushOutbox()),
+    ...forwarders<RecommenderCalls, RecommenderMethod>(RECOMMENDER_METHODS, (name, args) =>
+      call(name, async (r) => {
+        const value = await (r[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+        return REFRESHES_WIDGETS.has(name) ? thenRefresh(value) : value;
+      }),
+    ),
     on(event, listener) {
       if (typeof listener !== 'function') {
         logWarning(`on('${String(event)}') needs a function`);
@@ -211,13 +175,17 @@ function runCommand(api: LocalrecGlobal, command: unknown): boolean {
     }
     if (Array.isArray(command) && typeof command[0] === 'string') {
       const [name, ...args] = command as [string, ...unknown[]];
-      const method = METHODS.find((m) => m === name);
+      const method = COMMANDS.find((m) => m === name);
       if (method) {
         (api[method] as (...a: unknown[]) => unknown)(...args);
         return true;
       }
     }
-    logError('unknown command', command, `(use ['${METHODS.join("' | '")}', …args] or a function)`);
+    logError(
+      'unknown command',
+      command,
+      `(use ['${COMMANDS.join("' | '")}', …args] or a function)`,
+    );
   } catch (e) {
     logWarning('a command threw:', e);
   }

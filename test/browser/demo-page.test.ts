@@ -6,9 +6,9 @@ import { emptyProfile } from '../../src/client/memory/profile.ts';
 import { describe, expect, it } from 'vitest';
 import type { MemorySnapshot, RecommenderStatus } from '../../src/client/api.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
-import { encodeMetadataShard } from '../../src/core/metadata.ts';
-import { catalogFrom, catalogFromMetadata, searchCatalog } from '../../src/demo/catalog.ts';
-import { readOnlyCaches } from '../../src/demo/catalog-source.ts';
+import { catalogItems, decodeMetadataShard, encodeMetadataShard } from '../../src/core/metadata.ts';
+import { catalogFrom, searchCatalog } from '../../src/demo/catalog.ts';
+import { readOnlyCaches } from '../../src/demo/offline-check.ts';
 import { parseSiteConfig } from '../../src/demo/config.ts';
 import { ROUTES, sdkBlobPlugin, sdkManifestPlugin } from '../../src/demo/pwa-caches.ts';
 import { catalogCards, historyRows, picksFrom } from '../../src/demo/render.ts';
@@ -84,6 +84,9 @@ describe('catalog', () => {
   });
 
   it('reads metadata shards in index order and rejects one that is not a metadata shard', async () => {
+    // What the page shows: the SDK's catalog() items (catalogItems over the decoded shards).
+    const catalogFromMetadata = (blobs: Uint8Array[]) =>
+      catalogFrom(catalogItems(blobs.map((b) => decodeMetadataShard(b))));
     const late = encodeMetadataShard(3, [{ id: 'z', title: '', categories: [] }]);
     const early = encodeMetadataShard(1, [
       { id: 'x', title: 'X', categories: ['A'], url: '/x' },

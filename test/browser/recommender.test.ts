@@ -149,6 +149,15 @@ describe('createRecommender: the worker, over real HTTP', () => {
     await waitFor(() => changes.filter((c) => c.kind === 'track').length === 8, 'track events');
   });
 
+  it('catalog() lists every item with its metadata, in export order', async () => {
+    await r.whenComplete();
+    const listing = await r.catalog();
+    expect(listing.modelVersion).toBe(fx.modelVersions.v1);
+    expect(listing.items.map((i) => i.id)).toEqual(fx.items.map((i) => i.id));
+    for (const [n, item] of listing.items.entries())
+      expect(item).toEqual({ ...fx.items[n]!, title: fx.items[n]!.title || item.id });
+  });
+
   it('errors keep their code across the worker', async () => {
     const e = await r.recommend({ k: -1 }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(LocalrecError);
@@ -291,6 +300,40 @@ describe('createLocalRecommender: memory, caches, offline, integrity, versions',
     ]);
     const now = new Uint8Array(await (await cache.match(url))!.arrayBuffer());
     expect(await sha256(now)).toBe(fx.shardShas[1]);
+    await r2.close();
+  });
+
+  it('catalog() reads the cached metadata through the loader, and re-checks it', async () => {
+    const name = uniqueName();
+    const r1 = await local({ name });
+    await r1.whenComplete();
+    await r1.close();
+    const rec = recording();
+    const r2 = await local({ name, fetch: rec.fetch, onWarning: () => {} });
+    await r2.whenComplete();
+    const before = rec.calls.length;
+    expect((await r2.catalog()).items).toHaveLength(fx.items.length);
+    expect(rec.calls.length, 'no download: the shards come from the cache').toBe(before);
+    // A metadata shard edited in the cache is caught by its sha256 and fetched again.
+    const cache = await caches.open(`localrec:${name}`);
+    const tampered: string[] = [];
+    for (const req of await cache.keys()) {
+      const body = new Uint8Array(await (await cache.match(req))!.arrayBuffer());
+      const head = new TextDecoder().decode(body.slice(0, 200));
+      if (req.url.includes('/v1/blobs/') && head.includes('localrec-metadata')) {
+        body[body.length - 2]! ^= 1;
+        await cache.put(req, new Response(body));
+        tampered.push(req.url);
+      }
+    }
+    expect(tampered.length, 'metadata shards are cached').toBeGreaterThan(0);
+    expect((await r2.catalog()).items.map((i) => i.id)).toEqual(fx.items.map((i) => i.id));
+    expect(
+      rec.calls
+        .slice(before)
+        .map((c) => c.url)
+        .sort(),
+    ).toEqual([...tampered].sort());
     await r2.close();
   });
 

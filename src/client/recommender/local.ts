@@ -17,13 +17,18 @@ import { Loader, serverBase } from '../loader/loader.ts';
 import { browserGlobalPrivacyControl } from '../federated/gpc.ts';
 import { OutboxSender } from '../federated/outbox.ts';
 import { createRanker, type RankerOptions } from '../ranker/ranker.ts';
-import type {
-  Recommender,
-  RecommenderChange,
-  RecommenderOptions,
-  RecommenderStatus,
-  RecommenderWarning,
+import {
+  RECOMMENDER_METHODS,
+  type Recommender,
+  type RecommenderCalls,
+  type RecommenderChange,
+  type RecommenderMethod,
+  type RecommenderOptions,
+  type RecommenderStatus,
+  type RecommenderWarning,
 } from '../api.ts';
+import { forwarders } from '../rpc/forward.ts';
+import { listCatalog } from './listing.ts';
 import { ModelManager } from './models.ts';
 import {
   explainItem,
@@ -240,9 +245,9 @@ export async function createLocalRecommender(
     };
   };
 
-  const recommender: Recommender = {
+  // The implementations; the face below checks the recommender is open before each.
+  const calls: RecommenderCalls = {
     async track(event) {
-      open('track');
       const m = manager.active;
       return visitor.track(
         event,
@@ -251,35 +256,19 @@ export async function createLocalRecommender(
         (id) => m?.catalog.categories(id)[0],
       );
     },
-    async recommend(request) {
-      open('recommend');
-      return manager.use((m) => recommend(ctx, m, request));
-    },
-    async similar(itemId, k = 10) {
-      open('similar');
-      return manager.use((m) => similar(ctx, m, itemId, k));
-    },
-    async explain(itemId) {
-      open('explain');
-      return manager.use((m) => explainItem(ctx, m, itemId));
-    },
-    async refresh() {
-      open('refresh');
-      return manager.refresh();
-    },
+    recommend: (request) => manager.use((m) => recommend(ctx, m, request)),
+    similar: (itemId, k = 10) => manager.use((m) => similar(ctx, m, itemId, k)),
+    explain: (itemId) => manager.use((m) => explainItem(ctx, m, itemId)),
+    catalog: () => manager.use((m) => listCatalog(loader, m.plan)),
+    refresh: () => manager.refresh(),
     async whenComplete() {
-      open('whenComplete');
       await manager.whenComplete();
       await loader.flush();
       return status();
     },
     status,
-    async getConsent() {
-      open('getConsent');
-      return { ...visitor.consent };
-    },
+    getConsent: async () => ({ ...visitor.consent }),
     async setConsent(flags) {
-      open('setConsent');
       const consent = await visitor.setConsent(flags);
       if (gpc && flags?.federated === true)
         warn({
@@ -292,7 +281,6 @@ export async function createLocalRecommender(
       return consent;
     },
     async contribute(delta) {
-      open('contribute');
       const bytes =
         delta instanceof Uint8Array
           ? delta
@@ -312,20 +300,10 @@ export async function createLocalRecommender(
       outbox.schedule(0);
       return { queued: true, updateId: decoded.updateId, pending: await outbox.pending() };
     },
-    async flushOutbox() {
-      open('flushOutbox');
-      return outbox.flush();
-    },
-    async exportMemory() {
-      open('exportMemory');
-      return visitor.exportMemory();
-    },
-    async importMemory(snapshot) {
-      open('importMemory');
-      await visitor.importMemory(snapshot);
-    },
+    flushOutbox: () => outbox.flush(),
+    exportMemory: () => visitor.exportMemory(),
+    importMemory: (snapshot) => visitor.importMemory(snapshot),
     async forget() {
-      open('forget');
       await loader.flush();
       await visitor.forget();
       await cache.destroy();
@@ -333,6 +311,12 @@ export async function createLocalRecommender(
       ctx.reasons.clear();
       emit({ kind: 'forget' });
     },
+  };
+  return {
+    ...forwarders<RecommenderCalls, RecommenderMethod>(RECOMMENDER_METHODS, async (name, args) => {
+      open(name);
+      return (calls[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+    }),
     onChange(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
@@ -348,5 +332,4 @@ export async function createLocalRecommender(
       listeners.clear();
     },
   };
-  return recommender;
 }

@@ -16,7 +16,14 @@ import { LocalrecError } from '../../core/errors.ts';
 import { registerErrorTransfer } from '../rpc/errors-transfer.ts';
 import { browserGlobalPrivacyControl } from '../federated/gpc.ts';
 import { serverBase } from '../loader/loader.ts';
-import type { Recommender, RecommenderChange, RecommenderOptions } from '../api.ts';
+import {
+  RECOMMENDER_METHODS,
+  type Recommender,
+  type RecommenderChange,
+  type RecommenderMethod,
+  type RecommenderOptions,
+} from '../api.ts';
+import { forwarders } from '../rpc/forward.ts';
 
 /** The options that cross to the worker as data. */
 export type PlainRecommenderOptions = Omit<
@@ -115,28 +122,19 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
   globalThis.addEventListener?.('online', onOnline);
 
   let closed = false;
+  const calls = forwarders<Recommender, RecommenderMethod>(RECOMMENDER_METHODS, (name, args) =>
+    (remote[name] as (...a: unknown[]) => Promise<unknown>)(...args),
+  );
   const recommender: Recommender = {
-    track: (event) => remote.track(event),
+    ...calls,
     recommend: async (request) => {
       if (request?.filters?.predicate !== undefined)
         throw new LocalrecError(
           'bad-input',
           'filters.predicate is a function and cannot cross to the worker; use filters.categories, exclude, or createLocalRecommender()',
         );
-      return remote.recommend(request);
+      return calls.recommend(request);
     },
-    similar: (itemId, k) => remote.similar(itemId, k),
-    explain: (itemId) => remote.explain(itemId),
-    refresh: () => remote.refresh(),
-    whenComplete: () => remote.whenComplete(),
-    status: () => remote.status(),
-    getConsent: () => remote.getConsent(),
-    setConsent: (consent) => remote.setConsent(consent),
-    exportMemory: () => remote.exportMemory(),
-    importMemory: (snapshot) => remote.importMemory(snapshot),
-    forget: () => remote.forget(),
-    contribute: (delta) => remote.contribute(delta),
-    flushOutbox: () => remote.flushOutbox(),
     onChange(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
