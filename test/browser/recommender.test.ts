@@ -10,6 +10,7 @@ import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
 import { localRecommender, memoryNames } from './sdk-fixture.ts';
 import { createRecommender } from '../../src/client/recommender/page.ts';
 import { type LocalRecommenderOptions } from '../../src/client/recommender/local.ts';
+import { DEFER_MS } from '../../src/client/recommender/visitor.ts';
 import type {
   LoadProgress,
   Recommendation,
@@ -469,5 +470,32 @@ describe('createLocalRecommender: memory, caches, offline, integrity, versions',
     expect(whySimilar.reason).toBe('similar');
     await r.close();
     await expect(r.recommend()).rejects.toMatchObject({ code: 'not-loaded' });
+  });
+
+  it('recommend() is a read: the skips it finds are used at once and stored only later', async () => {
+    const changes: RecommenderChange[] = [];
+    const r = await local({
+      name: uniqueName(),
+      consent: { personalization: true },
+      onChange: (c) => changes.push(c),
+    });
+    await r.track({ type: 'click', itemId: byPopularity[20]!.id });
+    const first = await r.recommend({ context: { slot: 'home' } });
+    for (const id of ids(first))
+      await r.track({ type: 'view', itemId: id, dwellMs: 300, context: { slot: 'home' } });
+    await new Promise((done) => setTimeout(done, DEFER_MS + 200));
+    const profileChanges = () => changes.filter((c) => c.kind === 'profile').length;
+    const before = profileChanges();
+    await r.recommend({ context: { slot: 'home' } }); // supersedes the shown list: skips
+    await r.recommend({ context: { slot: 'other' } });
+    // Long enough for a write recommend() had queued to land, well inside DEFER_MS.
+    await new Promise((done) => setTimeout(done, DEFER_MS / 3));
+    expect(profileChanges(), 'nothing stored by recommend()').toBe(before);
+    await new Promise((done) => setTimeout(done, DEFER_MS + 200));
+    expect(profileChanges(), 'stored when idle').toBeGreaterThan(before);
+    const bandits = (await r.exportMemory()).profile.bandits;
+    for (const c of new Set(ids(first).map((id) => byId.get(id)!.categories[0]!)))
+      expect(bandits[c]!.beta, c).toBeGreaterThan(1);
+    await r.close();
   });
 });

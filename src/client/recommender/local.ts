@@ -30,14 +30,8 @@ import {
 import { forwarders } from '../rpc/forward.ts';
 import { listCatalog } from './listing.ts';
 import { ModelManager } from './models.ts';
-import {
-  explainItem,
-  recommend,
-  similar,
-  vectorTag,
-  vectorsOfModel,
-  type QueryContext,
-} from './queries.ts';
+import { explainItem, similar, vectorTag, vectorsOfModel, type QueryContext } from './queries.ts';
+import { recommend } from './recommend.ts';
 import { Visitor } from './visitor.ts';
 
 /** Options only the in-process recommender takes (none of them can cross to a worker). */

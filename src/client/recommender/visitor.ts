@@ -10,10 +10,10 @@
  * changes only the profile's categories, disliked items and counters, which are re-read from the
  * store when it happens.
  *
- * Other tabs (and workers) with a recommender over the same memory hear of every change through
- * a BroadcastChannel (`localrec:<name>`; messages carry only what kind of change it was, never
- * the data): they reload their mirror from IndexedDB and emit `{ kind: 'sync' }`. A `forget()`
- * anywhere drops every tab's mirror at once — no tab goes on personalizing from a copy in RAM.
+ * Other tabs (and workers) with a recommender over the same memory hear of every change
+ * (tab-sync.ts): they reload their mirror from IndexedDB and emit `{ kind: 'sync' }`. A
+ * `forget()` anywhere drops every tab's mirror at once — no tab goes on personalizing from a
+ * copy in RAM.
  *
  * Consent is enforced here: without `personalization` nothing is stored and the funnel sees no
  * history.
@@ -39,12 +39,10 @@ import {
   type BanditCounts,
   type ShownList,
 } from '../funnel/interest.ts';
+import { TabSync } from './tab-sync.ts';
 
-/** How long a burst of other tabs' changes is gathered before the mirror is reloaded once. */
-const SYNC_DEBOUNCE_MS = 100;
-
-/** What one tab tells the others (no data: they read IndexedDB themselves). */
-type SyncMessage = { kind: 'changed' } | { kind: 'forget' };
+/** How long a profile change found by a read waits before it is stored (unless a write comes first). */
+export const DEFER_MS = 1_000;
 
 const MIRRORED: ReadonlySet<MemoryChange['kind']> = new Set([
   'track',
@@ -85,46 +83,34 @@ export class Visitor {
   profile: Profile = emptyProfile();
   readonly gapMs: number;
   private writes: Promise<void> = Promise.resolve();
-  private readonly channel: BroadcastChannel | undefined;
-  private syncTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly tabs: TabSync;
+  /**
+   * Profile changes found due by a read (recommend(): the skips of a list it supersedes, a
+   * long-term vector rebuilt for a new model version). They are in the mirror at once, so the
+   * read that found them uses them, and are stored on the next write (track(), consent, export,
+   * close) or after {@link DEFER_MS}: a read itself never writes the memory.
+   */
+  private deferred: ProfileChange[] = [];
+  private deferTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly o: VisitorOptions) {
     this.gapMs = o.sessionGapMs ?? DEFAULT_SESSION_GAP_MS;
-    if (typeof BroadcastChannel !== 'undefined') {
-      this.channel = new BroadcastChannel(`localrec:${o.name}`);
-      this.channel.onmessage = (ev: MessageEvent<SyncMessage>) => this.heard(ev.data);
-    }
-  }
-
-  private tell(message: SyncMessage): void {
-    try {
-      this.channel?.postMessage(message);
-    } catch {
-      // A closed channel (after close()) has nobody to tell.
-    }
-  }
-
-  /** Another tab changed or deleted the memory. */
-  private heard(message: SyncMessage): void {
-    if (message?.kind === 'forget') {
-      if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
-      const memory = this.memory;
-      this.memory = undefined;
-      this.dropCopies();
-      // Its database is being deleted by the other tab; this connection must not hold it up.
-      void memory?.close().catch(() => undefined);
-      this.o.emit({ kind: 'forget' });
-    } else if (message?.kind === 'changed' && this.memory) {
-      if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
-      this.syncTimer = setTimeout(() => {
-        this.syncTimer = undefined;
+    this.tabs = new TabSync(o.name, {
+      forget: () => {
+        const memory = this.memory;
+        this.memory = undefined;
+        this.dropCopies();
+        // Its database is being deleted by the other tab; this connection must not hold it up.
+        void memory?.close().catch(() => undefined);
+        this.o.emit({ kind: 'forget' });
+      },
+      changed: () =>
         this.enqueue(async () => {
           if (!this.memory) return;
           await this.reloadWithConsent();
           this.o.emit({ kind: 'sync' });
-        });
-      }, SYNC_DEBOUNCE_MS);
-    }
+        }),
+    });
   }
 
   /**
@@ -176,12 +162,13 @@ export class Visitor {
   private async reload(): Promise<void> {
     if (!this.memory) return;
     this.recent = await this.memory.recentEvents(RECENT_EVENTS);
-    this.profile = await this.memory.getProfile();
+    // What is stored, plus what a read found due and is not stored yet.
+    this.profile = this.deferred.reduce((p, change) => change(p), await this.memory.getProfile());
   }
 
   private forward(c: MemoryChange): void {
     // What other tabs mirror: events, profile, consent (not caches or the outbox).
-    if (MIRRORED.has(c.kind)) this.tell({ kind: 'changed' });
+    if (MIRRORED.has(c.kind)) this.tabs.tell('changed');
     if (c.kind === 'track') {
       this.o.emit({ kind: 'track', event: c.event });
       if (c.compacted > 0) this.enqueue(() => this.refreshCompacted());
@@ -213,13 +200,39 @@ export class Visitor {
 
   /** Applies a profile change to the mirror now and to the stored profile in order. */
   changeProfile(change: ProfileChange): void {
+    this.storeDeferred();
     this.profile = change(this.profile);
     const memory = this.memory;
     if (memory) this.enqueue(() => memory.updateProfile(change));
   }
 
-  /** Resolves when every queued profile write has finished. */
+  /** Applies a profile change a read found due to the mirror now; stores it later (see {@link deferred}). */
+  deferProfile(change: ProfileChange): void {
+    this.profile = change(this.profile);
+    this.deferred.push(change);
+    this.deferTimer ??= setTimeout(() => this.storeDeferred(), DEFER_MS);
+  }
+
+  /** Queues the deferred profile changes for the store, in the order they were found. */
+  private storeDeferred(): void {
+    if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
+    const changes = this.deferred;
+    this.deferred = [];
+    const memory = this.memory;
+    if (memory) for (const change of changes) this.enqueue(() => memory.updateProfile(change));
+  }
+
+  /** Drops the deferred profile changes (the memory is going away). */
+  private dropDeferred(): void {
+    if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
+    this.deferred = [];
+  }
+
+  /** Stores what is deferred and resolves when every queued profile write has finished. */
   async flush(): Promise<void> {
+    this.storeDeferred();
     let seen: Promise<void>;
     do {
       seen = this.writes;
@@ -241,6 +254,7 @@ export class Visitor {
       validateTrackEvent(event, this.o.now()); // a wrong event is the page's bug either way
       return { stored: false };
     }
+    this.storeDeferred();
     const stored = await this.memory!.track(event);
     const before = this.recent.filter((e) => e.timestamp <= stored.timestamp && isInterest(e));
     let at = this.recent.length;
@@ -255,7 +269,9 @@ export class Visitor {
     let vector = this.profile.vector;
     let moved = false;
     if (tag && vectorsOf && this.profile.vectorModel !== tag) {
-      await this.ensureLongTerm(tag, vectorsOf); // replays the mirror, this event included
+      // Replays the mirror, this event included.
+      const rebuilt = await this.longTermChange(tag, vectorsOf);
+      if (rebuilt) this.changeProfile(rebuilt);
     } else if (tag && vectorsOf) {
       const x = (await vectorsOf([stored.itemId])).get(stored.itemId);
       const prev = before[before.length - 1];
@@ -273,22 +289,31 @@ export class Visitor {
     return { stored: true, event: stored };
   }
 
-  /** Rebuilds the long-term vector from the mirror when it belongs to another model (or none). */
-  async ensureLongTerm(tag: string, vectorsOf: VectorsOf): Promise<void> {
-    if (!this.personal || this.profile.vectorModel === tag) return;
+  /**
+   * The change that rebuilds the long-term vector from the mirror, when the vector belongs to
+   * another model (or none); null when it needs none.
+   */
+  async longTermChange(tag: string, vectorsOf: VectorsOf): Promise<ProfileChange | null> {
+    if (!this.personal || this.profile.vectorModel === tag) return null;
     const ids = [...new Set(this.recent.filter(isInterest).map((e) => e.itemId))];
     const vectors = ids.length ? await vectorsOf(ids) : new Map<string, Float32Array>();
     const vector = replayLongTerm(this.recent, (id) => vectors.get(id));
-    this.changeProfile((p) => ({ ...p, vector, vectorModel: tag }));
+    return (p) => ({ ...p, vector, vectorModel: tag });
   }
 
-  /** Counts the skips of a slot's previous list against its items' categories. */
-  countSkips(list: ShownList | undefined, categoryOf: (id: string) => string | undefined): void {
-    if (!list || !this.personal) return;
+  /**
+   * The change that counts the skips of a slot's previous list against its items' categories;
+   * null when there are none.
+   */
+  skipsChange(
+    list: ShownList | undefined,
+    categoryOf: (id: string) => string | undefined,
+  ): ProfileChange | null {
+    if (!list || !this.personal) return null;
     const counts: BanditCounts = new Map();
     for (const id of skipsSince(list, this.recent)) countFor(counts, categoryOf(id), false);
-    if (counts.size > 0)
-      this.changeProfile((p) => ({ ...p, bandits: applyBanditCounts(p.bandits, counts) }));
+    if (counts.size === 0) return null;
+    return (p) => ({ ...p, bandits: applyBanditCounts(p.bandits, counts) });
   }
 
   async setConsent(flags: Partial<ConsentFlags>): Promise<Consent> {
@@ -334,6 +359,7 @@ export class Visitor {
 
   /** Drops every in-memory copy of the visitor's data (consent back to the defaults). */
   private dropCopies(): void {
+    this.dropDeferred();
     this.stored = { ...DEFAULT_CONSENT };
     this.recent = [];
     this.profile = emptyProfile();
@@ -341,19 +367,19 @@ export class Visitor {
 
   /** Deletes the database and every in-memory copy of the visitor's data. */
   async forget(): Promise<void> {
+    this.dropDeferred(); // about to be deleted with everything else
     await this.flush();
     const memory = this.memory;
     this.memory = undefined;
     // First, so other tabs let go of the database (and of their copies) before it is deleted.
-    this.tell({ kind: 'forget' });
+    this.tabs.tell('forget');
     if (memory) await memory.forget();
     else if (typeof indexedDB !== 'undefined') await deleteDB(this.o.name).catch(() => undefined);
     this.dropCopies();
   }
 
   async close(): Promise<void> {
-    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
-    this.channel?.close();
+    this.tabs.close();
     await this.flush();
     await this.memory?.close();
     this.memory = undefined;
