@@ -3,7 +3,7 @@
  * checked against it before anything uses it (ARCHITECTURE.md, "Rules that hold everywhere").
  *
  * Web-platform APIs only (Web Crypto, WHATWG streams), which browsers, workers and Node ≥ 20
- * all have, so the same checks run in the ranker worker, the SDK and the CLI.
+ * all have, so the same checks run in the recommender worker, the SDK and the CLI.
  */
 import { LocalrecError } from './errors.ts';
 

@@ -1,6 +1,6 @@
 /**
  * The last two stages of the recommend funnel (retrieve → **blend → rerank**), as pure functions
- * so they run in the ranker worker and in Node tests alike.
+ * so they run in the recommender worker and in Node tests alike.
  *
  * 1. Sources: each retriever hands in its own best candidates with its own scores — SASRec's
  *    next-item scores (short-term: the session), the two-tower user tower (long-term), a

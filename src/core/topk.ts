@@ -2,7 +2,7 @@
  * Retrieval kernels: dot-product scoring of one query against a block of item rows
  * (int8 with per-row scales, f16, f32) and a bounded top-k selection.
  *
- * Pure typed-array code so the same kernels run in the ranker worker, in Node benchmarks
+ * Pure typed-array code so the same kernels run in the recommender worker, in Node benchmarks
  * and in the CLI. The inner loops are unrolled by four because V8 does not vectorise
  * JavaScript; four independent accumulators let it overlap the multiply-adds.
  */

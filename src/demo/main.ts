@@ -18,14 +18,15 @@ import type {
   RecommenderChange,
   StoredEvent,
 } from '../client/api.ts';
-import { isLocalrecError, LocalrecError } from '../core/errors.ts';
-import { mountWidget, type Widget, type WidgetRecommender } from '../embed/widget.ts';
+import { LocalrecError } from '../core/errors.ts';
+import { mountWidget, type Widget } from '../embed/widget.ts';
 import { catalogFrom, searchCatalog, type Catalog } from './catalog.ts';
 import { loadSiteConfig, type SiteConfig } from './config.ts';
 import { byId, replaceChildren } from './dom.ts';
 import { offlineReady } from './offline-check.ts';
 import { startServiceWorker } from './pwa.ts';
-import { catalogCards, historyRows, ms, picksFrom } from './render.ts';
+import { catalogCards, historyRows, picksFrom } from './render.ts';
+import { mountStatusView } from './status-view.ts';
 import { readMemory } from './your-data.ts';
 import { mountYourDataView } from './your-data-view.ts';
 
@@ -37,10 +38,6 @@ const K = 8;
 const PICKS_SHOWN = 30;
 
 const ui = {
-  statusText: byId('status-text'),
-  statusDot: document.querySelector<HTMLElement>('.status-dot')!,
-  progress: byId<HTMLProgressElement>('status-progress'),
-  error: byId('error'),
   browse: byId('view-browse'),
   data: byId('view-your-data'),
   nav: [...document.querySelectorAll<HTMLAnchorElement>('.nav a')],
@@ -54,21 +51,10 @@ const ui = {
   more: byId<HTMLButtonElement>('show-more'),
   personalize: byId<HTMLInputElement>('personalize'),
   widgetHost: byId('recs-widget'),
-  recsEmpty: byId('recs-empty'),
   history: byId('history'),
   historyEmpty: byId('history-empty'),
   consentPersonalization: byId<HTMLInputElement>('consent-personalization'),
   consentFederated: byId<HTMLInputElement>('consent-federated'),
-  banner: byId('update-banner'),
-  bannerText: byId('update-text'),
-  bannerApply: byId<HTMLButtonElement>('update-apply'),
-  bannerDismiss: byId<HTMLButtonElement>('update-dismiss'),
-  device: byId('stat-device'),
-  kernel: byId('stat-kernel'),
-  recommendTime: byId('stat-recommend'),
-  model: byId('stat-model'),
-  items: byId('stat-items'),
-  offline: byId('stat-offline'),
 };
 
 /** Where the encoders run, once the model is complete: the service worker warms only its ORT. */
@@ -87,7 +73,6 @@ const state = {
   /** Picks on their way to the memory, shown at once (the worker may be busy loading). */
   pending: new Set<string>(),
   limit: PAGE,
-  failed: false,
   complete: false,
   swReady: false,
 };
@@ -98,41 +83,8 @@ const yourData = mountYourDataView({
   onError: (e) => showError(e),
 });
 
-function setStatus(text: string, mode: 'busy' | 'ready' | 'error', fraction?: number): void {
-  // After a failure, late progress callbacks must not paint over the error state.
-  if (state.failed && mode !== 'error') return;
-  ui.statusText.textContent = text;
-  ui.statusText.title = text;
-  ui.statusDot.dataset['state'] = mode;
-  ui.progress.hidden = fraction === undefined;
-  if (fraction !== undefined) ui.progress.value = fraction;
-}
-
-function showError(e: unknown): void {
-  const code = isLocalrecError(e) ? e.code : 'internal';
-  const message = e instanceof Error ? e.message : String(e);
-  ui.error.replaceChildren();
-  const strong = document.createElement('strong');
-  strong.textContent = code;
-  ui.error.append(strong, ` ${message}`);
-  ui.error.hidden = false;
-  state.failed = true;
-  setStatus('stopped: see the error above', 'error');
-  console.error(e);
-}
-
-/** A small non-blocking banner at the bottom: one message, an action, and "later". */
-function showBanner(text: string, action: { label: string; run: () => void } | null): void {
-  ui.bannerText.textContent = text;
-  ui.bannerApply.textContent = action?.label ?? 'OK';
-  ui.bannerApply.onclick = () => {
-    ui.banner.hidden = true;
-    action?.run();
-  };
-  ui.bannerDismiss.hidden = action === null;
-  ui.banner.hidden = false;
-}
-ui.bannerDismiss.addEventListener('click', () => (ui.banner.hidden = true));
+const status = mountStatusView();
+const { setStatus, showError, showBanner } = status;
 
 // ---- catalog and picks -------------------------------------------------------------------
 
@@ -221,38 +173,19 @@ function setConsent(flags: Partial<Pick<Consent, 'personalization' | 'federated'
 // ---- status and footer ---------------------------------------------------------------------
 
 function onProgress(p: LoadProgress): void {
-  const done = p.phase === 'complete';
-  if (p.phase === 'update') setStatus(p.text, 'busy', p.progress);
-  else if (!done) setStatus(p.text, 'busy', p.totalBytes > 0 ? p.progress : undefined);
-  if (p.items > 0) ui.items.textContent = itemsText(p.items, p.totalItems);
+  status.onProgress(p);
   // The first load's end is awaited in boot(); this covers a model update's end.
-  if (done && state.complete) void renderStatus();
+  if (p.phase === 'complete' && state.complete) void renderStatus();
 }
 
-const itemsText = (items: number, total: number) =>
-  items < total
-    ? `${items.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`
-    : items.toLocaleString('en-US');
-
 async function renderStatus(): Promise<void> {
-  const recs = state.recs;
-  if (!recs) return;
-  const s = await recs.status();
-  ui.device.textContent = s.device;
-  ui.kernel.textContent = s.kernel;
-  ui.model.textContent = s.modelVersion;
-  ui.model.title = `${s.modelVersion}${s.manifestVersion !== null ? `, publication ${s.manifestVersion}` : ''}`;
-  ui.items.textContent = itemsText(s.items, s.totalItems);
-  const offline = s.source === 'cache' || !navigator.onLine;
-  const where = offline ? 'offline, from the model saved on this device' : `on ${s.device}`;
-  if (s.complete) setStatus(`ready ${where} · ${itemsText(s.items, s.totalItems)} items`, 'ready');
-  else if (offline) setStatus(`loading ${where}`, 'busy');
+  if (state.recs) await status.render(state.recs);
 }
 
 async function afterComplete(): Promise<void> {
   state.complete = true;
   await renderStatus();
-  onDevice(ui.device.textContent ?? '');
+  onDevice(status.device());
   void checkOffline();
 }
 
@@ -264,26 +197,9 @@ async function afterComplete(): Promise<void> {
 async function checkOffline(): Promise<void> {
   if (!state.swReady || !state.complete || !state.config) return;
   if (await offlineReady(state.config)) {
-    ui.offline.textContent = 'ready';
-    ui.offline.title = 'This page and its model load without a network';
+    status.setOffline('ready', 'This page and its model load without a network');
     document.documentElement.dataset['offline'] = 'ready';
-  } else ui.offline.textContent = 'not yet';
-}
-
-/** The widget's recommender, timing every list it asks for (for the footer). */
-function timed(recs: Recommender): WidgetRecommender {
-  return {
-    recommend: async (options) => {
-      const r = await recs.recommend(options);
-      const t = r.timings;
-      ui.recommendTime.textContent = ms(t.totalMs);
-      ui.recommendTime.title = `state ${ms(t.stateMs)}, retrieve ${ms(t.retrieveMs)}, rerank ${ms(t.rerankMs)}; ${r.itemsSearched} of ${r.totalItems} items searched`;
-      ui.recsEmpty.hidden = true;
-      return r;
-    },
-    track: (event) => recs.track(event),
-    explain: (itemId) => recs.explain(itemId),
-  };
+  } else status.setOffline('not yet');
 }
 
 // ---- views --------------------------------------------------------------------------------
@@ -376,12 +292,11 @@ async function boot(): Promise<void> {
       void checkOffline();
     },
     onError: (message) => {
-      ui.offline.textContent = 'unavailable';
-      ui.offline.title = message;
+      status.setOffline('unavailable', message);
       console.warn(`[demo] ${message}`);
     },
   });
-  if (!sw) ui.offline.textContent = 'unavailable';
+  if (!sw) status.setOffline('unavailable');
 
   const device = deviceFromUrl();
   setStatus('reading the site config', 'busy');
@@ -405,7 +320,7 @@ async function boot(): Promise<void> {
     el.disabled = false;
   yourData.enable();
 
-  const widget = mountWidget(ui.widgetHost, timed(recs), {
+  const widget = mountWidget(ui.widgetHost, status.timed(recs), {
     k: K,
     title: '',
     slot: 'demo',

@@ -23,7 +23,7 @@ interface Started {
 }
 
 function startWorker(): Started {
-  const worker = new Worker(new URL('../../workers/ranker.worker.ts', import.meta.url), {
+  const worker = new Worker(new URL('./ranker.worker.ts', import.meta.url), {
     type: 'module',
   });
   return { worker, ranker: wrap<Ranker>(worker) };

@@ -1,7 +1,7 @@
 /**
- * The ranker contract, declared once. `createRanker()` (in-process, ranker.ts) and the
- * comlink proxy of workers/ranker.worker.ts (`wrap<Ranker>(worker)`) both satisfy it, so
- * callers never care where the work runs. Everything crossing it is structured-cloneable;
+ * The ranker contract, declared once. `createRanker()` (in-process, ranker.ts) satisfies it,
+ * and so does a comlink proxy of a worker that exposes one (`wrap<Ranker>(worker)`; the ranker
+ * tests run it that way), so callers never care where the work runs. Everything crossing it is structured-cloneable;
  * failures are `LocalrecError`s whose `code` survives the worker hop (../rpc/errors-transfer.ts).
  */
 import type { ContextSpec } from '../../core/context.ts';
