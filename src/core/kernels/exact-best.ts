@@ -8,6 +8,7 @@
  * with the TypeScript kernel's own functions ({@link exactScore}); `topK` then ranks exactly
  * the scores the reference would have, so indices, order, ties and scores all match bit for bit.
  */
+import type { SearchStats } from '../topk-engine.ts';
 import { scoreF16, scoreF32, scoreInt8, topK, type TopK } from '../topk.ts';
 
 /** float32 unit roundoff, 2^-24. */
@@ -179,6 +180,24 @@ export class Contenders {
     const scores = Float32Array.from(order, (i) => exact(i));
     const best = topK(scores, this.k);
     for (let j = 0; j < best.indices.length; j++) best.indices[j] = order[best.indices[j]!]!;
+    return best;
+  }
+
+  /**
+   * The end of a kernel's search over its blocks: {@link result} with each survivor rescored by
+   * `exactRow` on the block holding it, and what the search did written into `stats`.
+   */
+  finish<B extends { baseIndex: number }>(
+    blockOf: (index: number) => B,
+    exactRow: (block: B, row: number) => number,
+    stats: SearchStats,
+    rows: Pick<SearchStats, 'approxRows' | 'exactRows'>,
+  ): TopK {
+    const best = this.result((index) => {
+      const b = blockOf(index);
+      return exactRow(b, index - b.baseIndex);
+    });
+    Object.assign(stats, { ...rows, contenders: this.pushed, rescored: this.rescored });
     return best;
   }
 

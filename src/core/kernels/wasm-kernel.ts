@@ -308,17 +308,7 @@ export async function createWasmKernel(options: WasmKernelOptions = {}): Promise
         row = next;
       }
     });
-    const best = pool.result((index) => {
-      const b = list.blockOf(index);
-      return exactRow(b, index - b.baseIndex);
-    });
-    Object.assign(stats, {
-      approxRows,
-      exactRows,
-      contenders: pool.pushed,
-      rescored: pool.rescored,
-    });
-    return best;
+    return pool.finish((index) => list.blockOf(index), exactRow, stats, { approxRows, exactRows });
   };
 
   return {
