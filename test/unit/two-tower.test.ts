@@ -22,12 +22,7 @@ import {
   removeItems,
 } from '../../models/two-tower/cold.ts';
 import { configFor, type TwoTowerConfig } from '../../models/two-tower/config.ts';
-import {
-  exportTwoTowerUserTower,
-  quantizeUserTower,
-  TWO_TOWER_ONNX_INPUT,
-  TWO_TOWER_ONNX_OUTPUT,
-} from '../../models/two-tower/export-onnx.ts';
+import { exportTwoTowerUserTower, quantizeUserTower } from '../../models/two-tower/export-onnx.ts';
 import {
   buildItemFeatures,
   popularityBucket,
@@ -57,6 +52,7 @@ import {
   type TwoTowerTrainResult,
 } from '../../models/two-tower/train.ts';
 import { contextVector, contextWidth } from '../../src/core/context.ts';
+import { ENCODER_INPUT, ENCODER_OUTPUT } from '../../src/core/encoder-io.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { fullRanks, retrievalMetrics } from '../../src/core/metrics.ts';
 import { Rng } from '../../src/core/random.ts';
@@ -391,9 +387,9 @@ describe('ONNX user tower (onnxruntime-web, wasm) vs tfjs', () => {
       const bytes = exportTwoTowerUserTower(config, arrays, table, { quantization: q });
       const m = onnx.ModelProto.decode(bytes);
       expect(Number(m.opsetImport![0]!.version)).toBe(17);
-      expect(m.graph!.input![0]!.name).toBe(TWO_TOWER_ONNX_INPUT);
+      expect(m.graph!.input![0]!.name).toBe(ENCODER_INPUT);
       expect(m.graph!.input![0]!.type!.tensorType!.elemType).toBe(7); // int64
-      expect(m.graph!.output![0]!.name).toBe(TWO_TOWER_ONNX_OUTPUT);
+      expect(m.graph!.output![0]!.name).toBe(ENCODER_OUTPUT);
       expect(m.graph!.node!.some((n) => n.opType === 'DequantizeLinear')).toBe(q === 'int8');
       const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
       const deq = quantizeUserTower(config, arrays, table, q).dequantized;
@@ -401,9 +397,7 @@ describe('ONNX user tower (onnxruntime-web, wasm) vs tfjs', () => {
       const t = tf.tensor2d(deq['item_vectors']!.data, [config.numItems + 1, config.dim]);
       let worst = 0;
       for (const batch of batches()) {
-        const y = (await session.run({ [TWO_TOWER_ONNX_INPUT]: ids(batch) }))[
-          TWO_TOWER_ONNX_OUTPUT
-        ]!;
+        const y = (await session.run({ [ENCODER_INPUT]: ids(batch) }))[ENCODER_OUTPUT]!;
         expect(y.dims).toEqual([batch.length, config.dim]);
         const ref = encodeUsers(config, w, t, batch).dataSync();
         const got = y.data as Float32Array;

@@ -6,7 +6,7 @@ import { LocalrecError } from '../../core/errors.ts';
 import { fullRanks, retrievalMetrics, type RetrievalMetrics } from '../../core/metrics.ts';
 import type { Dataset, SplitData } from '../../core/types.ts';
 import { weightsToArrays } from '../../../models/sasrec/model.ts';
-import { usersByTrainLength } from '../../../models/sasrec/train.ts';
+import { usersByTrainLength } from '../../../models/training/examples.ts';
 import { encodeTwoTowerCheckpoint } from '../../../models/two-tower/checkpoint.ts';
 import {
   coldItemRecall,
