@@ -13,6 +13,12 @@ import { generateSyntheticCatalog } from '../core/synthetic.ts';
 import { leaveOneOut } from '../core/split.ts';
 import type { Dataset, SplitData } from '../core/types.ts';
 
+/** The `--data` flag of the commands that train. */
+export const DATA_OPTION = { type: 'string', description: 'dataset path, or demo' } as const;
+
+/** What `--data is required (…)` says the flag is. */
+export const DATA_FLAG_HINT = 'a dataset path, or demo';
+
 /** What `--data` accepts, in the order it is recognised. */
 export const DATA_FORMATS_HELP = `--data accepts:
   a MovieLens 100K folder (u.data, optional u.item)

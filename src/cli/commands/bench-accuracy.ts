@@ -5,7 +5,7 @@ import { loadDataset } from '../data.ts';
 import { evaluateSasrec } from '../evaluate.ts';
 import { exportModelDir } from '../export.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
-import type { Command } from '../main.ts';
+import type { Command } from '../command.ts';
 import { readSasrecCheckpoint } from '../model-dir.ts';
 import { runTrain } from '../train.ts';
 import { parseTrainFlags, trainOptions } from './train.ts';

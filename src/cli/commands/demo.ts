@@ -8,7 +8,7 @@ import { openPublicationStore } from '../../server/store/registry.ts';
 import { loadDataset } from '../data.ts';
 import { exportModelDir } from '../export.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
-import type { Command } from '../main.ts';
+import type { Command } from '../command.ts';
 import { runTrain } from '../train.ts';
 import { CHECKPOINT_FILE } from '../train.ts';
 import { DIST_DIR, serveOptions, startServer } from './serve.ts';

@@ -4,7 +4,7 @@ import type { FastifyServerOptions } from 'fastify';
 import { LocalrecError } from '../../core/errors.ts';
 import { createServer, DEFAULT_MAX_BODY_BYTES, listen } from '../../server/app.ts';
 import { staticRoot } from '../package-root.ts';
-import { num, type CliOption, type Command } from '../main.ts';
+import { num, type CliOption, type Command } from '../command.ts';
 
 /** Flags every command that starts a server takes (`serve`, `demo`). */
 export const serveOptions = {

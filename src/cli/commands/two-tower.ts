@@ -41,7 +41,7 @@ import {
   type TwoTowerTrainResult,
 } from '../../../models/two-tower/train.ts';
 import { loadDataset, splitDataset } from '../data.ts';
-import { num, type Command } from '../main.ts';
+import { num, type Command } from '../command.ts';
 import { bar, duration, ProgressLine } from '../progress.ts';
 import { putBlob, writeShardSet } from '../shards.ts';
 import { initTf } from '../tf-node.ts';
