@@ -1,5 +1,3 @@
-import { renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Dataset, SplitData } from '../../core/types.ts';
 import type { TwoTowerConfig } from '../../../models/two-tower/config.ts';
 import {
@@ -9,6 +7,7 @@ import {
 import type { ItemFeatures } from '../../../models/two-tower/features.ts';
 import { itemTable, type TwoTowerWeights } from '../../../models/two-tower/model.ts';
 import { weightsToArrays } from '../../../models/sasrec/model.ts';
+import { writeExportManifest } from '../export-manifest.ts';
 import { putBlob, writeShardSet } from '../shards.ts';
 
 /** The item tower's output for every item, (numItems+1, dim) row-major: what the shards ship. */
@@ -54,25 +53,16 @@ export function exportTwoTower(o: TwoTowerExportOptions) {
     dtype: o.quantization === 'int8' ? 'int8' : 'f32',
     shardItems: o.shardItems,
   });
-  const createdAt = new Date().toISOString();
-  const manifest = {
-    formatVersion: 1,
-    modelVersion: `${createdAt.replace(/\.\d+Z$/, 'Z')}-${onnx.sha256.slice(0, 8)}`,
-    createdAt,
-    models: {
+  writeExportManifest(
+    o.dir,
+    onnx,
+    {
       twoTower: {
         userTower: { ...onnx, quantization: o.quantization, format: 'onnx' },
         config: { ...c },
       },
     },
-    shards: set.embedding,
-    metadata: set.metadata,
-    llm: null,
-    federated: null,
-    signature: null,
-  };
-  const tmp = join(o.dir, `manifest.json.tmp-${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2));
-  renameSync(tmp, join(o.dir, 'manifest.json'));
+    set,
+  );
   return { onnx, set };
 }
