@@ -8,7 +8,7 @@ import {
   parseMovieLens100k,
   parseMovieLens1m,
   parseSasrecText,
-} from '../core/readers.ts';
+} from '../core/readers/index.ts';
 import { generateSyntheticCatalog } from '../core/synthetic.ts';
 import { leaveOneOut } from '../core/split.ts';
 import type { Dataset, SplitData } from '../core/types.ts';
