@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as ort from 'onnxruntime-web';
@@ -60,6 +58,7 @@ import { decodeShard, shardRowsAsFloat32 } from '../../src/core/shard.ts';
 import { leaveOneOut } from '../../src/core/split.ts';
 import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
 import type { Dataset, SplitData } from '../../src/core/types.ts';
+import { localrec } from './cli-runner.ts';
 
 const { onnx } = onnxProto;
 
@@ -450,24 +449,8 @@ describe('ONNX user tower (onnxruntime-web, wasm) vs tfjs', () => {
 });
 
 describe('localrec two-tower (the real binary)', () => {
-  const run = promisify(execFile);
-  const bin = join(import.meta.dirname, '../../bin/localrec.js');
   const dir = mkdtempSync(join(tmpdir(), 'localrec-tt-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  /** Runs the real binary; `json` is its last stdout line when that is JSON. */
-  async function localrec(...args: string[]) {
-    const lastJson = (out: string) => {
-      const last = out.trim().split('\n').at(-1) ?? '';
-      return last.startsWith('{') ? JSON.parse(last) : {};
-    };
-    try {
-      const { stdout, stderr } = await run('node', [bin, ...args], { maxBuffer: 1 << 24 });
-      return { code: 0, stdout, json: lastJson(stdout), stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, json: lastJson(err.stdout), stderr: err.stderr };
-    }
-  }
 
   it('trains, evaluates, runs the cold test and exports; ends with a JSON summary', async () => {
     const out = join(dir, 'tt');
