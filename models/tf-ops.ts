@@ -148,3 +148,28 @@ export function updateAverage(
       avg[k]!.assign(tf.add(tf.mul(avg[k]!, decay), tf.mul(v, 1 - decay)));
   });
 }
+
+/** Attention-mask fill value (large negative, not -inf, so fully masked pad rows stay finite). */
+export const MASK_VALUE = -1e9;
+
+/**
+ * Left-pads (or cuts to the last `len` items) each sequence into one (batch, len) int32 tensor.
+ * `len` defaults to the longest sequence, capped at maxLen.
+ */
+export function padBatch(seqs: ArrayLike<number>[], maxLen: number, len?: number): tf.Tensor2D {
+  const T = len ?? Math.max(1, Math.min(maxLen, Math.max(...seqs.map((s) => s.length))));
+  const out = new Int32Array(seqs.length * T);
+  seqs.forEach((s, b) => {
+    const n = Math.min(T, s.length);
+    for (let j = 0; j < n; j++) out[b * T + T - n + j] = s[s.length - n + j]!;
+  });
+  return tf.tensor2d(out, [seqs.length, T], 'int32');
+}
+
+/** Wraps every weight in a trainable tf.Variable (same names). */
+export function toVariables(w: Record<string, tf.Tensor>): Record<string, tf.Variable> {
+  const v: Record<string, tf.Variable> = {};
+  // Unnamed: tfjs registers variable names globally, so a named set could not be built twice.
+  for (const [name, t] of Object.entries(w)) v[name] = tf.variable(t, true);
+  return v;
+}

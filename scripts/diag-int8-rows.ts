@@ -8,7 +8,7 @@ import { readSasrecCheckpoint } from '../src/cli/model-dir.ts';
 import { initTf } from '../src/cli/tf-node.ts';
 import { arraysToWeights, encode } from '../models/sasrec/model.ts';
 import { quantizeSasrecWeights, shippedItemTable } from '../models/sasrec/export-onnx.ts';
-import { usersByTrainLength } from '../models/sasrec/train.ts';
+import { usersByTrainLength } from '../models/training/examples.ts';
 import {
   dequantizeRowsInt8,
   quantizeRowsInt8,

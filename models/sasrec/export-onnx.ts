@@ -27,29 +27,17 @@ import {
   quantizeColumnsInt8,
   quantizeInt4,
   quantizeRowsInt8,
-  type Int4Quantized,
 } from '../../src/core/quantize.ts';
+import { ENCODER_INPUT, ENCODER_OUTPUT } from '../../src/core/encoder-io.ts';
 import { ElemType, OnnxGraphBuilder } from '../onnx/graph-builder.ts';
+import type { QuantizedTensor } from '../onnx/quantized-tensor.ts';
+import { MASK_VALUE } from '../tf-ops.ts';
 import type { WeightArrays } from '../weights.ts';
 import { validateModelConfig, type SasrecConfig } from './config.ts';
-import {
-  MASK_VALUE,
-  memberConfig,
-  memberCount,
-  memberPrefix,
-  memberWeights,
-  weightShapes,
-} from './model.ts';
+import { memberConfig, memberCount, memberPrefix, memberWeights, weightShapes } from './model.ts';
 
 /** Weight precision of an exported encoder. */
 export type SasrecQuantization = 'fp32' | 'int8' | 'int4';
-
-/** One weight as the exporter stores it. */
-export type QuantizedTensor =
-  | { kind: 'f32'; shape: number[]; data: Float32Array }
-  /** axis 0: one scale per row (embeddings); axis 1: one per column (matrices). */
-  | { kind: 'int8'; shape: [number, number]; q: Int8Array; scales: Float32Array; axis: 0 | 1 }
-  | { kind: 'int4'; shape: [number, number]; int4: Int4Quantized };
 
 /** Every SASRec weight, by its checkpoint name, in exported form. */
 export interface QuantizedSasrec {
@@ -62,10 +50,6 @@ export interface SasrecExportOptions {
   /** int4 block length: a power of two ≥ 16 (onnxruntime's int4 kernels need that). Default 32. */
   int4BlockSize?: number;
 }
-
-/** Names of the graph's input and output: the contract with the ranker worker. */
-export const SASREC_ONNX_INPUT = 'item_ids';
-export const SASREC_ONNX_OUTPUT = 'user_vec';
 
 const EMBEDDINGS = new Set(['item_emb', 'pos_emb']);
 
@@ -291,7 +275,7 @@ export function exportSasrecEncoder(
   const dh = dim / heads;
   const lastSlice = [g.ints([-1]), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])]; // Slice starts/ends/axes: position T-1
 
-  const ids = g.input(SASREC_ONNX_INPUT, 'int64', ['batch', 'seq']);
+  const ids = g.input(ENCODER_INPUT, 'int64', ['batch', 'seq']);
   const idsShape = g.op('Shape', [ids]); // [batch, T]
   const T = g.op('Gather', [idsShape, g.intScalar(1)], { axis: 0 }); // scalar
   const Tvec = g.op('Unsqueeze', [T, g.ints([0])]); // [T]
@@ -393,14 +377,14 @@ export function exportSasrecEncoder(
       : final('Div', [squeezed(), g.scalar(share)]);
   };
 
-  if (K === 1) member('', 1, SASREC_ONNX_OUTPUT);
+  if (K === 1) member('', 1, ENCODER_OUTPUT);
   else {
     // An ensemble: the members' vectors side by side, each divided by K, so a dot product with a
     // shard row (the members' rows side by side) is the mean of the members' scores.
     const parts = Array.from({ length: K }, (_, k) => member(memberPrefix(k), K));
-    g.node('Concat', parts, { axis: 1 }, [SASREC_ONNX_OUTPUT]);
+    g.node('Concat', parts, { axis: 1 }, [ENCODER_OUTPUT]);
   }
-  g.output(SASREC_ONNX_OUTPUT, 'float32', ['batch', dim * K]);
+  g.output(ENCODER_OUTPUT, 'float32', ['batch', dim * K]);
 
   const int4 = scheme === 'int4';
   return g.toBytes({
@@ -412,8 +396,7 @@ export function exportSasrecEncoder(
         ]
       : [{ domain: '', version: 17 }],
     irVersion: int4 ? 10 : 8,
-    docString:
-      'SASRec user encoder: item_ids (batch, seq) int64, left-padded with 0 -> user_vec (batch, dim)',
+    docString: `SASRec user encoder: ${ENCODER_INPUT} (batch, seq) int64, left-padded with 0 -> ${ENCODER_OUTPUT} (batch, dim)`,
     metadata: {
       'localrec.model': 'sasrec-encoder',
       'localrec.sasrec.config': JSON.stringify(c),

@@ -1,10 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { Rng } from '../../src/core/random.ts';
-import { lookup, matMul, softCrossEntropy, softmaxCrossEntropy } from '../tf-ops.ts';
+import {
+  lookup,
+  MASK_VALUE,
+  matMul,
+  padBatch,
+  softCrossEntropy,
+  softmaxCrossEntropy,
+} from '../tf-ops.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
 import { withItemFeatures } from './item-features.ts';
-import { forward, MASK_VALUE, outputSides, padBatch, type SasrecWeights } from './model.ts';
+import { forward, outputSides, type SasrecWeights } from './model.ts';
 
 /** How a slice of a batch is scored in training: the same on the main thread and in a gradient worker. */
 export interface SliceLossOptions {

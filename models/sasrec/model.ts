@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import type { WeightArrays } from '../weights.ts';
-import { dense, layerNorm, lookup, matMul } from '../tf-ops.ts';
+import { dense, layerNorm, lookup, MASK_VALUE, matMul, padBatch } from '../tf-ops.ts';
 import { validateModelConfig, type SasrecConfig } from './config.ts';
 
 /**
@@ -19,9 +19,6 @@ import { validateModelConfig, type SasrecConfig } from './config.ts';
  * Matrices are (in, out): y = x @ W + b.
  */
 export type SasrecWeights = Record<string, tf.Tensor>;
-
-/** Attention-mask fill value (large negative, not -inf, so fully masked pad rows stay finite). */
-export const MASK_VALUE = -1e9;
 
 function singleOnly(c: SasrecConfig, what: string): void {
   if (memberCount(c) > 1)
@@ -149,14 +146,6 @@ export function initWeights(c: SasrecConfig, seed: number): SasrecWeights {
   return w;
 }
 
-/** Wraps every weight in a trainable tf.Variable (same names). */
-export function toVariables(w: SasrecWeights): Record<string, tf.Variable> {
-  const v: Record<string, tf.Variable> = {};
-  // Unnamed: tfjs registers variable names globally, so a named set could not be built twice.
-  for (const [name, t] of Object.entries(w)) v[name] = tf.variable(t, true);
-  return v;
-}
-
 export interface ForwardOptions {
   /** Dropout on; a fresh seed per call comes from this Rng. */
   training?: { rng: Rng };
@@ -231,20 +220,6 @@ export function forward(
     get(w, 'final_ln.beta') as tf.Tensor1D,
     c.layerNormEps,
   ) as tf.Tensor3D;
-}
-
-/**
- * Left-pads (or cuts to the last `len` items) each sequence into one (batch, len) int32 tensor.
- * `len` defaults to the longest sequence, capped at maxLen.
- */
-export function padBatch(seqs: ArrayLike<number>[], maxLen: number, len?: number): tf.Tensor2D {
-  const T = len ?? Math.max(1, Math.min(maxLen, Math.max(...seqs.map((s) => s.length))));
-  const out = new Int32Array(seqs.length * T);
-  seqs.forEach((s, b) => {
-    const n = Math.min(T, s.length);
-    for (let j = 0; j < n; j++) out[b * T + T - n + j] = s[s.length - n + j]!;
-  });
-  return tf.tensor2d(out, [seqs.length, T], 'int32');
 }
 
 /** User representations: the final hidden state after each sequence's last item. (batch, dim) */

@@ -3,8 +3,16 @@ import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import type { SplitData, SplitMetrics } from '../../src/core/types.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
+import { toVariables } from '../tf-ops.ts';
+import { lengthBatches } from '../training/batches.ts';
+import { buildExamples, usersByTrainLength, type Example } from '../training/examples.ts';
+import {
+  runTrainingLoop,
+  type LoopEpochReport,
+  type LoopProgress,
+  type LoopResult,
+} from '../training/loop.ts';
 import { defaultTrainConfig, type SasrecConfig, type TrainConfig } from './config.ts';
-import { cloneWeights, startAverage, updateAverage } from '../tf-ops.ts';
 import { sliceLoss, type SliceLossOptions } from './loss.ts';
 import {
   bakedConfig,
@@ -13,42 +21,24 @@ import {
   type ItemFeatureMatrix,
 } from './item-features.ts';
 import { GradPool } from './parallel.ts';
-import { initWeights, scoreAll, toVariables, type SasrecWeights } from './model.ts';
+import { initWeights, scoreAll, type SasrecWeights } from './model.ts';
 
-export interface TrainProgress {
-  epoch: number;
-  epochs: number;
-  step: number;
-  stepsPerEpoch: number;
-  /** Mean loss over the epoch so far. */
-  loss: number;
+/** Progress after every step. */
+export interface TrainProgress extends LoopProgress {
   /** Training positions (non-padding targets) per second over the epoch so far. */
   positionsPerSec: number;
-  /** Seconds left in this epoch at the current rate. */
-  epochEtaSec: number;
-  elapsedSec: number;
 }
 
-export interface EpochReport {
-  epoch: number;
-  loss: number;
-  seconds: number;
+/** What every epoch reports. */
+export interface EpochReport extends LoopEpochReport<SplitMetrics> {
+  /** Training positions per second over the epoch. */
   positionsPerSec: number;
-  valid?: SplitMetrics;
-  best: boolean;
-  /** Set when this epoch's evaluation lowered the learning rate (to this value). */
-  learningRate?: number;
 }
 
-export interface TrainResult {
+/** What {@link trainSasrec} returns. */
+export interface TrainResult extends LoopResult<SplitMetrics, EpochReport> {
   /** The best weights, as a plain SASRec (`bakedConfig(c)`: item features folded into item_emb). */
   weights: SasrecWeights;
-  bestEpoch: number;
-  epochsRun: number;
-  bestValid: SplitMetrics | null;
-  trainSeconds: number;
-  history: EpochReport[];
-  stoppedBy: 'epochs' | 'patience' | 'time';
 }
 
 export interface TrainHooks {
@@ -56,94 +46,6 @@ export interface TrainHooks {
   onEpoch?: (r: EpochReport) => void;
   /** Called with the best weights so far whenever validation improves. */
   onCheckpoint?: (w: SasrecWeights, r: EpochReport) => void | Promise<void>;
-}
-
-export interface Example {
-  input: Int32Array;
-  target: Int32Array;
-  /** The user (index into `split.users`) and where `input` starts in its training sequence. */
-  user: number;
-  start: number;
-  /**
-   * With a future window W > 1: for each input position, the items 2..W steps after it in the
-   * training sequence (W-1 per position, 0 past its end).
-   */
-  future?: Int32Array;
-}
-
-/**
- * One example per user: input = train[:-1], target = train[1:], the last maxLen of each.
- * With `cropRate` > 0, that share of users (drawn afresh each epoch) instead trains on a
- * random prefix of its sequence, so no user's items sit at the same positions every epoch:
- * without it the model memorises each user's own context, which helps validation (whose
- * inputs were all trained on) but not test (whose last input never was).
- */
-export function buildExamples(
-  split: SplitData,
-  maxLen: number,
-  cropRate = 0,
-  rng?: Rng,
-  maskRate = 0,
-  tieShuffle = 0,
-  futureWindow = 1,
-): Example[] {
-  const out: Example[] = [];
-  for (const [user, u] of split.users.entries()) {
-    let s = u.train;
-    if (s.length < 2) continue;
-    if (tieShuffle > 0 && rng && u.trainTies && rng.next() < tieShuffle) {
-      s = s.slice();
-      const ties = u.trainTies;
-      for (let i = 0; i < s.length; i++) {
-        const run = ties[i]!;
-        if (run > 1) rng.shuffle(s.subarray(i, i + run));
-      }
-    }
-    // end in [2, length]: keep at least one input/target pair.
-    const end = cropRate > 0 && rng && rng.next() < cropRate ? 2 + rng.int(s.length - 1) : s.length;
-    const start = Math.max(0, end - 1 - maxLen);
-    let input = s.subarray(start, end - 1);
-    let target = s.subarray(start + 1, end);
-    if (maskRate > 0 && rng) {
-      // Item masking: drop inputs (as padding) and their targets; never the last input.
-      input = input.slice();
-      target = target.slice();
-      for (let i = 0; i < input.length - 1; i++) {
-        if (rng.next() < maskRate) input[i] = target[i] = 0;
-      }
-    }
-    const ex: Example = { input, target, user, start };
-    if (futureWindow > 1) {
-      const k = futureWindow - 1;
-      const future = new Int32Array(input.length * k);
-      for (let i = 0; i < input.length; i++)
-        for (let j = 0; j < k; j++) {
-          const at = start + i + 2 + j;
-          if (at < s.length) future[i * k + j] = s[at]!;
-        }
-      ex.future = future;
-    }
-    out.push(ex);
-  }
-  return out;
-}
-
-/**
- * Batches of similar length (to cut padding): shuffle, then sort inside pools of
- * 8 batches by length, then shuffle the batch order.
- */
-function makeBatches(examples: Example[], batchSize: number, rng: Rng): Example[][] {
-  const idx = rng.shuffle(Array.from(examples.keys())) as number[];
-  const pool = batchSize * 8;
-  const batches: Example[][] = [];
-  for (let p = 0; p < idx.length; p += pool) {
-    const chunk = idx
-      .slice(p, p + pool)
-      .sort((a, b) => examples[a]!.input.length - examples[b]!.input.length);
-    for (let b = 0; b < chunk.length; b += batchSize)
-      batches.push(chunk.slice(b, b + batchSize).map((i) => examples[i]!));
-  }
-  return rng.shuffle(batches) as Example[][];
 }
 
 /** The total loss weight of some examples: their real targets, or their sequences with per-user weighting. */
@@ -154,13 +56,6 @@ function lossWeight(examples: Example[], perUser: boolean): number {
     w += perUser ? (real > 0 ? 1 : 0) : real;
   }
   return w;
-}
-
-/** User indices in training-length order: evaluating in this order keeps each scoring batch's padding small. */
-export function usersByTrainLength(split: SplitData): number[] {
-  return Array.from(split.users.keys()).sort(
-    (a, b) => split.users[a]!.train.length - split.users[b]!.train.length,
-  );
 }
 
 /** Scores for evaluation, in batches, as plain arrays (one per input sequence). */
@@ -175,8 +70,9 @@ export function makeScorer(c: SasrecConfig, w: SasrecWeights) {
 }
 
 /**
- * Trains SASRec on the split's training sequences, evaluating validation NDCG@10 (full
- * ranking) every `evalEvery` epochs and keeping the best weights (never looking at test).
+ * Trains SASRec on the split's training sequences (the loop of models/training/loop.ts),
+ * evaluating validation NDCG@10 (full ranking) every `evalEvery` epochs and keeping the best
+ * weights (never looking at test).
  */
 export async function trainSasrec(
   c: SasrecConfig,
@@ -192,13 +88,9 @@ export async function trainSasrec(
     : null;
   /** What evaluation and checkpoints see: a plain SASRec (item features baked into item_emb). */
   const plain = bakedConfig(c);
-  const bake = (w: SasrecWeights): SasrecWeights =>
-    F ? tf.tidy(() => withItemFeatures(c, w, F)) : w;
   const rng = new Rng(tc.seed);
   const vars = toVariables(initWeights(c, rng.seed()));
   const varList = Object.values(vars);
-  let learningRate = tc.learningRate;
-  const optimizer = tf.train.adam(learningRate, 0.9, 0.98);
   if (!(Number.isInteger(tc.futureWindow) && tc.futureWindow >= 1))
     throw new LocalrecError(
       'bad-input',
@@ -208,12 +100,13 @@ export async function trainSasrec(
     throw new LocalrecError('bad-input', `futureWeight must be in [0, 1), got ${tc.futureWeight}`);
   if (tc.futureWindow > 1 && tc.loss.kind !== 'full')
     throw new LocalrecError('bad-input', 'a future window needs the full softmax loss');
+  if (!(tc.emaDecay >= 0 && tc.emaDecay < 1))
+    throw new LocalrecError('bad-input', `emaDecay must be in [0, 1), got ${tc.emaDecay}`);
   const window = tc.futureWeight > 0 ? tc.futureWindow : 1;
   const fixedExamples =
     tc.cropRate > 0 || tc.maskRate > 0 || tc.tieShuffle > 0
       ? null
       : buildExamples(split, c.maxLen, 0, undefined, 0, 0, window);
-  const hasValid = split.users.some((u) => u.valid > 0);
   const usersByLength = usersByTrainLength(split);
 
   const names = Object.keys(vars);
@@ -244,7 +137,7 @@ export async function trainSasrec(
     );
   };
   /** One optimizer step on a batch; returns its loss. With a pool, slices go to the workers. */
-  const trainStep = async (batch: Example[]): Promise<number> => {
+  const trainStep = async (batch: Example[], optimizer: tf.Optimizer): Promise<number> => {
     if (!pool || batch.length < 2) {
       const l = optimizer.minimize(() => lossOf(batch), true, varList)!;
       const v = (await l.data())[0]!;
@@ -298,118 +191,40 @@ export async function trainSasrec(
     return (localLoss * n[0]! + results.reduce((a, r, i) => a + r.loss! * n[i + 1]!, 0)) / total;
   };
 
-  if (!(tc.emaDecay >= 0 && tc.emaDecay < 1))
-    throw new LocalrecError('bad-input', `emaDecay must be in [0, 1), got ${tc.emaDecay}`);
-  // The averaged weights (same names as vars), updated after every step when emaDecay > 0.
-  const ema = tc.emaDecay > 0 ? startAverage(vars) : null;
-  const updateEma = () => {
-    if (ema) updateAverage(ema, vars, tc.emaDecay);
-  };
-  /** What validation scores and checkpoints keep: the average when there is one. */
-  const evalWeights = (): SasrecWeights => ema ?? vars;
-
-  const t0 = performance.now();
-  const history: EpochReport[] = [];
-  let best: SasrecWeights | null = null;
-  let bestScore = -Infinity;
-  let bestEpoch = 0;
-  let bestValid: SplitMetrics | null = null;
-  let sinceBest = 0;
-  let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
-  let epoch = 0;
-
   // Worker threads keep the process alive: close them however training ends.
   try {
-    for (epoch = 1; epoch <= tc.epochs; epoch++) {
-      const e0 = performance.now();
-      const examples =
-        fixedExamples ??
-        buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate, tc.tieShuffle, window);
-      const batches = makeBatches(examples, tc.batchSize, rng);
-      let lossSum = 0;
-      let positions = 0;
-      for (let step = 0; step < batches.length; step++) {
-        const batch = batches[step]!;
-        lossSum += await trainStep(batch);
-        updateEma();
-        positions += lossWeight(batch, false);
-        const secs = (performance.now() - e0) / 1000;
-        hooks.onProgress?.({
-          epoch,
-          epochs: tc.epochs,
-          step: step + 1,
-          stepsPerEpoch: batches.length,
-          loss: lossSum / (step + 1),
-          positionsPerSec: positions / secs,
-          epochEtaSec: (secs / (step + 1)) * (batches.length - step - 1),
-          elapsedSec: (performance.now() - t0) / 1000,
-        });
-      }
-      const seconds = (performance.now() - e0) / 1000;
-      const report: EpochReport = {
-        epoch,
-        loss: lossSum / Math.max(1, batches.length),
-        seconds,
-        positionsPerSec: positions / seconds,
-        best: false,
-      };
-      const lastEpoch = epoch === tc.epochs;
-      if (hasValid && (epoch % tc.evalEvery === 0 || lastEpoch)) {
-        const scored = bake(evalWeights());
-        report.valid = await evaluateRanking(split, 'valid', makeScorer(plain, scored), {
-          users: usersByLength,
-        });
-        if (report.valid.full.ndcg10 > bestScore) {
-          bestScore = report.valid.full.ndcg10;
-          bestEpoch = epoch;
-          bestValid = report.valid;
-          sinceBest = 0;
-          report.best = true;
-          if (best) tf.dispose(Object.values(best));
-          best = cloneWeights(scored);
-          await hooks.onCheckpoint?.(best, report);
-        } else if (epoch >= tc.minEpochs) {
-          sinceBest += 1;
-          // Reduce on plateau: every `lrPatience` evaluations without a gain, scale the rate down.
-          if (tc.lrPatience > 0 && sinceBest % tc.lrPatience === 0) {
-            learningRate *= tc.lrDecay;
-            (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-            report.learningRate = learningRate;
-          }
-        }
-        if (F) scored['item_emb']!.dispose(); // the baked table; the rest are the variables
-      }
-      history.push(report);
-      hooks.onEpoch?.(report);
-      if (hasValid && sinceBest >= tc.patience) {
-        stoppedBy = 'patience';
-        break;
-      }
-      if (tc.maxSeconds > 0 && (performance.now() - t0) / 1000 >= tc.maxSeconds) {
-        stoppedBy = 'time';
-        break;
-      }
-    }
+    return await runTrainingLoop(
+      {
+        schedule: tc,
+        vars,
+        hasValid: split.users.some((u) => u.valid > 0),
+        rate: 'positionsPerSec',
+        batches: () =>
+          lengthBatches(
+            fixedExamples ??
+              buildExamples(split, c.maxLen, tc.cropRate, rng, tc.maskRate, tc.tieShuffle, window),
+            tc.batchSize,
+            rng,
+          ),
+        step: async (batch, optimizer) => ({
+          loss: await trainStep(batch, optimizer),
+          count: lossWeight(batch, false),
+        }),
+        evaluate: (w) =>
+          evaluateRanking(split, 'valid', makeScorer(plain, w), { users: usersByLength }),
+        score: (m) => m.full.ndcg10,
+        ...(F && {
+          view: (w: SasrecWeights) => {
+            const baked = tf.tidy(() => withItemFeatures(c, w, F));
+            // The baked table is the view's own; the rest are the variables.
+            return { weights: baked, release: () => baked['item_emb']!.dispose() };
+          },
+        }),
+      },
+      hooks,
+    );
   } finally {
     await pool?.close();
+    F?.dispose();
   }
-  const epochsRun = Math.min(epoch, tc.epochs);
-  if (!best) {
-    // The baked table is an intermediate here: tidy keeps only the copies.
-    best = tf.tidy(() => cloneWeights(bake(evalWeights())));
-    bestEpoch = epochsRun;
-  }
-  F?.dispose();
-  if (ema) tf.dispose(Object.values(ema));
-  tf.dispose(varList);
-  optimizer.dispose();
-  return {
-    weights: best,
-    bestEpoch,
-    epochsRun,
-    bestValid,
-    trainSeconds: (performance.now() - t0) / 1000,
-    history,
-    stoppedBy,
-  };
 }

@@ -44,7 +44,11 @@ export interface TwoTowerTrainConfig {
   /** Stop when validation Recall@100 has not improved for this many evaluations. */
   patience: number;
   evalEvery: number;
-  /** Multiply the learning rate by `lrDecay` after this many evaluations without a gain (0 = never). */
+  /**
+   * Multiply the learning rate by `lrDecay` after this many evaluations without a gain (0 = never).
+   * Late, smaller steps also steady the features-only (new-item) region of the space, whose
+   * scores otherwise jump together from epoch to epoch.
+   */
   lrPatience: number;
   lrDecay: number;
   /**

@@ -1,6 +1,6 @@
 /**
- * Two-tower user tower → ONNX, with the same input/output contract as the SASRec encoder
- * (models/sasrec/export-onnx.ts), so the ranker worker can run either:
+ * Two-tower user tower → ONNX, with the same input/output names as the SASRec encoder
+ * (src/core/encoder-io.ts), so the ranker worker can run either:
  * item_ids (batch, seq) int64, left-padded with 0, seq ≤ maxLen → user_vec (batch, dim) float32.
  * A model with context features (config.context) has a second input, `context` (batch, C)
  * float32: the request-context vector of src/core/context.ts, which the ranker computes from
@@ -24,24 +24,15 @@ import {
   quantizeRowsInt8,
 } from '../../src/core/quantize.ts';
 import { contextWidth } from '../../src/core/context.ts';
+import { ENCODER_CONTEXT_INPUT, ENCODER_INPUT, ENCODER_OUTPUT } from '../../src/core/encoder-io.ts';
 import { LocalrecError } from '../../src/core/errors.ts';
 import { ElemType, OnnxGraphBuilder } from '../onnx/graph-builder.ts';
-import {
-  SASREC_ONNX_INPUT,
-  SASREC_ONNX_OUTPUT,
-  type QuantizedTensor,
-} from '../sasrec/export-onnx.ts';
+import type { QuantizedTensor } from '../onnx/quantized-tensor.ts';
 import type { WeightArrays } from '../weights.ts';
 import { validateTwoTowerConfig, type TwoTowerConfig } from './config.ts';
 import { NORM_EPS, recencyWeights, USER_TOWER_WEIGHTS, weightShapes } from './model.ts';
 
 export type TwoTowerQuantization = 'fp32' | 'int8';
-
-/** The same names as the SASRec encoder's: one ranker contract for both user models. */
-export const TWO_TOWER_ONNX_INPUT = SASREC_ONNX_INPUT;
-export const TWO_TOWER_ONNX_OUTPUT = SASREC_ONNX_OUTPUT;
-/** The second input of a user tower with context features: (batch, C) float32. */
-export const TWO_TOWER_ONNX_CONTEXT = 'context';
 
 /** Name of the item-vector table inside the exported graph. */
 const TABLE = 'item_vectors';
@@ -138,7 +129,7 @@ export function exportTwoTowerUserTower(
   };
   const { dim, maxLen } = c;
 
-  const ids = g.input(TWO_TOWER_ONNX_INPUT, 'int64', ['batch', 'seq']);
+  const ids = g.input(ENCODER_INPUT, 'int64', ['batch', 'seq']);
   const idsShape = g.op('Shape', [ids]); // [batch, T]
   const Tvec = g.op('Unsqueeze', [
     g.op('Gather', [idsShape, g.intScalar(1)], { axis: 0 }),
@@ -186,7 +177,7 @@ export function exportTwoTowerUserTower(
 
   const C = contextWidth(c.context);
   const parts = [mean, rec];
-  if (C > 0) parts.push(g.input(TWO_TOWER_ONNX_CONTEXT, 'float32', ['batch', C]));
+  if (C > 0) parts.push(g.input(ENCODER_CONTEXT_INPUT, 'float32', ['batch', C]));
   const u = g.op('Concat', parts, { axis: 1 }); // (batch, 2·dim + C)
   const h = g.op('Relu', [g.op('Add', [g.op('MatMul', [u, float('user.w1')]), float('user.b1')])]);
   const out = g.op('Add', [g.op('MatMul', [h, float('user.w2')]), float('user.b2')]);
@@ -197,16 +188,18 @@ export function exportTwoTowerUserTower(
       g.scalar(NORM_EPS),
     ]),
   ]);
-  g.node('Div', [y, norm], {}, [TWO_TOWER_ONNX_OUTPUT]);
-  g.output(TWO_TOWER_ONNX_OUTPUT, 'float32', ['batch', dim]);
+  g.node('Div', [y, norm], {}, [ENCODER_OUTPUT]);
+  g.output(ENCODER_OUTPUT, 'float32', ['batch', dim]);
 
   return g.toBytes({
     opsets: [{ domain: '', version: 17 }],
     irVersion: 8,
     docString:
-      'two-tower user tower: item_ids (batch, seq) int64, left-padded with 0' +
-      (C > 0 ? `, context (batch, ${C}) float32 (${c.context!.features.join(', ')})` : '') +
-      ' -> user_vec (batch, dim), unit length',
+      `two-tower user tower: ${ENCODER_INPUT} (batch, seq) int64, left-padded with 0` +
+      (C > 0
+        ? `, ${ENCODER_CONTEXT_INPUT} (batch, ${C}) float32 (${c.context!.features.join(', ')})`
+        : '') +
+      ` -> ${ENCODER_OUTPUT} (batch, dim), unit length`,
     metadata: {
       'localrec.model': 'two-tower-user-tower',
       'localrec.two-tower.config': JSON.stringify(c),

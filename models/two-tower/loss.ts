@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { Rng } from '../../src/core/random.ts';
-import { MASK_VALUE } from '../sasrec/model.ts';
-import { lookup, matMul, softmaxCrossEntropy } from '../tf-ops.ts';
+import { lookup, MASK_VALUE, matMul, softmaxCrossEntropy } from '../tf-ops.ts';
 import type { TwoTowerConfig } from './config.ts';
 import type { ItemFeatures } from './features.ts';
 import { itemTower, userTowerPrefixes, type TwoTowerWeights } from './model.ts';

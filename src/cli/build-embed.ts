@@ -8,8 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { LocalrecError } from '../core/errors.ts';
-
-const ROOT = resolve(import.meta.dirname, '../..');
+import { PACKAGE_ROOT as ROOT } from './package-root.ts';
 
 /** The main-thread script a site's tag loads. */
 export const EMBED_FILE = 'localrec.js';

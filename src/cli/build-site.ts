@@ -13,8 +13,9 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildEmbed, formatEmbedReport, type EmbedSizeReport } from './build-embed.ts';
+import { PACKAGE_ROOT, requireCheckout } from './package-root.ts';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+export const ROOT = PACKAGE_ROOT;
 
 /** Name of the runtime config file beside index.html. */
 export const SITE_CONFIG_FILE = 'localrec-config.json';
@@ -46,9 +47,11 @@ export interface SiteBuild {
 
 /**
  * Builds the site and the embed into `outDir`.
- * @throws LocalrecError `internal` when `localrec.js` is over its gzip budget (build-embed.ts).
+ * @throws LocalrecError `internal` when `localrec.js` is over its gzip budget (build-embed.ts);
+ *   `bad-input` in the installed package, which has no demo site sources to build.
  */
 export async function buildSite(options: BuildSiteOptions = {}): Promise<SiteBuild> {
+  requireCheckout();
   const outDir = resolve(options.outDir ?? join(ROOT, 'dist'));
   const logLevel = options.logLevel ?? 'warn';
   const { build } = await import('vite');

@@ -8,10 +8,16 @@ import {
   parseMovieLens100k,
   parseMovieLens1m,
   parseSasrecText,
-} from '../core/readers.ts';
+} from '../core/readers/index.ts';
 import { generateSyntheticCatalog } from '../core/synthetic.ts';
 import { leaveOneOut } from '../core/split.ts';
 import type { Dataset, SplitData } from '../core/types.ts';
+
+/** The `--data` flag of the commands that train. */
+export const DATA_OPTION = { type: 'string', description: 'dataset path, or demo' } as const;
+
+/** What `--data is required (…)` says the flag is. */
+export const DATA_FLAG_HINT = 'a dataset path, or demo';
 
 /** What `--data` accepts, in the order it is recognised. */
 export const DATA_FORMATS_HELP = `--data accepts:

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobRef } from '../core/blob.ts';
 import { LocalrecError } from '../core/errors.ts';
@@ -9,43 +9,26 @@ import {
   shippedDim,
   shippedItemTable,
 } from '../../models/sasrec/export-onnx.ts';
+import { writeExportManifest } from './export-manifest.ts';
 import { readCatalog, readSasrecCheckpoint } from './model-dir.ts';
-import {
-  putBlob,
-  writeShardSet,
-  type EmbeddingShardRef,
-  type MetadataShardRef,
-  type ShardSet,
-} from './shards.ts';
+import { putBlob, writeShardSet, type EmbeddingShardRef, type ShardSet } from './shards.ts';
 
 export type Quantization = 'fp32' | 'int8' | 'int4';
 
 export type { BlobRef };
 
-/** The manifest `localrec export` writes (signing arrives with the sync-server issue). */
-export interface Manifest {
-  formatVersion: 1;
-  modelVersion: string;
-  createdAt: string;
-  models: {
-    sasrec: {
-      encoder: BlobRef & { quantization: Quantization; format: 'onnx' };
-      config: Record<string, unknown>;
-    };
-    /** The two-tower retriever, when exported with one: its own encoder and item shards. */
-    'two-tower'?: {
-      encoder: BlobRef & { quantization: string; format: 'onnx' };
-      config: Record<string, unknown>;
-      shards: EmbeddingShardRef[];
-    };
+/** The models `localrec export` ships (signing arrives with the sync-server issue). */
+export interface ExportModels {
+  sasrec: {
+    encoder: BlobRef & { quantization: Quantization; format: 'onnx' };
+    config: Record<string, unknown>;
   };
-  /** Embedding shards, in internal index order. */
-  shards: EmbeddingShardRef[];
-  /** Metadata shards over the same ranges as `shards`. */
-  metadata: MetadataShardRef[];
-  llm: null;
-  federated: null;
-  signature: null;
+  /** The two-tower retriever, when exported with one: its own encoder and item shards. */
+  'two-tower'?: {
+    encoder: BlobRef & { quantization: string; format: 'onnx' };
+    config: Record<string, unknown>;
+    shards: EmbeddingShardRef[];
+  };
 }
 
 export interface ExportSummary {
@@ -59,7 +42,7 @@ export interface ExportSummary {
 }
 
 /** Copies a two-tower export's blobs into `out` (verifying each) and returns its manifest entry. */
-function addTwoTower(dir: string, out: string): NonNullable<Manifest['models']['two-tower']> {
+function addTwoTower(dir: string, out: string): NonNullable<ExportModels['two-tower']> {
   const path = join(dir, 'export', 'manifest.json');
   if (!existsSync(path))
     throw new LocalrecError(
@@ -135,27 +118,18 @@ export function exportModelDir(opts: {
 
   const twoTower = opts.twoTowerDir ? addTwoTower(opts.twoTowerDir, out) : undefined;
 
-  const createdAt = new Date().toISOString();
-  const manifest: Manifest = {
-    formatVersion: 1,
-    modelVersion: `${createdAt.replace(/\.\d+Z$/, 'Z')}-${encoder.sha256.slice(0, 8)}`,
-    createdAt,
-    models: {
+  const manifest = writeExportManifest<ExportModels>(
+    out,
+    encoder,
+    {
       sasrec: {
         encoder: { ...encoder, quantization: opts.quantization, format: 'onnx' },
         config: { ...config },
       },
       ...(twoTower ? { 'two-tower': twoTower } : {}),
     },
-    shards,
-    metadata,
-    llm: null,
-    federated: null,
-    signature: null,
-  };
-  const tmp = join(out, `manifest.json.tmp-${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2));
-  renameSync(tmp, join(out, 'manifest.json'));
+    set,
+  );
   return {
     out,
     modelVersion: manifest.modelVersion,

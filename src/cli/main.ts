@@ -1,24 +1,6 @@
 import { parseArgs } from 'node:util';
-import { isLocalrecError, LocalrecError } from '../core/errors.ts';
-
-/** A flag as node:util parseArgs takes it, plus the text `--help` shows. */
-export interface CliOption {
-  type: 'string' | 'boolean';
-  short?: string;
-  default?: string | boolean;
-  description?: string;
-}
-
-/** One CLI command: its flags, its help, and what it runs. Returns the JSON summary. */
-export interface Command {
-  summary: string;
-  usage: string;
-  options: Record<string, CliOption>;
-  run: (
-    values: Record<string, string | boolean | undefined>,
-    positionals: string[],
-  ) => Promise<unknown>;
-}
+import { isLocalrecError } from '../core/errors.ts';
+import type { CliOption, Command, FlagValues } from './command.ts';
 
 const commands: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./commands/train.ts')).trainCommand,
@@ -105,10 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(helpFor(name, cmd));
       return 0;
     }
-    const summary = await cmd.run(
-      values as Record<string, string | boolean | undefined>,
-      positionals,
-    );
+    const summary = await cmd.run(values as FlagValues, positionals);
     if (summary !== undefined) process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } catch (e) {
@@ -127,25 +106,4 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-}
-
-/** Parses a numeric flag with a clear error. */
-export function num(
-  values: Record<string, unknown>,
-  key: string,
-  opts: { int?: boolean; min?: number; max?: number } = {},
-): number | undefined {
-  const v = values[key];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  const ok =
-    Number.isFinite(n) &&
-    (!opts.int || Number.isInteger(n)) &&
-    (opts.min === undefined || n >= opts.min) &&
-    (opts.max === undefined || n <= opts.max);
-  if (!ok) {
-    const want = `${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}${opts.max !== undefined ? ` <= ${opts.max}` : ''}`;
-    throw new LocalrecError('bad-input', `--${key} must be ${want}, got '${String(v)}'`);
-  }
-  return n;
 }

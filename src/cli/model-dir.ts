@@ -6,6 +6,15 @@ import { decodeCheckpoint, type Checkpoint } from '../../models/checkpoint.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { CATALOG_FILE, CHECKPOINT_FILE } from './train.ts';
 
+/** The `--model` flag of the commands that read a `localrec train` folder. */
+export const MODEL_OPTION = {
+  type: 'string',
+  description: 'folder with sasrec.ckpt (from `localrec train`)',
+} as const;
+
+/** What `--model is required (…)` says the flag is. */
+export const MODEL_FLAG_HINT = 'a folder with sasrec.ckpt';
+
 export interface SasrecMeta {
   dataset: string;
   dataSource: string;

@@ -9,7 +9,7 @@ import { extname, join } from 'node:path';
 import type { BlobRef } from '../core/blob.ts';
 import { LocalrecError } from '../core/errors.ts';
 import { encodeMetadataShard, isSafeLink } from '../core/metadata.ts';
-import { parseItemsCsv, parseItemsJsonl } from '../core/readers.ts';
+import { parseItemsCsv, parseItemsJsonl } from '../core/readers/index.ts';
 import { encodeShard, type ShardDtype } from '../core/shard.ts';
 import type { ItemInfo } from '../core/types.ts';
 

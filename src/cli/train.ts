@@ -16,12 +16,8 @@ import {
   type SasrecWeights,
 } from '../../models/sasrec/model.ts';
 import * as tf from '@tensorflow/tfjs';
-import {
-  makeScorer,
-  trainSasrec,
-  usersByTrainLength,
-  type TrainResult,
-} from '../../models/sasrec/train.ts';
+import { makeScorer, trainSasrec, type TrainResult } from '../../models/sasrec/train.ts';
+import { usersByTrainLength } from '../../models/training/examples.ts';
 import { evaluateRanking } from '../core/metrics.ts';
 import { bakedConfig, itemFeatureMatrix } from '../../models/sasrec/item-features.ts';
 import { buildItemFeatures } from '../../models/two-tower/features.ts';

@@ -18,7 +18,7 @@
 import type { Dataset, Interaction, ItemInfo } from './types.ts';
 import { LocalrecError } from './errors.ts';
 import { Rng } from './random.ts';
-import { ML100K_GENRES } from './readers.ts';
+import { ML100K_GENRES } from './readers/index.ts';
 
 /** Genres used when none are given (the MovieLens ones, without "unknown"). */
 export const DEFAULT_GENRES: readonly string[] = ML100K_GENRES.filter((g) => g !== 'unknown');

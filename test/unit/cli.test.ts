@@ -1,35 +1,14 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeMetadataShard } from '../../src/core/metadata.ts';
 import { decodeShard } from '../../src/core/shard.ts';
 import type { ItemInfo } from '../../src/core/types.ts';
+import { localrec } from './cli-runner.ts';
 
-const run = promisify(execFile);
-const bin = join(import.meta.dirname, '../../bin/localrec.js');
 const dir = mkdtempSync(join(tmpdir(), 'localrec-cli-'));
-
-/** Runs the real `localrec` binary; returns its exit code and the JSON on its last stdout line. */
-async function localrec(
-  ...args: string[]
-): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [bin, ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, json: JSON.parse(stdout.trim().split('\n').at(-1)!), stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    const last = err.stdout.trim().split('\n').at(-1) ?? '';
-    return {
-      code: err.code,
-      json: last.startsWith('{') ? JSON.parse(last) : {},
-      stderr: err.stderr,
-    };
-  }
-}
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -7,8 +7,6 @@ import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import {
   exportSasrecEncoder,
   quantizeSasrecWeights,
-  SASREC_ONNX_INPUT,
-  SASREC_ONNX_OUTPUT,
   shippedItemTable,
   type SasrecQuantization,
 } from '../../models/sasrec/export-onnx.ts';
@@ -26,6 +24,7 @@ import {
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import type { WeightArrays } from '../../models/weights.ts';
 import { OnnxGraphBuilder } from '../../models/onnx/graph-builder.ts';
+import { ENCODER_INPUT, ENCODER_OUTPUT } from '../../src/core/encoder-io.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { decodeShard, encodeShard } from '../../src/core/shard.ts';
 import { scoreInt8 } from '../../src/core/topk.ts';
@@ -55,8 +54,8 @@ async function runOnnx(
   session: ort.InferenceSession,
   seqs: ArrayLike<number>[],
 ): Promise<Float32Array> {
-  const out = await session.run({ [SASREC_ONNX_INPUT]: padIds(seqs, config.maxLen) });
-  const y = out[SASREC_ONNX_OUTPUT]!;
+  const out = await session.run({ [ENCODER_INPUT]: padIds(seqs, config.maxLen) });
+  const y = out[ENCODER_OUTPUT]!;
   expect(y.dims).toEqual([seqs.length, config.dim]);
   return y.data as Float32Array;
 }
@@ -314,8 +313,8 @@ describe('cosine scoring (cosineTemperature > 0)', () => {
     const deq = quantizeSasrecWeights(c, trained, 'int8').dequantized;
     const w = arraysToWeights(c, deq);
     const seqs = userSeqs.slice(0, 16);
-    const out = await s.run({ [SASREC_ONNX_INPUT]: padIds(seqs, c.maxLen) });
-    const user = out[SASREC_ONNX_OUTPUT]!.data as Float32Array;
+    const out = await s.run({ [ENCODER_INPUT]: padIds(seqs, c.maxLen) });
+    const user = out[ENCODER_OUTPUT]!.data as Float32Array;
     // What the shards ship, quantized per row as `localrec export` does.
     const shard = decodeShard(
       encodeShard({
@@ -362,8 +361,8 @@ describe('ensembles (config.members > 1)', () => {
       const arrays =
         scheme === 'fp32' ? weights : quantizeSasrecWeights(ens, weights, 'int8').dequantized;
       const w = arraysToWeights(ens, arrays);
-      const out = await s.run({ [SASREC_ONNX_INPUT]: padIds(seqs, ens.maxLen) });
-      const user = out[SASREC_ONNX_OUTPUT]!;
+      const out = await s.run({ [ENCODER_INPUT]: padIds(seqs, ens.maxLen) });
+      const user = out[ENCODER_OUTPUT]!;
       expect(user.dims).toEqual([seqs.length, 2 * ens.dim]);
       // The ONNX output is what userVectors() computes in tfjs.
       const uv = userVectors(ens, w, seqs);

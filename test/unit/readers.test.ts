@@ -10,7 +10,7 @@ import {
   parseMovieLens100k,
   parseMovieLens1m,
   parseSasrecText,
-} from '../../src/core/readers.ts';
+} from '../../src/core/readers/index.ts';
 import { leaveOneOut } from '../../src/core/split.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 

@@ -9,13 +9,13 @@ import {
   arraysToWeights,
   encode,
   initWeights,
-  padBatch,
   scoreAll,
   weightsToArrays,
 } from '../../models/sasrec/model.ts';
-import { buildExamples, trainSasrec } from '../../models/sasrec/train.ts';
+import { trainSasrec } from '../../models/sasrec/train.ts';
 import { exportSasrecEncoder } from '../../models/sasrec/export-onnx.ts';
-import { lookup, matMul, softmaxCrossEntropy } from '../../models/tf-ops.ts';
+import { lookup, matMul, padBatch, softmaxCrossEntropy } from '../../models/tf-ops.ts';
+import { buildExamples } from '../../models/training/examples.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
 import { Rng } from '../../src/core/random.ts';

@@ -1,34 +1,14 @@
 /** `localrec keygen | publish | round | gc` through the real binary. */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyManifest } from '../../src/core/manifest.ts';
+import { localrec } from './cli-runner.ts';
 import { writeExport } from './server-fixture.ts';
 
-const run = promisify(execFile);
-const bin = join(import.meta.dirname, '../../bin/localrec.js');
 const dir = mkdtempSync(join(tmpdir(), 'localrec-server-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function localrec(
-  ...args: string[]
-): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [bin, ...args]);
-    return { code: 0, json: JSON.parse(stdout.trim().split('\n').at(-1)!), stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    const last = err.stdout.trim().split('\n').at(-1) ?? '';
-    return {
-      code: err.code,
-      json: last.startsWith('{') ? JSON.parse(last) : {},
-      stderr: err.stderr,
-    };
-  }
-}
 
 describe('localrec keygen, publish, round, gc', () => {
   it('makes a 0600 key, publishes signed versions, opens a round, and collects garbage', async () => {

@@ -18,13 +18,7 @@ import {
 import { removeItems } from '../../models/two-tower/cold.ts';
 import { configFor, type TwoTowerConfig } from '../../models/two-tower/config.ts';
 import { buildContextTable, contextSpecFor, stageContext } from '../../models/two-tower/context.ts';
-import {
-  exportTwoTowerUserTower,
-  quantizeUserTower,
-  TWO_TOWER_ONNX_CONTEXT,
-  TWO_TOWER_ONNX_INPUT,
-  TWO_TOWER_ONNX_OUTPUT,
-} from '../../models/two-tower/export-onnx.ts';
+import { exportTwoTowerUserTower, quantizeUserTower } from '../../models/two-tower/export-onnx.ts';
 import { buildItemFeatures, type ItemFeatures } from '../../models/two-tower/features.ts';
 import {
   arraysToWeights,
@@ -38,6 +32,7 @@ import {
   trainTwoTower,
   type TwoTowerTrainResult,
 } from '../../models/two-tower/train.ts';
+import { ENCODER_CONTEXT_INPUT, ENCODER_INPUT, ENCODER_OUTPUT } from '../../src/core/encoder-io.ts';
 import {
   canonicalEventType,
   clockScale,
@@ -345,10 +340,7 @@ describe('a user tower with context', () => {
     for (const q of ['fp32', 'int8'] as const) {
       const bytes = exportTwoTowerUserTower(withCtx, arrays, table, { quantization: q });
       const m = onnx.ModelProto.decode(bytes);
-      expect(m.graph!.input!.map((i) => i.name)).toEqual([
-        TWO_TOWER_ONNX_INPUT,
-        TWO_TOWER_ONNX_CONTEXT,
-      ]);
+      expect(m.graph!.input!.map((i) => i.name)).toEqual([ENCODER_INPUT, ENCODER_CONTEXT_INPUT]);
       const ci = m.graph!.input![1]!.type!.tensorType!;
       expect(ci.elemType).toBe(1); // float32
       expect(ci.shape!.dim!.map((d) => (d.dimValue ? Number(d.dimValue) : d.dimParam))).toEqual([
@@ -376,10 +368,10 @@ describe('a user tower with context', () => {
         const c = ctx.slice(from * C, to * C);
         const y = (
           await session.run({
-            [TWO_TOWER_ONNX_INPUT]: new ort.Tensor('int64', ids, [batch.length, T]),
-            [TWO_TOWER_ONNX_CONTEXT]: new ort.Tensor('float32', c, [batch.length, C]),
+            [ENCODER_INPUT]: new ort.Tensor('int64', ids, [batch.length, T]),
+            [ENCODER_CONTEXT_INPUT]: new ort.Tensor('float32', c, [batch.length, C]),
           })
-        )[TWO_TOWER_ONNX_OUTPUT]!;
+        )[ENCODER_OUTPUT]!;
         const ref = encodeUsers(withCtx, w, t, batch, c).dataSync();
         const got = y.data as Float32Array;
         expect(got.length).toBe(ref.length);
@@ -392,14 +384,14 @@ describe('a user tower with context', () => {
       const run = async (time: number) =>
         (
           await session.run({
-            [TWO_TOWER_ONNX_INPUT]: new ort.Tensor('int64', one, [1, one.length]),
-            [TWO_TOWER_ONNX_CONTEXT]: new ort.Tensor(
+            [ENCODER_INPUT]: new ort.Tensor('int64', one, [1, one.length]),
+            [ENCODER_CONTEXT_INPUT]: new ort.Tensor(
               'float32',
               contextVector(withCtx.context!, { time, utcOffsetMinutes: 0 }),
               [1, C],
             ),
           })
-        )[TWO_TOWER_ONNX_OUTPUT]!.data as Float32Array;
+        )[ENCODER_OUTPUT]!.data as Float32Array;
       const noon = await run(Date.UTC(2026, 10, 22, 12));
       const night = await run(Date.UTC(2026, 10, 22, 0));
       expect(Math.max(...noon.map((x, i) => Math.abs(x - night[i]!)))).toBeGreaterThan(1e-3);
@@ -412,7 +404,7 @@ describe('a user tower with context', () => {
         quantization: 'int8',
       }),
     );
-    expect(plain.graph!.input!.map((i) => i.name)).toEqual([TWO_TOWER_ONNX_INPUT]);
+    expect(plain.graph!.input!.map((i) => i.name)).toEqual([ENCODER_INPUT]);
   });
 
   it('tfjs refuses a missing or mis-sized context; checkpoints keep the spec', () => {

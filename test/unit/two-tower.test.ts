@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as ort from 'onnxruntime-web';
@@ -22,12 +20,7 @@ import {
   removeItems,
 } from '../../models/two-tower/cold.ts';
 import { configFor, type TwoTowerConfig } from '../../models/two-tower/config.ts';
-import {
-  exportTwoTowerUserTower,
-  quantizeUserTower,
-  TWO_TOWER_ONNX_INPUT,
-  TWO_TOWER_ONNX_OUTPUT,
-} from '../../models/two-tower/export-onnx.ts';
+import { exportTwoTowerUserTower, quantizeUserTower } from '../../models/two-tower/export-onnx.ts';
 import {
   buildItemFeatures,
   popularityBucket,
@@ -57,6 +50,7 @@ import {
   type TwoTowerTrainResult,
 } from '../../models/two-tower/train.ts';
 import { contextVector, contextWidth } from '../../src/core/context.ts';
+import { ENCODER_INPUT, ENCODER_OUTPUT } from '../../src/core/encoder-io.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { fullRanks, retrievalMetrics } from '../../src/core/metrics.ts';
 import { Rng } from '../../src/core/random.ts';
@@ -64,6 +58,7 @@ import { decodeShard, shardRowsAsFloat32 } from '../../src/core/shard.ts';
 import { leaveOneOut } from '../../src/core/split.ts';
 import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';
 import type { Dataset, SplitData } from '../../src/core/types.ts';
+import { localrec } from './cli-runner.ts';
 
 const { onnx } = onnxProto;
 
@@ -391,9 +386,9 @@ describe('ONNX user tower (onnxruntime-web, wasm) vs tfjs', () => {
       const bytes = exportTwoTowerUserTower(config, arrays, table, { quantization: q });
       const m = onnx.ModelProto.decode(bytes);
       expect(Number(m.opsetImport![0]!.version)).toBe(17);
-      expect(m.graph!.input![0]!.name).toBe(TWO_TOWER_ONNX_INPUT);
+      expect(m.graph!.input![0]!.name).toBe(ENCODER_INPUT);
       expect(m.graph!.input![0]!.type!.tensorType!.elemType).toBe(7); // int64
-      expect(m.graph!.output![0]!.name).toBe(TWO_TOWER_ONNX_OUTPUT);
+      expect(m.graph!.output![0]!.name).toBe(ENCODER_OUTPUT);
       expect(m.graph!.node!.some((n) => n.opType === 'DequantizeLinear')).toBe(q === 'int8');
       const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
       const deq = quantizeUserTower(config, arrays, table, q).dequantized;
@@ -401,9 +396,7 @@ describe('ONNX user tower (onnxruntime-web, wasm) vs tfjs', () => {
       const t = tf.tensor2d(deq['item_vectors']!.data, [config.numItems + 1, config.dim]);
       let worst = 0;
       for (const batch of batches()) {
-        const y = (await session.run({ [TWO_TOWER_ONNX_INPUT]: ids(batch) }))[
-          TWO_TOWER_ONNX_OUTPUT
-        ]!;
+        const y = (await session.run({ [ENCODER_INPUT]: ids(batch) }))[ENCODER_OUTPUT]!;
         expect(y.dims).toEqual([batch.length, config.dim]);
         const ref = encodeUsers(config, w, t, batch).dataSync();
         const got = y.data as Float32Array;
@@ -456,24 +449,8 @@ describe('ONNX user tower (onnxruntime-web, wasm) vs tfjs', () => {
 });
 
 describe('localrec two-tower (the real binary)', () => {
-  const run = promisify(execFile);
-  const bin = join(import.meta.dirname, '../../bin/localrec.js');
   const dir = mkdtempSync(join(tmpdir(), 'localrec-tt-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  /** Runs the real binary; `json` is its last stdout line when that is JSON. */
-  async function localrec(...args: string[]) {
-    const lastJson = (out: string) => {
-      const last = out.trim().split('\n').at(-1) ?? '';
-      return last.startsWith('{') ? JSON.parse(last) : {};
-    };
-    try {
-      const { stdout, stderr } = await run('node', [bin, ...args], { maxBuffer: 1 << 24 });
-      return { code: 0, stdout, json: lastJson(stdout), stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, json: lastJson(err.stdout), stderr: err.stderr };
-    }
-  }
 
   it('trains, evaluates, runs the cold test and exports; ends with a JSON summary', async () => {
     const out = join(dir, 'tt');

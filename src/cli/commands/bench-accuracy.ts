@@ -4,13 +4,14 @@ import { LocalrecError } from '../../core/errors.ts';
 import { loadDataset } from '../data.ts';
 import { evaluateSasrec } from '../evaluate.ts';
 import { exportModelDir } from '../export.ts';
-import type { Command } from '../main.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
+import type { Command } from '../command.ts';
 import { readSasrecCheckpoint } from '../model-dir.ts';
 import { runTrain } from '../train.ts';
 import { parseTrainFlags, trainOptions } from './train.ts';
 
 /** Where the shared MovieLens 100K copy sits beside the repo (research licence: never copied in). */
-export const SHARED_ML100K = resolve(import.meta.dirname, '../../../../shared/data/ml-100k');
+export const SHARED_ML100K = resolve(PACKAGE_ROOT, '../shared/data/ml-100k');
 
 export const benchAccuracyCommand: Command = {
   summary:

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { buildSite } from '../build-site.ts';
-import type { Command } from '../main.ts';
+import type { Command } from '../command.ts';
 
 /** `localrec build` (`npm run build`): the demo site and the one-tag embed, with the embed's size. */
 export const buildCommand: Command = {

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { buildSite, writeSiteConfig } from '../build-site.ts';
 import { collectGarbage } from '../../server/gc.ts';
 import { ensureSigningKey } from '../../server/keys.ts';
@@ -7,13 +7,14 @@ import { publishIfNew } from '../../server/publish.ts';
 import { openPublicationStore } from '../../server/store/registry.ts';
 import { loadDataset } from '../data.ts';
 import { exportModelDir } from '../export.ts';
-import type { Command } from '../main.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
+import type { Command } from '../command.ts';
 import { runTrain } from '../train.ts';
 import { CHECKPOINT_FILE } from '../train.ts';
 import { DIST_DIR, serveOptions, startServer } from './serve.ts';
 import { parseTrainFlags, trainOptions } from './train.ts';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
+const ROOT = PACKAGE_ROOT;
 const DEMO_KEY = join(ROOT, '.localrec', 'keys', 'demo');
 
 /** What the web app is built from: a change to any of it makes dist/ stale. */

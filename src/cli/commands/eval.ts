@@ -1,8 +1,8 @@
 import { LocalrecError } from '../../core/errors.ts';
 import { loadDataset } from '../data.ts';
 import { evaluateSasrec, splitForCheckpoint, type EvalQuantization } from '../evaluate.ts';
-import type { Command } from '../main.ts';
-import { readSasrecCheckpoint } from '../model-dir.ts';
+import { requiredFlag, type Command } from '../command.ts';
+import { MODEL_FLAG_HINT, readSasrecCheckpoint } from '../model-dir.ts';
 
 export const evalCommand: Command = {
   summary:
@@ -21,9 +21,7 @@ export const evalCommand: Command = {
     },
   },
   async run(v) {
-    const model = v['model'];
-    if (typeof model !== 'string')
-      throw new LocalrecError('bad-input', '--model is required (a folder with sasrec.ckpt)');
+    const model = requiredFlag(v, 'model', MODEL_FLAG_HINT);
     const ck = readSasrecCheckpoint(model);
     const data = typeof v['data'] === 'string' ? v['data'] : ck.meta.dataSource;
     const split = splitForCheckpoint(loadDataset(data), ck.meta.itemIds);

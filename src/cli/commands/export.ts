@@ -1,6 +1,6 @@
-import { LocalrecError } from '../../core/errors.ts';
-import type { Command } from '../main.ts';
+import { choice, requiredFlag, type Command } from '../command.ts';
 import { exportModelDir, type Quantization } from '../export.ts';
+import { MODEL_FLAG_HINT, MODEL_OPTION } from '../model-dir.ts';
 import { ITEMS_OPTION, readItemsFile, shardItemsFlag } from '../shards.ts';
 
 export const exportCommand: Command = {
@@ -9,7 +9,7 @@ export const exportCommand: Command = {
   usage:
     'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N] [--items file] [--two-tower <dir>]',
   options: {
-    model: { type: 'string', description: 'folder with sasrec.ckpt (from `localrec train`)' },
+    model: MODEL_OPTION,
     out: { type: 'string', description: 'export folder (default <model>/export)' },
     quantization: {
       type: 'string',
@@ -27,18 +27,13 @@ export const exportCommand: Command = {
     items: ITEMS_OPTION,
   },
   async run(v) {
-    const model = v['model'];
-    if (typeof model !== 'string')
-      throw new LocalrecError('bad-input', '--model is required (a folder with sasrec.ckpt)');
-    const q = String(v['quantization'] ?? 'int8');
-    if (q !== 'int8' && q !== 'fp32' && q !== 'int4') {
-      throw new LocalrecError('bad-input', `--quantization must be int8, fp32 or int4, got '${q}'`);
-    }
+    const model = requiredFlag(v, 'model', MODEL_FLAG_HINT);
+    const quantization = choice<Quantization>(v, 'quantization', ['int8', 'fp32', 'int4'], 'int8');
     const shardItems = shardItemsFlag(v);
     return exportModelDir({
       modelDir: model,
       out: typeof v['out'] === 'string' ? v['out'] : undefined,
-      quantization: q as Quantization,
+      quantization,
       shardItems,
       items: typeof v['items'] === 'string' ? readItemsFile(v['items']) : undefined,
       twoTowerDir: typeof v['two-tower'] === 'string' ? v['two-tower'] : undefined,

@@ -1,7 +1,7 @@
 import { LocalrecError } from '../../core/errors.ts';
 import { collectGarbage } from '../../server/gc.ts';
 import { openPublicationStore } from '../../server/store/registry.ts';
-import { num, type Command } from '../main.ts';
+import { num, type Command } from '../command.ts';
 
 export const gcCommand: Command = {
   summary:

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { generateKeyFiles } from '../../server/keys.ts';
-import type { Command } from '../main.ts';
+import type { Command } from '../command.ts';
 
 export const keygenCommand: Command = {
   summary: 'make an Ed25519 signing key pair for `localrec publish` (private key mode 0600)',

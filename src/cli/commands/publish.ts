@@ -2,7 +2,7 @@ import { LocalrecError } from '../../core/errors.ts';
 import { readSigningKey } from '../../server/keys.ts';
 import { publishExport } from '../../server/publish.ts';
 import { openPublicationStore } from '../../server/store/registry.ts';
-import type { Command } from '../main.ts';
+import type { Command } from '../command.ts';
 
 export const publishCommand: Command = {
   summary: 'store an export’s blobs and a new signed manifest version in the server’s store',

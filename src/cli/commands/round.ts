@@ -4,7 +4,7 @@ import { DEFAULT_MAX_BODY_BYTES } from '../../server/app.ts';
 import { parseSlices, toRoundSpec } from '../../server/round-spec.ts';
 import { adminRound, RoundService } from '../../server/rounds.ts';
 import { openPublicationStore, openRoundStore } from '../../server/store/registry.ts';
-import { num, type Command } from '../main.ts';
+import { num, type Command } from '../command.ts';
 
 /** `30m`, `2h`, `1d`, `90s` or plain seconds. */
 function durationSeconds(text: string): number {

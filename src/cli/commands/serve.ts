@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import type { FastifyServerOptions } from 'fastify';
 import { LocalrecError } from '../../core/errors.ts';
 import { createServer, DEFAULT_MAX_BODY_BYTES, listen } from '../../server/app.ts';
-import { num, type CliOption, type Command } from '../main.ts';
+import { staticRoot } from '../package-root.ts';
+import { num, type CliOption, type Command } from '../command.ts';
 
 /** Flags every command that starts a server takes (`serve`, `demo`). */
 export const serveOptions = {
@@ -55,8 +56,8 @@ const serverFlags = {
   },
 } satisfies Record<string, CliOption>;
 
-/** The demo site's build output, served at `/`. */
-export const DIST_DIR = resolve(import.meta.dirname, '../../../dist');
+/** The demo site's build output (`dist/` in a checkout); what is served at `/` is staticRoot(). */
+export { DIST_DIR } from '../package-root.ts';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -106,7 +107,7 @@ export async function startServer(
   const app = createServer({
     store: target.store,
     rounds: target.rounds,
-    staticDir: existsSync(join(DIST_DIR, 'index.html')) ? DIST_DIR : undefined,
+    staticDir: staticRoot(),
     logger,
     adminToken: flagOrEnv(v, 'admin-token', 'LOCALREC_ADMIN_TOKEN'),
     corsOrigins: cors

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
 import type { ShardDtype } from '../../core/shard.ts';
 import { shippedDim, shippedItemTable } from '../../../models/sasrec/export-onnx.ts';
-import type { Command } from '../main.ts';
-import { readCatalog, readSasrecCheckpoint } from '../model-dir.ts';
+import { choice, requiredFlag, type Command } from '../command.ts';
+import { MODEL_FLAG_HINT, MODEL_OPTION, readCatalog, readSasrecCheckpoint } from '../model-dir.ts';
 import { ITEMS_OPTION, readItemsFile, shardItemsFlag, writeShardSet } from '../shards.ts';
 
 /** The index `localrec shards` writes next to the blobs. */
@@ -24,7 +24,7 @@ export const shardsCommand: Command = {
   usage:
     'localrec shards --model <dir> [--out <dir>] [--dtype int8|f16|f32] [--shard-mb 4 | --shard-items N] [--items file]',
   options: {
-    model: { type: 'string', description: 'folder with sasrec.ckpt (from `localrec train`)' },
+    model: MODEL_OPTION,
     out: { type: 'string', description: 'output folder (default <model>/shards)' },
     dtype: { type: 'string', default: 'int8', description: 'row storage: int8, f16 or f32' },
     'shard-mb': { type: 'string', default: '4', description: 'target size of one shard in MB' },
@@ -32,12 +32,8 @@ export const shardsCommand: Command = {
     items: ITEMS_OPTION,
   },
   async run(v) {
-    const model = v['model'];
-    if (typeof model !== 'string')
-      throw new LocalrecError('bad-input', '--model is required (a folder with sasrec.ckpt)');
-    const dtype = String(v['dtype'] ?? 'int8');
-    if (dtype !== 'int8' && dtype !== 'f16' && dtype !== 'f32')
-      throw new LocalrecError('bad-input', `--dtype must be int8, f16 or f32, got '${dtype}'`);
+    const model = requiredFlag(v, 'model', MODEL_FLAG_HINT);
+    const dtype = choice<ShardDtype>(v, 'dtype', ['int8', 'f16', 'f32'], 'int8');
     const shardMb = positiveNumber(v['shard-mb'] ?? '4', 'shard-mb')!;
     const shardItems = shardItemsFlag(v);
 
@@ -52,7 +48,7 @@ export const shardsCommand: Command = {
       dim,
       itemIds: ck.meta.itemIds,
       items: items ? new Map(items.map((i) => [i.id, i])) : undefined,
-      dtype: dtype as ShardDtype,
+      dtype,
       shardItems,
       shardBytes: Math.round(shardMb * 1024 * 1024),
     });

@@ -2,15 +2,16 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
 import type { SasrecConfig, SasrecLoss, TrainConfig } from '../../../models/sasrec/config.ts';
-import { loadDataset } from '../data.ts';
-import { num, type CliOption, type Command } from '../main.ts';
+import { num, requiredFlag, type CliOption, type Command } from '../command.ts';
+import { DATA_FLAG_HINT, DATA_OPTION, loadDataset } from '../data.ts';
 import { runTrain } from '../train.ts';
+import { trainingLoopOptions } from '../training-options.ts';
 
 /** Flags shared by every command that trains (train, demo, bench-accuracy). */
 export const trainOptions = {
-  epochs: { type: 'string', description: 'most epochs to train' },
+  epochs: trainingLoopOptions.epochs,
   'batch-size': { type: 'string', description: 'sequences per step' },
-  lr: { type: 'string', description: 'Adam learning rate' },
+  lr: trainingLoopOptions.lr,
   'max-len': { type: 'string', description: 'longest input sequence' },
   dim: { type: 'string', description: 'embedding / hidden size' },
   blocks: { type: 'string', description: 'transformer blocks' },
@@ -19,12 +20,12 @@ export const trainOptions = {
   dropout: { type: 'string', description: 'dropout rate' },
   loss: { type: 'string', description: "'full' softmax cross-entropy or 'sampled'" },
   negatives: { type: 'string', description: 'negatives per batch for --loss sampled' },
-  patience: { type: 'string', description: 'evaluations without validation gain before stopping' },
+  patience: trainingLoopOptions.patience,
   'min-epochs': {
     type: 'string',
     description: 'neither stop early nor lower the learning rate before this epoch',
   },
-  'eval-every': { type: 'string', description: 'epochs between validation runs' },
+  'eval-every': trainingLoopOptions['eval-every'],
   'max-minutes': { type: 'string', description: 'stop training after this long (best epoch kept)' },
   'exclude-seen': {
     type: 'boolean',
@@ -36,10 +37,7 @@ export const trainOptions = {
     type: 'string',
     description: 'share of users trained on a random prefix each epoch (0-1)',
   },
-  'lr-patience': {
-    type: 'string',
-    description: 'halve the learning rate after this many evaluations without a gain (0 = never)',
-  },
+  'lr-patience': trainingLoopOptions['lr-patience'],
   'per-user-loss': {
     type: 'boolean',
     description: 'weigh each training sequence equally in the loss',
@@ -170,14 +168,12 @@ export const trainCommand: Command = {
   summary: 'train SASRec on an event file (leave-one-out split, best epoch by validation NDCG@10)',
   usage: 'localrec train --data <path> [--out <dir>] [options]',
   options: {
-    data: { type: 'string', description: 'dataset path, or demo' },
+    data: DATA_OPTION,
     out: { type: 'string', description: 'output folder (default .localrec/models/<dataset>)' },
     ...trainOptions,
   },
   async run(v) {
-    const data = v['data'];
-    if (typeof data !== 'string')
-      throw new LocalrecError('bad-input', '--data is required (a dataset path, or demo)');
+    const data = requiredFlag(v, 'data', DATA_FLAG_HINT);
     const ds = loadDataset(data);
     const out = typeof v['out'] === 'string' ? v['out'] : join('.localrec', 'models', ds.name);
     const { summary } = await runTrain(ds, { ...parseTrainFlags(v), out, dataSource: data });

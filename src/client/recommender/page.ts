@@ -50,8 +50,12 @@ export interface WorkerRecommenderOptions extends RecommenderOptions {
   worker?: Worker;
 }
 
+/**
+ * The worker's file by its compiled name: the site's bundler finds it in the installed package
+ * (lib/workers/recommender.worker.js), and vite resolves `.js` to the `.ts` in a checkout.
+ */
 function startWorker(): Worker {
-  return new Worker(new URL('../../../workers/recommender.worker.ts', import.meta.url), {
+  return new Worker(new URL('../../../workers/recommender.worker.js', import.meta.url), {
     type: 'module',
   });
 }
