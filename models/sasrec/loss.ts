@@ -22,7 +22,7 @@ export interface SliceLossOptions {
   F: tf.Tensor2D | null;
   /** With item features: share of items whose id embedding is dropped for this step. */
   idDropout: number;
-  /** Future-window targets: per example, k items per input position (train.ts buildExamples). */
+  /** Future-window targets: per example, k items per input position (models/training/examples.ts buildExamples). */
   future?: { items: Int32Array[]; k: number; weight: number };
 }
 

@@ -19,7 +19,7 @@ export interface GradRequest {
   idDropout?: number;
   /** The item feature matrix, sent with a worker's first request only (it keeps it). */
   itemFeatures?: ItemFeatureMatrix;
-  /** Future-window targets: per example, k items per input position (see buildExamples). */
+  /** Future-window targets: per example, k items per input position (see models/training/examples.ts buildExamples). */
   future?: { items: Int32Array[]; k: number; weight: number };
   seed: number;
 }
