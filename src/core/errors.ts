@@ -10,7 +10,16 @@ export type LocalrecErrorCode =
   | 'quota' // the browser refused to store more (storage quota exceeded); nothing stored was lost
   | 'internal';
 
-/** The one error type of localrec. `code` survives the worker boundary (see client/transfer). */
+/**
+ * The one error type of localrec. `code` survives the worker boundary
+ * (src/client/rpc/errors-transfer.ts), and the server maps it to an HTTP status.
+ *
+ * ```ts
+ * import { LocalrecError } from 'localrec';
+ *
+ * throw new LocalrecError('bad-input', 'k must be an integer in 0..1000, got -1');
+ * ```
+ */
 export class LocalrecError extends Error {
   readonly code: LocalrecErrorCode;
   constructor(code: LocalrecErrorCode, message: string, options?: { cause?: unknown }) {
@@ -20,6 +29,20 @@ export class LocalrecError extends Error {
   }
 }
 
+/**
+ * Whether `e` is a {@link LocalrecError}, also one rebuilt on this side of a worker boundary.
+ *
+ * ```ts
+ * import { createRecommender, isLocalrecError } from 'localrec';
+ *
+ * try {
+ *   await createRecommender({ server: 'https://recs.example', publicKey: 'BASE64_PUBLIC_KEY' });
+ * } catch (e) {
+ *   if (isLocalrecError(e) && e.code === 'integrity') console.warn('the model failed its check');
+ *   else throw e;
+ * }
+ * ```
+ */
 export function isLocalrecError(e: unknown): e is LocalrecError {
   return (
     e instanceof Error &&

@@ -85,7 +85,22 @@ function checkOptions(o: LocalRecommenderOptions): void {
 
 /**
  * Creates a recommender in this thread: verifies and loads the model (resolving once the first
- * shard is in) and opens the visitor's memory.
+ * shard is in) and opens the visitor's memory. For your own worker, or a page that wants no
+ * worker; `createRecommender()` is the same interface off the main thread.
+ *
+ * ```ts
+ * import { createLocalRecommender } from 'localrec';
+ *
+ * const recs = await createLocalRecommender({
+ *   server: 'https://recs.example',
+ *   publicKey: 'BASE64_PUBLIC_KEY',
+ * });
+ * const { items } = await recs.recommend({
+ *   k: 5,
+ *   filters: { predicate: (item) => !item.title.startsWith('Sequel') }, // in-process only
+ * });
+ * await recs.close();
+ * ```
  *
  * @throws LocalrecError `bad-input` for bad options; `integrity` when the manifest's signature
  *   or a blob fails twice; `not-found` when the server is unreachable and nothing is cached.

@@ -4,12 +4,6 @@
  * page's side — one object with the same {@link Recommender} interface whose calls go through
  * comlink. Callbacks (`onProgress`, `onChange`, `onWarning`) cross as comlink proxies, and
  * `LocalrecError` keeps its `code` on the way back (../rpc/errors-transfer.ts).
- *
- * ```ts
- * const recs = await createRecommender({ server: 'https://recs.example', publicKey, consent: { personalization: true } });
- * await recs.track({ type: 'view', itemId: '42', dwellMs: 8000 });
- * const { items } = await recs.recommend({ k: 10 });
- * ```
  */
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
 import { LocalrecError } from '../../core/errors.ts';
@@ -63,6 +57,20 @@ function startWorker(): Worker {
 /**
  * Starts the recommender worker, which verifies and loads the model and opens the visitor's
  * memory; resolves once recommendations work (the first shard is in).
+ *
+ * ```ts
+ * import { createRecommender } from 'localrec';
+ *
+ * const recs = await createRecommender({
+ *   server: 'https://recs.example', // your `localrec serve`
+ *   publicKey: 'BASE64_PUBLIC_KEY', // the line of your `localrec keygen` .pub file
+ *   consent: { personalization: true }, // from your consent banner
+ *   onProgress: (p) => console.log(p.text), // "downloading model 1.2/4.0 MB", …
+ * });
+ * await recs.track({ type: 'view', itemId: '42', dwellMs: 8000 });
+ * const { items } = await recs.recommend({ k: 10 });
+ * console.log(items.map((item) => `${item.title}: ${item.reason}`));
+ * ```
  *
  * @throws LocalrecError as `createLocalRecommender()`; `internal` when the worker cannot start.
  */
