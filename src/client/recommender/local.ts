@@ -28,6 +28,7 @@ import {
   type RecommenderWarning,
 } from '../api.ts';
 import { forwarders } from '../rpc/forward.ts';
+import { ChangeListeners } from './listeners.ts';
 import { listCatalog } from './listing.ts';
 import { ModelManager } from './models.ts';
 import { explainItem, similar, vectorTag, vectorsOfModel, type QueryContext } from './queries.ts';
@@ -112,8 +113,6 @@ export async function createLocalRecommender(
   const server = serverBase(options.server);
   const name = options.name ?? DEFAULT_NAME;
   const now = options.now ?? Date.now;
-  const listeners = new Set<(c: RecommenderChange) => void>();
-  if (options.onChange) listeners.add(options.onChange);
   const warn = (w: RecommenderWarning) => {
     try {
       (options.onWarning ?? ((x) => console.warn(`[localrec] ${x.message}`)))(w);
@@ -121,15 +120,11 @@ export async function createLocalRecommender(
       // A throwing warning handler must not turn a warning into a failure.
     }
   };
-  const emit = (c: RecommenderChange) => {
-    for (const l of [...listeners]) {
-      try {
-        l(c);
-      } catch (e) {
-        warn({ code: 'listener', message: `an onChange listener threw: ${String(e)}` });
-      }
-    }
-  };
+  const listeners = new ChangeListeners((e) =>
+    warn({ code: 'listener', message: `an onChange listener threw: ${String(e)}` }),
+  );
+  listeners.add(options.onChange);
+  const emit = (c: RecommenderChange) => listeners.emit(c);
 
   const gpc = options.globalPrivacyControl ?? browserGlobalPrivacyControl();
   // One fetch for the manifest, the blobs and the outbox's posts.
@@ -326,10 +321,7 @@ export async function createLocalRecommender(
       open(name);
       return (calls[name] as (...a: unknown[]) => Promise<unknown>)(...args);
     }),
-    onChange(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
+    onChange: (listener) => listeners.add(listener),
     async close() {
       if (closed) return;
       closed = true;

@@ -18,6 +18,7 @@ import {
   type RecommenderOptions,
 } from '../api.ts';
 import { forwarders } from '../rpc/forward.ts';
+import { ChangeListeners } from './listeners.ts';
 
 /** The options that cross to the worker as data. */
 export type PlainRecommenderOptions = Omit<
@@ -80,17 +81,11 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
     throw new LocalrecError('bad-input', 'createRecommender() takes { server, publicKey, … }');
   const { worker: given, onProgress, onChange, onWarning, ...plain } = options;
   const worker = given ?? startWorker();
-  const listeners = new Set<(c: RecommenderChange) => void>();
-  if (onChange) listeners.add(onChange);
-  const fanout = (c: RecommenderChange) => {
-    for (const l of [...listeners]) {
-      try {
-        l(c);
-      } catch (e) {
-        console.warn('[localrec] an onChange listener threw', e);
-      }
-    }
-  };
+  const listeners = new ChangeListeners((e) =>
+    console.warn('[localrec] an onChange listener threw', e),
+  );
+  listeners.add(onChange);
+  const fanout = (c: RecommenderChange) => listeners.emit(c);
   // A worker that fails to load never answers comlink calls: fail instead of hanging.
   let onError: (ev: ErrorEvent) => void = () => {};
   const failed = new Promise<never>((_, reject) => {
@@ -147,10 +142,7 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
         );
       return calls.recommend(request);
     },
-    onChange(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
+    onChange: (listener) => listeners.add(listener),
     async close() {
       if (closed) return;
       closed = true;
