@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.localrec/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'lib/**', 'node_modules/**', '.localrec/**', 'coverage/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

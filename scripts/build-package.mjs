@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Builds what the npm package ships into lib/ (`npm run build:package`; `npm pack` and
+// `npm publish` run it as `prepack`). A checkout needs none of it: bin/localrec.js runs the
+// TypeScript sources through tsx there.
+//
+// - lib/src, lib/workers, lib/models: every module compiled by tsc (tsconfig.build.json) to ES
+//   modules with `.d.ts` beside them, the repository's layout one folder down. The browser side
+//   is not bundled: a site's own bundler builds it, finds the recommender worker by its
+//   `new Worker(new URL('…/recommender.worker.js', import.meta.url), { type: 'module' })`, and
+//   ONNX Runtime's .wasm by the `new URL('ort-wasm-simd-threaded….wasm', import.meta.url)` in
+//   onnxruntime-web's own ES bundle — so the package carries no .wasm of its own for it.
+// - lib/src/client/ranker/ort-assets.js: replaced (see ORT_ASSETS below).
+// - lib/embed: the script-tag build (`localrec.js`, its worker chunk, ONNX Runtime's .wasm and
+//   their .br/.gz), exactly as `npm run build` makes it beside the demo site; `localrec serve`
+//   serves it from the installed package.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const lib = join(root, 'lib');
+
+/**
+ * The package's ort-assets module. The source (src/client/ranker/ort-assets.ts) imports ORT's
+ * .wasm files with vite's `?url`, which the repository's own builds and tests rely on but a
+ * site's bundler cannot be expected to understand inside a dependency. Here it gives no paths,
+ * so each ORT build fetches its .wasm from the URL its bundled code computes from
+ * `import.meta.url`, which the site's bundler has rewritten to the file it emitted.
+ */
+const ORT_ASSETS = `// Written by scripts/build-package.mjs in place of the compiled src/client/ranker/ort-assets.ts,
+// whose \`?url\` imports only vite resolves: in the package no .wasm path is set, so each
+// ONNX Runtime build loads its .wasm from \`new URL('ort-wasm-simd-threaded….wasm', import.meta.url)\`,
+// which the site's bundler recognises, emits and rewrites.
+/** No paths of its own: ORT's \`new URL(…, import.meta.url)\`, as the site's bundler rewrote it. */
+export const ortWasmUrls = { wasm: undefined, webgpu: undefined };
+/** \`ort.env.wasm.wasmPaths\` left unset: ORT locates its own .wasm. */
+export function ortWasmPaths() {
+  return undefined;
+}
+`;
+const ORT_ASSETS_DTS = `import type { Device } from './device.ts';
+/** No paths of its own: ORT's \`new URL(…, import.meta.url)\`, as the site's bundler rewrote it. */
+export declare const ortWasmUrls: Readonly<Record<Device, string | undefined>>;
+/** \`ort.env.wasm.wasmPaths\` left unset: ORT locates its own .wasm. */
+export declare function ortWasmPaths(device: Device): undefined;
+`;
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
+}
+
+const t0 = performance.now();
+rmSync(lib, { recursive: true, force: true });
+run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+
+const ortAssets = join(lib, 'src/client/ranker/ort-assets.js');
+if (!existsSync(ortAssets)) throw new Error(`${ortAssets} is missing: did ort-assets.ts move?`);
+writeFileSync(ortAssets, ORT_ASSETS);
+writeFileSync(ortAssets.replace(/\.js$/, '.d.ts'), ORT_ASSETS_DTS);
+// The gradient workers' entry is plain JavaScript, which tsc does not copy.
+copyFileSync(
+  join(root, 'models/sasrec/grad-worker-boot.js'),
+  join(lib, 'models/sasrec/grad-worker-boot.js'),
+);
+for (const file of ['src/client/index.js', 'workers/recommender.worker.js', 'src/cli/main.js'])
+  if (!existsSync(join(lib, file))) throw new Error(`lib/${file} was not built`);
+
+// The compiled CLI's own embed build (vite.embed.config.ts), with its size budget check.
+const { buildEmbed, formatEmbedReport } = await import('../lib/src/cli/build-embed.js');
+const embed = await buildEmbed({ outDir: join(lib, 'embed'), logLevel: 'warn' });
+process.stderr.write(`${formatEmbedReport(embed)}\n`);
+process.stderr.write(
+  `package built into lib/ in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+);
