@@ -39,7 +39,10 @@ import { Visitor } from './visitor.ts';
 export interface LocalRecommenderOptions extends RecommenderOptions {
   /** The `fetch` used for the manifest and blobs (default: the global one). Tests inject one. */
   fetch?: typeof fetch;
-  /** Where ONNX Runtime's .wasm is (see ranker.ts); the worker passes vite's URL (ort-assets.ts). */
+  /**
+   * Where ONNX Runtime's .wasm is (see ../ranker/ranker.ts); the worker passes vite's URL
+   * (../ranker/ort-assets.ts).
+   */
   wasmPaths?: RankerOptions['wasmPaths'];
   /** Clock in ms since the epoch (default `Date.now`). */
   now?: () => number;

@@ -1,7 +1,8 @@
 /**
  * Where published manifest versions live, beside the blobs they name. Versions are immutable
  * once written; one of them is "current" (what `GET /v1/manifest` serves). One interface for
- * every backend; `test/unit/store-manifest.test.ts` is the suite each must pass.
+ * every backend; the "ManifestStore contract" suite in `test/unit/store-blob.test.ts` is what
+ * each must pass.
  */
 export interface ManifestStore {
   readonly url: string;
