@@ -23,9 +23,12 @@ export const EMBED_ATTRIBUTES = [
   'consent',
 ] as const;
 
+/** One of {@link EMBED_ATTRIBUTES}: `data-<name>` on the tag. */
 export type EmbedAttribute = (typeof EMBED_ATTRIBUTES)[number];
 
+/** Cards in the widget when the tag has no `data-k`. */
 export const DEFAULT_EMBED_K = 8;
+/** The most cards `data-k` may ask for. */
 export const MAX_EMBED_K = 50;
 
 /** What a valid tag asks for. */
@@ -51,6 +54,7 @@ export interface EmbedConfig {
   consent: Partial<ConsentFlags> | undefined;
 }
 
+/** What {@link parseEmbedConfig} found: the config, or every problem with the tag at once. */
 export type EmbedConfigResult = { ok: true; config: EmbedConfig } | { ok: false; errors: string[] };
 
 const PUBLIC_KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
@@ -84,6 +88,15 @@ function parseConsent(value: string, errors: string[]): Partial<ConsentFlags> | 
 /**
  * Reads and checks the tag's attributes. `read(name)` returns `data-<name>` (null when absent);
  * `base` is what a relative `data-server` resolves against (the page's URL).
+ *
+ * ```ts
+ * import { parseEmbedConfig } from 'localrec/embed';
+ *
+ * const tag = document.querySelector<HTMLScriptElement>('script[data-server]')!;
+ * const result = parseEmbedConfig((name) => tag.getAttribute(`data-${name}`), document.baseURI);
+ * if (result.ok) console.log(`${result.config.k} cards from ${result.config.server}`);
+ * else console.error(`[localrec] ${result.errors.join('; ')}`);
+ * ```
  */
 export function parseEmbedConfig(
   read: (name: EmbedAttribute) => string | null | undefined,

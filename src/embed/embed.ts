@@ -49,7 +49,25 @@ function whenDomReady(doc: Document, run: () => void): void {
   else run();
 }
 
-/** Creates a page's controller and exposes `window.localrec` (see {@link bootEmbed}). */
+/**
+ * Creates a page's controller and exposes `window.localrec`. The script tag keeps one per page
+ * on `window`, so a second copy of the script adds its tag to the same one (`bootEmbed()`).
+ *
+ * ```ts
+ * import { createRecommender } from 'localrec';
+ * import { createEmbedController } from 'localrec/embed';
+ *
+ * const embed = createEmbedController({
+ *   win: window as { localrec?: unknown },
+ *   doc: document,
+ *   createRecommender: ({ server, publicKey, consent }, callbacks) =>
+ *     createRecommender({ server, publicKey, consent, ...callbacks }),
+ * });
+ * // Tags as for localrec.js: the first starts the recommender, each data-target mounts a widget.
+ * const tags = document.querySelectorAll<HTMLScriptElement>('script[data-server]');
+ * for (const tag of tags) embed.addTag(tag);
+ * ```
+ */
 export function createEmbedController(env: EmbedEnvironment): EmbedController {
   let settle: { resolve: (r: Recommender) => void; reject: (e: unknown) => void } | undefined;
   const recommender = new Promise<Recommender>((resolve, reject) => {

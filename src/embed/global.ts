@@ -35,6 +35,7 @@ export interface LocalrecEvents {
   warning: [warning: RecommenderWarning];
 }
 
+/** An event {@link LocalrecGlobal.on} takes: `ready`, `error`, `change` or `warning`. */
 export type LocalrecEventName = keyof LocalrecEvents;
 
 /** One queued command: `[method, ...arguments]`, or a function called with the API. */
@@ -86,7 +87,23 @@ function handled<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-/** Builds `window.localrec` over a backend (see {@link installGlobal} to expose it). */
+/**
+ * Builds `window.localrec` over a backend (see {@link installGlobal} to expose it). The caller
+ * keeps `emit`, so only it can say when the recommender is `ready` or what `change`d.
+ *
+ * ```ts
+ * import { createRecommender } from 'localrec';
+ * import { createLocalrecGlobal, installGlobal } from 'localrec/embed';
+ *
+ * const recommender = createRecommender({
+ *   server: 'https://recs.example',
+ *   publicKey: 'BASE64_PUBLIC_KEY',
+ * });
+ * const { api, emit } = createLocalrecGlobal({ recommender, refreshWidgets: async () => {} });
+ * recommender.then(() => emit('ready'), (e: unknown) => emit('error', e));
+ * installGlobal(window as { localrec?: unknown }, api);
+ * ```
+ */
 export function createLocalrecGlobal(backend: GlobalBackend): GlobalHandle {
   type Listener = (...args: never[]) => void;
   const listeners = new Map<LocalrecEventName, Set<Listener>>();
@@ -195,6 +212,16 @@ function runCommand(api: LocalrecGlobal, command: unknown): boolean {
 /**
  * Puts `api` at `win.localrec` and replays the commands a page queued there before the script
  * loaded. Refuses (logs, returns false) when `window.localrec` is something else of the page's.
+ *
+ * ```ts
+ * import { createLocalrecGlobal, installGlobal, type GlobalBackend } from 'localrec/embed';
+ *
+ * declare const backend: GlobalBackend; // your recommender and widgets
+ * // The page queued `localrec.push(['track', { type: 'like', itemId: '42' }])` earlier:
+ * // installing runs that track() now, against the backend's recommender.
+ * const { api } = createLocalrecGlobal(backend);
+ * const installed = installGlobal(window as { localrec?: unknown }, api);
+ * ```
  */
 export function installGlobal(win: { localrec?: unknown }, api: LocalrecGlobal): boolean {
   const existing = win.localrec;

@@ -115,6 +115,20 @@ function applyStyles(root: ShadowRoot): HTMLStyleElement | null {
  * Renders a recommendation widget into a shadow root on `target` and starts tracking views and
  * clicks. Never throws for a recommender or rendering failure (those go to `onError`); throws
  * only when `target` is not an element that can host a shadow root.
+ *
+ * ```ts
+ * import { createRecommender } from 'localrec';
+ * import { mountWidget } from 'localrec/embed';
+ *
+ * const recs = await createRecommender({
+ *   server: 'https://recs.example',
+ *   publicKey: 'BASE64_PUBLIC_KEY',
+ * });
+ * // On an item page: the list is steered by that item and never shows it.
+ * const widget = mountWidget(document.querySelector('#recs')!, recs, { k: 6, itemId: '42' });
+ * await widget.ready; // the first list (or the quiet empty state) is on screen
+ * widget.destroy(); // e.g. when a single-page app leaves the route
+ * ```
  */
 export function mountWidget(
   target: Element,
