@@ -51,6 +51,7 @@ export interface LocalrecServer extends FastifyInstance {
   localrec: { published: Published; rounds: RoundService | undefined; metrics: ServerMetrics };
 }
 
+/** The largest request body {@link createServer} accepts unless `maxBodyBytes` says (16 MiB). */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /**
@@ -67,6 +68,18 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
  * Every error is JSON `{ error: { code, message } }` with the status from `httpStatusForCode`.
  * Closing the instance (`app.close()`) finishes in-flight requests, commits queued updates and
  * closes the stores.
+ *
+ * ```ts
+ * import { createServer, listen } from 'localrec/server';
+ *
+ * const app = createServer({
+ *   store: 'file:/srv/localrec', // where `localrec publish` wrote
+ *   rounds: 'sqlite:/srv/localrec/rounds.db', // leave out to turn federated intake off
+ *   corsOrigins: ['https://shop.example'], // the site embedding the SDK, if on another origin
+ * });
+ * await listen(app, { host: '0.0.0.0', port: 8080 });
+ * process.once('SIGTERM', () => void app.close());
+ * ```
  */
 export function createServer(options: ServerOptions): LocalrecServer {
   let store: PublicationStore;
@@ -205,7 +218,19 @@ export interface ListenOptions {
   log?: (line: string) => void;
 }
 
-/** Starts listening, logs `localrec serving on <url>`, and returns that URL. */
+/**
+ * Starts listening, logs `localrec serving on <url>`, and returns that URL (one a browser can
+ * open: `localhost` for a wildcard host).
+ *
+ * ```ts
+ * import { createServer, listen } from 'localrec/server';
+ *
+ * const app = createServer({ store: 'memory:' });
+ * const url = await listen(app, { port: 0, log: () => {} }); // a free port, quietly: for a test
+ * const health = await fetch(new URL('healthz', url));
+ * await app.close();
+ * ```
+ */
 export async function listen(app: FastifyInstance, options: ListenOptions = {}): Promise<string> {
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 8080 });

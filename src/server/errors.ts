@@ -25,6 +25,13 @@ export class ApiError extends Error {
 /**
  * The one place an error code becomes an HTTP status. A `Record` over the code union means a
  * new code is a compile error here until someone decides its status.
+ *
+ * ```ts
+ * import { httpStatusForCode, isLocalrecError } from 'localrec/server';
+ *
+ * // A route of your own beside the localrec app, answering with the same statuses:
+ * const statusOf = (e: unknown) => (isLocalrecError(e) ? httpStatusForCode[e.code] : 500);
+ * ```
  */
 export const httpStatusForCode: Record<ApiErrorCode, number> = {
   'too-large': 413,

@@ -17,6 +17,15 @@ export interface GcSummary {
  * a blob is deleted only when neither a kept version nor the current manifest lists it.
  * Do not run it while a `localrec publish` into the same store is under way: the new version's
  * blobs are stored before its manifest, and gc would see them as unreferenced.
+ *
+ * ```ts
+ * import { collectGarbage, openPublicationStore } from 'localrec/server';
+ *
+ * const store = openPublicationStore('file:/srv/localrec');
+ * const plan = await collectGarbage(store, { keep: 3, dryRun: true }); // what would go
+ * console.log(`would free ${plan.freedBytes} bytes from versions ${plan.deletedVersions}`);
+ * await collectGarbage(store, { keep: 3 });
+ * ```
  */
 export async function collectGarbage(
   store: PublicationStore,

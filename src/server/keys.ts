@@ -35,7 +35,17 @@ export interface SigningKey {
   keyId: string;
 }
 
-/** Raw 32-byte public key of an Ed25519 key, base64. */
+/**
+ * Raw 32-byte public key of an Ed25519 key (private or public), base64: the text a client pins.
+ *
+ * ```ts
+ * import { createPrivateKey } from 'node:crypto';
+ * import { readFileSync } from 'node:fs';
+ * import { rawPublicKey } from 'localrec/server';
+ *
+ * const pin = rawPublicKey(createPrivateKey(readFileSync('keys/site.key'))); // for data-public-key
+ * ```
+ */
 export function rawPublicKey(key: KeyObject): string {
   const jwk = createPublicKey(key).export({ format: 'jwk' });
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.x)
@@ -50,6 +60,13 @@ export function rawPublicKey(key: KeyObject): string {
  * Writes a new Ed25519 key pair: `<base>.key` (PKCS#8 PEM, created with mode 0600 so no other
  * user can read it, even for a moment) and `<base>.pub` (base64 of the raw public key, the
  * text to pin). Refuses to overwrite an existing key unless `force`.
+ *
+ * ```ts
+ * import { generateKeyFiles } from 'localrec/server';
+ *
+ * const { privateKeyFile, publicKey } = await generateKeyFiles('keys/site');
+ * console.log(`keep ${privateKeyFile} secret; pin ${publicKey} in the embed (data-public-key)`);
+ * ```
  */
 export async function generateKeyFiles(
   base: string,
@@ -87,7 +104,17 @@ function writeNew(path: string, text: string, mode: number, replace: boolean): v
   }
 }
 
-/** Reads a private key file written by `localrec keygen`; warns (via `warn`) when others can read it. */
+/**
+ * Reads a private key file written by `localrec keygen`; warns (via `warn`) when others can
+ * read it.
+ *
+ * ```ts
+ * import { readSigningKey } from 'localrec/server';
+ *
+ * const key = await readSigningKey('keys/site.key', (message) => console.warn(message));
+ * console.log(`signing as ${key.keyId}`); // the keyId every manifest signature names
+ * ```
+ */
 export async function readSigningKey(
   path: string,
   warn: (msg: string) => void = () => {},
@@ -116,25 +143,67 @@ export async function readSigningKey(
   return signingKeyOf(privateKey);
 }
 
-/** The signing key of an Ed25519 private key: its raw public key (base64) and key id. */
+/**
+ * The signing key of an Ed25519 private key: its raw public key (base64) and key id. For a key
+ * that is not in a file (a secret manager, an environment variable).
+ *
+ * ```ts
+ * import { createPrivateKey } from 'node:crypto';
+ * import { signingKeyOf } from 'localrec/server';
+ *
+ * const key = await signingKeyOf(createPrivateKey(process.env['LOCALREC_SIGNING_KEY'] ?? ''));
+ * ```
+ */
 export async function signingKeyOf(privateKey: KeyObject): Promise<SigningKey> {
   const publicKey = rawPublicKey(privateKey);
   return { privateKey, publicKey, keyId: await keyIdOf(publicKey) };
 }
 
-/** A fresh Ed25519 signing key held in memory only (tests, throwaway benches). */
+/**
+ * A fresh Ed25519 signing key held in memory only (tests, throwaway benches).
+ *
+ * ```ts
+ * import { newSigningKey, openPublicationStore, publishExport } from 'localrec/server';
+ *
+ * const key = await newSigningKey();
+ * await publishExport('test/fixtures/export', openPublicationStore('memory:'), key);
+ * // the test's client pins key.publicKey
+ * ```
+ */
 export function newSigningKey(): Promise<SigningKey> {
   return signingKeyOf(generateKeyPairSync('ed25519').privateKey);
 }
 
-/** Signs a manifest: returns it with `signature` set (detached Ed25519 over its canonical bytes). */
+/**
+ * Signs a manifest: returns it with `signature` set (detached Ed25519 over its canonical bytes).
+ * `publishExport()` does this for you; for a pipeline that stores manifests its own way.
+ *
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * import { canonicalJson, parseManifest, verifyManifest } from 'localrec/core';
+ * import { readSigningKey, signManifest } from 'localrec/server';
+ *
+ * const key = await readSigningKey('keys/site.key');
+ * const manifest = { ...parseManifest(readFileSync('model/export/manifest.json')), version: 1 };
+ * const text = canonicalJson(signManifest(manifest, key));
+ * await verifyManifest(text, key.publicKey); // what a browser checks before trusting it
+ * ```
+ */
 export function signManifest(manifest: Manifest, key: SigningKey): Manifest {
   const value = sign(null, manifestSigningBytes(manifest), key.privateKey);
   const signature: ManifestSignature = { alg: 'Ed25519', keyId: key.keyId, value: toBase64(value) };
   return { ...manifest, signature };
 }
 
-/** Reads `<base>.key`, making the pair first when there is none (for the demo's own key). */
+/**
+ * Reads `<base>.key`, making the pair first when there is none (for the demo's own key).
+ *
+ * ```ts
+ * import { ensureSigningKey } from 'localrec/server';
+ *
+ * const key = await ensureSigningKey('.localrec/demo'); // .localrec/demo.key and .pub
+ * ```
+ */
 export async function ensureSigningKey(base: string): Promise<SigningKey> {
   if (!existsSync(`${base}.key`)) await generateKeyFiles(base);
   return readSigningKey(`${base}.key`);

@@ -23,6 +23,15 @@ export interface PublishSummary {
  * then the manifest gets the next version number, is signed, stored as that version and made
  * current. Blobs go first and the manifest last, so a client never sees a manifest naming a
  * blob the store does not have. Older versions and their blobs stay until `localrec gc`.
+ *
+ * ```ts
+ * import { openPublicationStore, publishExport, readSigningKey } from 'localrec/server';
+ *
+ * const key = await readSigningKey('keys/site.key', console.warn);
+ * const store = openPublicationStore('file:/srv/localrec');
+ * const { version, newBlobs } = await publishExport('model/export', store, key);
+ * console.log(`version ${version} is current (${newBlobs} new blobs)`);
+ * ```
  */
 export async function publishExport(
   exportDir: string,
@@ -76,6 +85,16 @@ export async function publishExport(
 /**
  * Publishes `exportDir` unless the store's current manifest already is that export (same
  * model version); returns the new version's summary, or undefined when nothing changed.
+ * So it can run at every deploy.
+ *
+ * ```ts
+ * import { openPublicationStore, publishIfNew, readSigningKey } from 'localrec/server';
+ *
+ * const key = await readSigningKey('keys/site.key');
+ * const store = openPublicationStore('file:/srv/localrec');
+ * const published = await publishIfNew('model/export', store, key);
+ * console.log(published ? `published version ${published.version}` : 'already current');
+ * ```
  */
 export async function publishIfNew(
   exportDir: string,

@@ -47,7 +47,17 @@ const roundBackends: Record<string, (rest: string, params: URLSearchParams) => R
   memory: () => new MemoryRoundStore(),
 };
 
-/** Splits `scheme:rest?query`; undefined scheme for a bare path. */
+/**
+ * Splits `scheme:rest?query`; undefined scheme for a bare path. For a backend outside this
+ * registry that takes the same URLs.
+ *
+ * ```ts
+ * import { splitStoreUrl } from 'localrec/server';
+ *
+ * const { scheme, rest, params } = splitStoreUrl('sqlite:/srv/rounds.db?synchronous=normal');
+ * // 'sqlite', '/srv/rounds.db', params.get('synchronous') === 'normal'
+ * ```
+ */
 export function splitStoreUrl(url: string): {
   scheme: string | undefined;
   rest: string;
@@ -76,7 +86,17 @@ function unknownScheme(kind: string, url: string, scheme: string, known: string[
   );
 }
 
-/** Opens the blob + manifest store at `url` (a bare path means `file:`). */
+/**
+ * Opens the blob + manifest store at `url` (a bare path means `file:`).
+ *
+ * ```ts
+ * import { openPublicationStore } from 'localrec/server';
+ *
+ * const store = openPublicationStore('file:/srv/localrec');
+ * console.log('published versions:', await store.manifests.listVersions());
+ * await Promise.all([store.blobs.close(), store.manifests.close()]);
+ * ```
+ */
 export function openPublicationStore(url: string): PublicationStore {
   const { scheme = 'file', rest } = splitStoreUrl(url);
   const open = publicationBackends[scheme];
@@ -84,7 +104,18 @@ export function openPublicationStore(url: string): PublicationStore {
   return open(rest);
 }
 
-/** Opens the round store at `url` (a bare path means `sqlite:`). */
+/**
+ * Opens the round store at `url` (a bare path means `sqlite:`).
+ *
+ * ```ts
+ * import { openRoundStore } from 'localrec/server';
+ *
+ * const rounds = openRoundStore('sqlite:/srv/localrec/rounds.db');
+ * const open = await rounds.currentRound();
+ * console.log(open ? `round ${open.id}: ${open.reports}/${open.minReports}` : 'no round open');
+ * await rounds.close();
+ * ```
+ */
 export function openRoundStore(url: string): RoundStore {
   const { scheme = 'sqlite', rest, params } = splitStoreUrl(url);
   const open = roundBackends[scheme];

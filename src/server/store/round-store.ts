@@ -71,6 +71,10 @@ export interface CountedUpdate {
   receipt: number;
 }
 
+/**
+ * The durable state of the federated rounds (the state machine above), one interface for every
+ * backend; open one by URL with `openRoundStore()`.
+ */
 export interface RoundStore {
   readonly url: string;
   /** Opens a round; `bad-input` when another round is open (only one is at a time). */
