@@ -13,7 +13,15 @@ export interface BlobRef {
   bytes: number;
 }
 
-/** 64 lowercase hex characters. */
+/**
+ * 64 lowercase hex characters.
+ *
+ * ```ts
+ * import { SHA256_HEX } from 'localrec/core';
+ *
+ * SHA256_HEX.test('../../etc/passwd'); // false: check a name from a URL before using it as one
+ * ```
+ */
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Bytes received so far across one download. */
@@ -43,18 +51,43 @@ export function subtle(): SubtleCrypto {
   return s;
 }
 
-/** The sha256 of `bytes` as 64 lowercase hex characters. */
+/**
+ * The sha256 of `bytes` as 64 lowercase hex characters: a blob's name.
+ *
+ * ```ts
+ * import { sha256Hex } from 'localrec/core';
+ *
+ * await sha256Hex(new TextEncoder().encode('hello')); // '2cf24dba5fb0a30e…'
+ * ```
+ */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return toHex(await subtle().digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
 }
 
-/** Short form of a hash for messages: the first 12 hex characters. */
+/**
+ * Short form of a hash for messages: the first 12 hex characters.
+ *
+ * ```ts
+ * import { shortHash } from 'localrec/core';
+ *
+ * const sha256 = '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824';
+ * console.warn(`blob ${shortHash(sha256)} is missing`); // 'blob 2cf24dba5fb0… is missing'
+ * ```
+ */
 export function shortHash(sha256: string): string {
   return `${sha256.slice(0, 12)}…`;
 }
 
 /**
  * Throws `integrity` unless `bytes` is `ref.bytes` long and hashes to `ref.sha256`.
+ *
+ * ```ts
+ * import { verifyBlob, type BlobRef } from 'localrec/core';
+ *
+ * declare const ref: BlobRef; // from a verified manifest
+ * const bytes = new Uint8Array(await (await fetch(`/v1/blobs/${ref.sha256}`)).arrayBuffer());
+ * await verifyBlob(ref, bytes, 'model file');
+ * ```
  *
  * @param what - what the blob is, for the message (e.g. "embedding shard 3").
  */

@@ -38,6 +38,7 @@ const FIXED_HEADER_BYTES = 35;
 /** Per-slice header: index, reserved, count, scale. */
 const SLICE_HEADER_BYTES = 12;
 const CRC_BYTES = 4;
+/** Bytes of an update id (32 hex characters). */
 export const UPDATE_ID_BYTES = 16;
 const UPDATE_ID_HEX = /^[0-9a-f]{32}$/;
 
@@ -91,7 +92,15 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** A fresh random update id (32 hex characters). */
+/**
+ * A fresh random update id (32 hex characters); a retry under the same id is counted once.
+ *
+ * ```ts
+ * import { randomUpdateId } from 'localrec/core';
+ *
+ * const updateId = randomUpdateId(); // keep it with the queued update, for its retries
+ * ```
+ */
 export function randomUpdateId(): string {
   const b = new Uint8Array(UPDATE_ID_BYTES);
   globalThis.crypto.getRandomValues(b);
@@ -107,7 +116,15 @@ function isPrintableAscii(s: string): boolean {
   return true;
 }
 
-/** Encoded size of a delta with this base version and these slice lengths. */
+/**
+ * Encoded size of a delta with this base version and these slice lengths, known before training.
+ *
+ * ```ts
+ * import { deltaByteLength } from 'localrec/core';
+ *
+ * const bytes = deltaByteLength('ml100k-v3', [64 * 1683, 64]); // an embedding table and a bias
+ * ```
+ */
 export function deltaByteLength(baseVersion: string, sliceLengths: readonly number[]): number {
   let n = FIXED_HEADER_BYTES + baseVersion.length + CRC_BYTES;
   for (const len of sliceLengths) n += SLICE_HEADER_BYTES + len;
@@ -117,6 +134,14 @@ export function deltaByteLength(baseVersion: string, sliceLengths: readonly numb
 /**
  * Encodes a delta. Validates what the decoder would reject, so a client cannot build a delta
  * the server must refuse for its form (it can still exceed a round's norm or shapes).
+ *
+ * ```ts
+ * import type { Recommender } from 'localrec';
+ * import { encodeDelta, type Delta } from 'localrec/core';
+ *
+ * declare const recs: Recommender, delta: Delta; // delta: see quantizeDelta
+ * await recs.contribute(encodeDelta(delta)); // queued in the visitor's outbox, posted when online
+ * ```
  */
 export function encodeDelta(d: Delta): Uint8Array {
   if (!Number.isInteger(d.roundId) || d.roundId < 1 || d.roundId > 0xffffffff)
@@ -182,6 +207,14 @@ export function encodeDelta(d: Delta): Uint8Array {
 
 /**
  * Decodes a delta strictly: every field is checked and the first thing wrong is named.
+ *
+ * ```ts
+ * import { decodeDelta, deltaNorm } from 'localrec/core';
+ *
+ * declare const body: Uint8Array; // a POST /v1/rounds/:id/updates body
+ * const delta = decodeDelta(body, { maxSlices: 64 });
+ * const withinBound = deltaNorm(delta) <= 1; // the round's clipNorm
+ * ```
  *
  * @throws LocalrecError `unsupported-version` for a format version other than 1; `bad-format`
  *   for a wrong magic, a truncated or overlong body, a checksum mismatch, a reserved field that
@@ -253,14 +286,32 @@ export function decodeDelta(bytes: Uint8Array, limits: DeltaLimits = {}): Delta 
   return { roundId, baseVersion, updateId: toHex(idBytes), clipNorm, slices };
 }
 
-/** Number of values in a delta. */
+/**
+ * Number of values in a delta.
+ *
+ * ```ts
+ * import { deltaLength, type Delta } from 'localrec/core';
+ *
+ * declare const delta: Delta, roundValues: number; // the sum of the round's slice sizes
+ * if (deltaLength(delta) !== roundValues) throw new Error("not the round's shapes");
+ * ```
+ */
 export function deltaLength(d: Delta): number {
   let n = 0;
   for (const s of d.slices) n += s.values.length;
   return n;
 }
 
-/** The L2 norm of the dequantized values, in float64. */
+/**
+ * The L2 norm of the dequantized values, in float64 (what the server holds to the clip bound).
+ *
+ * ```ts
+ * import { deltaNorm, quantizeDelta } from 'localrec/core';
+ *
+ * const slices = [new Float32Array([3, 4])]; // norm 5
+ * deltaNorm(quantizeDelta({ roundId: 1, baseVersion: 'v1', clipNorm: 1, slices })); // ≤ 1
+ * ```
+ */
 export function deltaNorm(d: Delta): number {
   let sq = 0;
   for (const s of d.slices) {
@@ -300,6 +351,16 @@ export interface QuantizeDeltaInput {
  * Clips `slices` to L2 norm `clipNorm` and quantizes them to int8 with one scale per slice
  * (max |x| / 127, rounded to float32). Guarantees that the norm of the dequantized result —
  * what the server checks — is ≤ clipNorm, shrinking the scales if rounding pushed it over.
+ *
+ * ```ts
+ * import { encodeDelta, quantizeDelta } from 'localrec/core';
+ *
+ * // The round from GET /v1/rounds/current; one array per round slice from your training step.
+ * declare const round: { id: number; baseModelVersion: string; clipNorm: number };
+ * declare const slices: Float32Array[];
+ * const { id: roundId, baseModelVersion: baseVersion, clipNorm } = round;
+ * const body = encodeDelta(quantizeDelta({ roundId, baseVersion, clipNorm, slices }));
+ * ```
  */
 export function quantizeDelta(input: QuantizeDeltaInput): Delta {
   let sq = 0;

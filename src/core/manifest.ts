@@ -63,6 +63,12 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: s
 /**
  * Canonical JSON text of `value` (RFC 8785 for the values above): sorted keys, no whitespace.
  *
+ * ```ts
+ * import { canonicalJson } from 'localrec/core';
+ *
+ * canonicalJson({ b: [1, 'x'], a: null }); // '{"a":null,"b":[1,"x"]}'
+ * ```
+ *
  * @throws LocalrecError `bad-input` for a value JSON cannot represent exactly (undefined, a
  *   function, a non-finite number, a Date or other non-plain object).
  */
@@ -106,21 +112,47 @@ function write(v: unknown, out: string[], path: string): void {
   }
 }
 
-/** The bytes a manifest's signature covers: UTF-8 canonical JSON without the `signature` member. */
+/**
+ * The bytes a manifest's signature covers: UTF-8 canonical JSON without the `signature` member.
+ *
+ * ```ts
+ * import { sign, type KeyObject } from 'node:crypto';
+ * import { manifestSigningBytes, type Manifest } from 'localrec/core';
+ *
+ * declare const manifest: Manifest, privateKey: KeyObject;
+ * const value = sign(null, manifestSigningBytes(manifest), privateKey); // as signManifest() does
+ * ```
+ */
 export function manifestSigningBytes(manifest: Manifest | Record<string, unknown>): Uint8Array {
   const rest: Record<string, unknown> = { ...manifest };
   delete rest['signature'];
   return new TextEncoder().encode(canonicalJson(rest));
 }
 
-/** Base64 (standard alphabet, padded) of bytes. */
+/**
+ * Base64 (standard alphabet, padded) of bytes.
+ *
+ * ```ts
+ * import { toBase64 } from 'localrec/core';
+ *
+ * toBase64(new TextEncoder().encode('hi')); // 'aGk='
+ * ```
+ */
 export function toBase64(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return btoa(s);
 }
 
-/** Bytes of a base64 string; undefined when it is not base64. */
+/**
+ * Bytes of a base64 string; undefined when it is not base64.
+ *
+ * ```ts
+ * import { fromBase64 } from 'localrec/core';
+ *
+ * fromBase64('aGk='); // Uint8Array [104, 105]; fromBase64('hi!') is undefined
+ * ```
+ */
 export function fromBase64(text: string): Uint8Array | undefined {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return undefined;
   const s = atob(text);
@@ -133,7 +165,15 @@ async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await subtle().digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
 }
 
-/** A public key as the embed config pins it: base64 of the raw 32-byte Ed25519 key. */
+/**
+ * A public key as the embed config pins it: base64 of the raw 32-byte Ed25519 key.
+ *
+ * ```ts
+ * import { parsePublicKey } from 'localrec/core';
+ *
+ * const raw = parsePublicKey('BASE64_PUBLIC_KEY'); // 32 bytes; a mistyped key throws `bad-input`
+ * ```
+ */
 export function parsePublicKey(key: string | Uint8Array): Uint8Array {
   const raw = typeof key === 'string' ? fromBase64(key.trim()) : key;
   if (!raw || raw.length !== 32) {
@@ -145,7 +185,15 @@ export function parsePublicKey(key: string | Uint8Array): Uint8Array {
   return raw;
 }
 
-/** The key id a signature names: the first 16 hex characters of sha256(raw public key). */
+/**
+ * The key id a signature names: the first 16 hex characters of sha256(raw public key).
+ *
+ * ```ts
+ * import { keyIdOf } from 'localrec/core';
+ *
+ * const keyId = await keyIdOf('BASE64_PUBLIC_KEY'); // compare with manifest.signature.keyId
+ * ```
+ */
 export async function keyIdOf(publicKey: string | Uint8Array): Promise<string> {
   const h = await sha256(parsePublicKey(publicKey));
   return toHex(h.subarray(0, 8));
@@ -158,6 +206,13 @@ function badManifest(what: string): LocalrecError {
 /**
  * Every blob a manifest references: each object anywhere under `models`, `shards`, `metadata`
  * and `llm` that has a `sha256` member, deduplicated, in document order.
+ *
+ * ```ts
+ * import { manifestBlobs, parseManifest } from 'localrec/core';
+ *
+ * const blobs = manifestBlobs(parseManifest(await (await fetch('/v1/manifest')).text()));
+ * const fullDownload = blobs.reduce((bytes, blob) => bytes + blob.bytes, 0);
+ * ```
  *
  * @throws LocalrecError `bad-format` naming a reference whose sha256 or byte count is malformed.
  */
@@ -188,7 +243,15 @@ export function manifestBlobs(manifest: Manifest | Record<string, unknown>): Blo
 
 /**
  * Parses manifest bytes and checks their form: JSON object, a format version this code knows,
- * a model version, well-formed blob references.
+ * a model version, well-formed blob references. It does not check the signature: a browser
+ * uses {@link verifyManifest}.
+ *
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * import { parseManifest } from 'localrec/core';
+ *
+ * const { modelVersion, shards } = parseManifest(readFileSync('model/export/manifest.json'));
+ * ```
  */
 export function parseManifest(bytes: Uint8Array | string): Manifest {
   let json: unknown;
@@ -233,6 +296,13 @@ export interface VerifiedManifest {
  * What the browser runs on `GET /v1/manifest`'s body before using anything in it: parses it,
  * checks its form, and verifies its Ed25519 signature over the canonical bytes against the
  * pinned public key (Web Crypto).
+ *
+ * ```ts
+ * import { verifyManifest } from 'localrec/core';
+ *
+ * const body = await (await fetch('https://recs.example/v1/manifest')).text();
+ * const { manifest, blobs } = await verifyManifest(body, 'BASE64_PUBLIC_KEY');
+ * ```
  *
  * @throws LocalrecError `bad-format` (not JSON, malformed fields or signature encoding),
  *   `unsupported-version` (a format or signature algorithm this code does not know),
@@ -300,6 +370,14 @@ export async function verifyManifest(
 /**
  * Checks a downloaded blob against a verified manifest: it must be listed there, and match its
  * size and sha256.
+ *
+ * ```ts
+ * import { verifyManifestBlob, type VerifiedManifest } from 'localrec/core';
+ *
+ * declare const verified: VerifiedManifest, sha256: string; // from verifyManifest(), a blob of it
+ * const bytes = new Uint8Array(await (await fetch(`/v1/blobs/${sha256}`)).arrayBuffer());
+ * await verifyManifestBlob(verified, sha256, bytes, 'model file');
+ * ```
  *
  * @throws LocalrecError `integrity` when the blob is not in the manifest or does not match.
  */

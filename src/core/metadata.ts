@@ -35,6 +35,13 @@ export interface MetadataShard {
 /**
  * True when `link` is an http(s) URL, absolute or relative to the page (resolved against an
  * https base). `javascript:`, `data:`, `blob:`, `file:` and anything unparsable are false.
+ *
+ * ```ts
+ * import { isSafeLink } from 'localrec/core';
+ *
+ * isSafeLink('/items/42'); // true: relative to an http(s) page
+ * isSafeLink('javascript:alert(1)'); // false
+ * ```
  */
 export function isSafeLink(link: string): boolean {
   let u: URL;
@@ -77,6 +84,14 @@ function checkItem(v: unknown, where: string, fail: (msg: string) => never): Ite
 /**
  * Builds one metadata shard blob.
  *
+ * ```ts
+ * import { encodeMetadataShard } from 'localrec/core';
+ *
+ * const blob = encodeMetadataShard(1, [
+ *   { id: '50', title: 'Star Wars (1977)', categories: ['Action'], url: '/items/50' },
+ * ]);
+ * ```
+ *
  * @param baseIndex - internal index of the first item (items are 1-based; 0 is padding).
  * @throws LocalrecError `bad-input` for an item without id/title/categories or with a link
  *   that is not http(s).
@@ -103,6 +118,13 @@ export function encodeMetadataShard(baseIndex: number, items: ItemInfo[]): Uint8
 
 /**
  * Parses and validates a metadata shard.
+ *
+ * ```ts
+ * import { decodeMetadataShard } from 'localrec/core';
+ *
+ * declare const blob: Uint8Array; // a metadata shard whose sha256 checked out
+ * const { baseIndex, items } = decodeMetadataShard(blob); // items[k] is index baseIndex + k
+ * ```
  *
  * @throws LocalrecError `bad-format` naming the first problem (not UTF-8 JSON, wrong format
  *   tag, bad item, unsafe link); `unsupported-version` for a version other than 1.

@@ -25,6 +25,18 @@ export interface ReadShardOptions {
 /**
  * Reads, verifies and decodes one embedding shard from a stream.
  *
+ * ```ts
+ * import { readShardStream, verifyManifest } from 'localrec/core';
+ *
+ * const body = await (await fetch('https://recs.example/v1/manifest')).text();
+ * const { manifest } = await verifyManifest(body, 'BASE64_PUBLIC_KEY');
+ * let loaded = 0;
+ * for (const ref of manifest.shards) {
+ *   const res = await fetch(`https://recs.example/v1/blobs/${ref.sha256}`);
+ *   const shard = await readShardStream(res.body!, ref, { onBytes: (n) => (loaded += n) });
+ * }
+ * ```
+ *
  * @param ref - the shard's sha256 and byte length, from the manifest.
  * @throws LocalrecError `unsupported-version` / `bad-format` for a header it cannot read (before
  *   the whole body is fetched); `integrity` for a length or sha256 mismatch.

@@ -107,7 +107,16 @@ function isU32(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= U32_MAX;
 }
 
-/** Builds one shard blob from float32 rows. Throws `bad-input` on inconsistent input. */
+/**
+ * Builds one shard blob from float32 rows. Throws `bad-input` on inconsistent input.
+ *
+ * ```ts
+ * import { encodeShard } from 'localrec/core';
+ *
+ * const rows = new Float32Array([0.1, -0.4, 0.3, 0.2, 0.5, 0.1]); // (count 2, dim 3)
+ * const blob = encodeShard({ dtype: 'int8', dim: 3, baseIndex: 1, ids: ['50', '172'], rows });
+ * ```
+ */
 export function encodeShard(input: ShardInput): Uint8Array {
   const { dtype, dim, baseIndex, ids, rows } = input;
   const code = DTYPE_CODES[dtype];
@@ -191,6 +200,14 @@ export function encodeShard(input: ShardInput): Uint8Array {
 /**
  * Reads and checks the fixed header: magic, version, dtype, flags, dim. Needs only the first
  * 24 bytes, so a loader can size a ranged download before fetching the rest.
+ *
+ * ```ts
+ * import { readShardHeader, SHARD_HEADER_BYTES } from 'localrec/core';
+ *
+ * const headers = { Range: `bytes=0-${SHARD_HEADER_BYTES - 1}` };
+ * const head = await fetch('https://recs.example/v1/blobs/SHARD_SHA256', { headers });
+ * const { count, dim, byteLength } = readShardHeader(new Uint8Array(await head.arrayBuffer()));
+ * ```
  */
 export function readShardHeader(bytes: Uint8Array): ShardHeader {
   if (bytes.length < SHARD_HEADER_BYTES) {
@@ -269,6 +286,13 @@ function u16At(bytes: Uint8Array, view: DataView, offset: number, n: number): Ui
  * Parses and validates a shard. Rows are not copied when the input's alignment allows
  * (an input starting on a 4-byte boundary always does). Throws `bad-format` for a malformed
  * blob and `unsupported-version` for a version other than 1.
+ *
+ * ```ts
+ * import { decodeShard } from 'localrec/core';
+ *
+ * declare const blob: Uint8Array; // a shard whose sha256 checked out (see verifyBlob)
+ * const { ids, dtype, dim } = decodeShard(blob); // row i is the embedding of item ids[i]
+ * ```
  */
 export function decodeShard(bytes: Uint8Array): DecodedShard {
   const h = readShardHeader(bytes);
@@ -335,6 +359,14 @@ export function decodeShard(bytes: Uint8Array): DecodedShard {
 /**
  * The rows of a decoded shard as float32 (count, dim): the f32 view itself (no copy), or a
  * new array of the f16 values / the dequantized int8 values (q * scale).
+ *
+ * ```ts
+ * import { decodeShard, shardRowsAsFloat32 } from 'localrec/core';
+ *
+ * declare const blob: Uint8Array;
+ * const shard = decodeShard(blob);
+ * const first = shardRowsAsFloat32(shard).subarray(0, shard.dim); // (dim) of item shard.ids[0]
+ * ```
  */
 export function shardRowsAsFloat32(s: DecodedShard): Float32Array {
   if (s.dtype === 'f32' && s.f32) return s.f32;
