@@ -7,9 +7,12 @@
  * ```ts
  * import { verifyManifest, readShardStream } from 'localrec/core';
  *
+ * const publicKey = 'BASE64_PUBLIC_KEY'; // the line of your `localrec keygen` .pub file
  * const { manifest } = await verifyManifest(await (await fetch('/v1/manifest')).text(), publicKey);
- * const [ref] = manifest.shards;
- * const shard = await readShardStream((await fetch(`/v1/blobs/${ref.sha256}`)).body!, ref);
+ * for (const ref of manifest.shards) {
+ *   const shard = await readShardStream((await fetch(`/v1/blobs/${ref.sha256}`)).body!, ref);
+ *   console.log(`${shard.count} items of dim ${shard.dim}`);
+ * }
  * ```
  *
  * @packageDocumentation

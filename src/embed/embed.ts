@@ -20,7 +20,7 @@ export interface EmbedCallbacks {
 
 /** Where the embed runs, and how it gets a recommender (tests pass a fake one). */
 export interface EmbedEnvironment {
-  win: { localrec?: unknown };
+  win: object;
   doc: Document;
   createRecommender: (config: EmbedConfig, callbacks: EmbedCallbacks) => Promise<Recommender>;
   /** How long a card must be half visible before a `view` is tracked (default: the widget's). */
@@ -58,7 +58,7 @@ function whenDomReady(doc: Document, run: () => void): void {
  * import { createEmbedController } from 'localrec/embed';
  *
  * const embed = createEmbedController({
- *   win: window as { localrec?: unknown },
+ *   win: window,
  *   doc: document,
  *   createRecommender: ({ server, publicKey, consent }, callbacks) =>
  *     createRecommender({ server, publicKey, consent, ...callbacks }),

@@ -101,7 +101,7 @@ function handled<T>(promise: Promise<T>): Promise<T> {
  * });
  * const { api, emit } = createLocalrecGlobal({ recommender, refreshWidgets: async () => {} });
  * recommender.then(() => emit('ready'), (e: unknown) => emit('error', e));
- * installGlobal(window as { localrec?: unknown }, api);
+ * installGlobal(window, api);
  * ```
  */
 export function createLocalrecGlobal(backend: GlobalBackend): GlobalHandle {
@@ -220,10 +220,12 @@ function runCommand(api: LocalrecGlobal, command: unknown): boolean {
  * // The page queued `localrec.push(['track', { type: 'like', itemId: '42' }])` earlier:
  * // installing runs that track() now, against the backend's recommender.
  * const { api } = createLocalrecGlobal(backend);
- * const installed = installGlobal(window as { localrec?: unknown }, api);
+ * const installed = installGlobal(window, api);
  * ```
  */
-export function installGlobal(win: { localrec?: unknown }, api: LocalrecGlobal): boolean {
+export function installGlobal(host: object, api: LocalrecGlobal): boolean {
+  // `window` has no `localrec` in its type: the property is the page's and ours to share.
+  const win = host as { localrec?: unknown };
   const existing = win.localrec;
   if (existing !== undefined && existing !== null && !Array.isArray(existing)) {
     logError(

@@ -7,7 +7,11 @@
  * import { createRecommender } from 'localrec';
  * import { mountWidget } from 'localrec/embed';
  *
- * const recs = await createRecommender({ server, publicKey, consent: { personalization: true } });
+ * const recs = await createRecommender({
+ *   server: 'https://recs.example',
+ *   publicKey: 'BASE64_PUBLIC_KEY',
+ *   consent: { personalization: true },
+ * });
  * const widget = mountWidget(document.querySelector('#recs')!, recs, { k: 8 });
  * await widget.ready;
  * ```

@@ -25,7 +25,7 @@ const scriptUrl = import.meta.url;
 try {
   const workerUrl = new URL(workerPath, scriptUrl).href;
   bootEmbed(script instanceof HTMLScriptElement ? script : null, {
-    win: window as { localrec?: unknown },
+    win: window,
     doc: document,
     async createRecommender(config, { onChange, onWarning }) {
       const { worker, release } = startEmbedWorker(workerUrl);

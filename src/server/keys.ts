@@ -59,7 +59,7 @@ export function rawPublicKey(key: KeyObject): string {
 /**
  * Writes a new Ed25519 key pair: `<base>.key` (PKCS#8 PEM, created with mode 0600 so no other
  * user can read it, even for a moment) and `<base>.pub` (base64 of the raw public key, the
- * text to pin). Refuses to overwrite an existing key unless `force`.
+ * text to pin). Refuses to overwrite an existing key unless `{ force: true }`.
  *
  * ```ts
  * import { generateKeyFiles } from 'localrec/server';
@@ -70,7 +70,7 @@ export function rawPublicKey(key: KeyObject): string {
  */
 export async function generateKeyFiles(
   base: string,
-  force = false,
+  { force = false }: { force?: boolean } = {},
 ): Promise<{ privateKeyFile: string; publicKeyFile: string; publicKey: string; keyId: string }> {
   const privateKeyFile = `${base}.key`;
   const publicKeyFile = `${base}.pub`;

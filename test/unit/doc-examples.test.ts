@@ -120,6 +120,17 @@ function publicExports(): Export[] {
     const moduleSymbol = checker.getSymbolAtLocation(source);
     if (moduleSymbol === undefined) throw new Error(`${name}: ${file} is not a module`);
     const typeOnly = typeOnlyNames(source, checker);
+    // The entry's own comment (`@packageDocumentation`, on its first statement): its example
+    // is the first a reader sees, so it is checked like the others.
+    const first = source.statements[0];
+    const packageDoc = first ? docText(first) : undefined;
+    if (packageDoc?.includes('@packageDocumentation'))
+      out.push({
+        owner: `${name} (package)`,
+        kind: 'type',
+        docs: [packageDoc],
+        declaredIn: relative(ROOT, file),
+      });
     for (const exported of checker.getExportsOfModule(moduleSymbol)) {
       const symbol =
         exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;

@@ -18,7 +18,7 @@ export const keygenCommand: Command = {
     },
   },
   async run(v) {
-    const r = await generateKeyFiles(resolve(String(v['out'])), Boolean(v['force']));
+    const r = await generateKeyFiles(resolve(String(v['out'])), { force: v['force'] === true });
     process.stderr.write(
       `wrote ${r.privateKeyFile} (keep it on this machine, never in the store or the web root)\n` +
         `pin this public key in the embed config: ${r.publicKey}\n`,
