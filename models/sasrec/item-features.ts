@@ -1,7 +1,7 @@
 /**
  * Catalog features for SASRec's item embeddings: each item's vector is its id embedding plus
- * a learned mix of its features (categories, title words, popularity bucket — the item
- * features of the two-tower model, models/two-tower/features.ts). Rare items, whose id
+ * a learned mix of its features (categories, title words, popularity bucket — the catalog
+ * features both models share, models/training/item-features.ts). Rare items, whose id
  * embedding sees few updates, borrow from the items that share their genres and title words.
  *
  * The features enter as one fixed matrix F (numItems+1, cols): a block per feature group
@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { LocalrecError } from '../../src/core/errors.ts';
-import type { ItemFeatures } from '../two-tower/features.ts';
+import type { ItemFeatures } from '../training/item-features.ts';
 import { matMul } from '../tf-ops.ts';
 import type { SasrecConfig } from './config.ts';
 import type { SasrecWeights } from './model.ts';

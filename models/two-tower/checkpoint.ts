@@ -8,7 +8,7 @@ import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint.ts';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { WeightArrays } from '../weights.ts';
 import { validateTwoTowerConfig, type TwoTowerConfig } from './config.ts';
-import type { ItemFeatures } from './features.ts';
+import type { ItemFeatures } from '../training/item-features.ts';
 import { weightShapes } from './model.ts';
 
 export const TWO_TOWER_MODEL = 'two-tower';

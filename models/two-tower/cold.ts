@@ -29,7 +29,7 @@ import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import { stageInput, stageTarget } from '../../src/core/split.ts';
 import type { SplitData, UserSplit } from '../../src/core/types.ts';
-import { trainCounts } from './features.ts';
+import { trainCounts } from '../training/item-features.ts';
 
 /** round(share · numItems) distinct items of 1..numItems, seeded; as flags (numItems+1). */
 export function pickColdItems(numItems: number, share: number, seed: number): Uint8Array {

@@ -1,6 +1,6 @@
 import { parseContextSpec, type ContextSpec } from '../../src/core/context.ts';
 import { LocalrecError } from '../../src/core/errors.ts';
-import type { ItemFeatures } from './features.ts';
+import type { ItemFeatures } from '../training/item-features.ts';
 
 /**
  * Two-tower hyper-parameters. The item-side sizes (numItems, numCategories, titleBuckets,

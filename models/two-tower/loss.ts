@@ -3,7 +3,7 @@ import { LocalrecError } from '../../src/core/errors.ts';
 import type { Rng } from '../../src/core/random.ts';
 import { lookup, MASK_VALUE, matMul, softmaxCrossEntropy } from '../tf-ops.ts';
 import type { TwoTowerConfig } from './config.ts';
-import type { ItemFeatures } from './features.ts';
+import type { ItemFeatures } from '../training/item-features.ts';
 import { itemTower, userTowerPrefixes, type TwoTowerWeights } from './model.ts';
 
 /**

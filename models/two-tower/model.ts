@@ -5,12 +5,12 @@ import { Rng } from '../../src/core/random.ts';
 import { dense, lookup, matMul, padBatch } from '../tf-ops.ts';
 import type { WeightArrays } from '../weights.ts';
 import { validateTwoTowerConfig, type TwoTowerConfig } from './config.ts';
-import type { ItemFeatures } from './features.ts';
+import type { ItemFeatures } from '../training/item-features.ts';
 
 /**
  * A two-tower retrieval model: score(user, item) = cos(userTower(history), itemTower(item)).
  *
- * Item tower, for item i (features.ts):
+ * Item tower, for item i (../training/item-features.ts):
  *   x = known_i·id_emb[i] + mean(cat_emb[categories_i]) + mean(tok_emb[title tokens_i]) + pop_emb[bucket_i]
  *   y = x + W2·relu(W1·x + b1) + b2,   v_i = y / ‖y‖
  * `known_i` is 1 only for items with training events, and id_emb starts at zero, so an item

@@ -25,7 +25,7 @@ import {
   type TwoTowerTrainConfig,
 } from './config.ts';
 import { buildContextTable, stageContext, type ContextTable } from './context.ts';
-import type { ItemFeatures } from './features.ts';
+import type { ItemFeatures } from '../training/item-features.ts';
 import { prepareBatch, targetDistribution, twoTowerLoss } from './loss.ts';
 import { encodeUsers, initWeights, itemTable, type TwoTowerWeights } from './model.ts';
 

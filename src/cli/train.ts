@@ -20,7 +20,7 @@ import { makeScorer, trainSasrec, type TrainResult } from '../../models/sasrec/t
 import { usersByTrainLength } from '../../models/training/examples.ts';
 import { evaluateRanking } from '../core/metrics.ts';
 import { bakedConfig, itemFeatureMatrix } from '../../models/sasrec/item-features.ts';
-import { buildItemFeatures } from '../../models/two-tower/features.ts';
+import { buildItemFeatures } from '../../models/training/item-features.ts';
 import { splitDataset } from './data.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
 import { initTf } from './tf-node.ts';

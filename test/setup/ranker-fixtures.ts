@@ -34,7 +34,7 @@ import type { WeightArrays } from '../../models/weights.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import { configFor } from '../../models/two-tower/config.ts';
 import { exportTwoTowerUserTower, quantizeUserTower } from '../../models/two-tower/export-onnx.ts';
-import { buildItemFeatures } from '../../models/two-tower/features.ts';
+import { buildItemFeatures } from '../../models/training/item-features.ts';
 import {
   arraysToWeights as twoTowerWeights,
   encodeUsers,

@@ -10,7 +10,7 @@ import {
 } from '../../models/sasrec/item-features.ts';
 import { initWeights, scoreAll } from '../../models/sasrec/model.ts';
 import { makeScorer, trainSasrec } from '../../models/sasrec/train.ts';
-import { buildItemFeatures } from '../../models/two-tower/features.ts';
+import { buildItemFeatures } from '../../models/training/item-features.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
 import { leaveOneOut } from '../../src/core/split.ts';
 import { generateSyntheticCatalog } from '../../src/core/synthetic.ts';

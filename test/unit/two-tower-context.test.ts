@@ -19,7 +19,7 @@ import { removeItems } from '../../models/two-tower/cold.ts';
 import { configFor, type TwoTowerConfig } from '../../models/two-tower/config.ts';
 import { buildContextTable, contextSpecFor, stageContext } from '../../models/two-tower/context.ts';
 import { exportTwoTowerUserTower, quantizeUserTower } from '../../models/two-tower/export-onnx.ts';
-import { buildItemFeatures, type ItemFeatures } from '../../models/two-tower/features.ts';
+import { buildItemFeatures, type ItemFeatures } from '../../models/training/item-features.ts';
 import {
   arraysToWeights,
   encodeUsers,

@@ -27,7 +27,7 @@ import {
   titleTokens,
   tokenBucket,
   type ItemFeatures,
-} from '../../models/two-tower/features.ts';
+} from '../../models/training/item-features.ts';
 import {
   correctedLogits,
   logQCorrection,

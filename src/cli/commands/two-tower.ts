@@ -16,7 +16,7 @@ import {
   type TwoTowerTrainConfig,
 } from '../../../models/two-tower/config.ts';
 import { contextSpecFor } from '../../../models/two-tower/context.ts';
-import { buildItemFeatures } from '../../../models/two-tower/features.ts';
+import { buildItemFeatures } from '../../../models/training/item-features.ts';
 import { countParameters, type TwoTowerWeights } from '../../../models/two-tower/model.ts';
 import { evaluateTwoTower } from '../../../models/two-tower/train.ts';
 import { requiredFlag, type Command } from '../command.ts';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Dataset, SplitData } from '../../core/types.ts';
 import { coldItemRecall, pickColdItems, removeItems } from '../../../models/two-tower/cold.ts';
 import type { TwoTowerConfig, TwoTowerTrainConfig } from '../../../models/two-tower/config.ts';
-import { buildItemFeatures } from '../../../models/two-tower/features.ts';
+import { buildItemFeatures } from '../../../models/training/item-features.ts';
 import { makeTwoTowerScorer } from '../../../models/two-tower/train.ts';
 import { usersByTrainLength } from '../../../models/training/examples.ts';
 import type { ProgressLine } from '../progress.ts';

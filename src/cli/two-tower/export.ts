@@ -4,7 +4,7 @@ import {
   exportTwoTowerUserTower,
   type TwoTowerQuantization,
 } from '../../../models/two-tower/export-onnx.ts';
-import type { ItemFeatures } from '../../../models/two-tower/features.ts';
+import type { ItemFeatures } from '../../../models/training/item-features.ts';
 import { itemTable, type TwoTowerWeights } from '../../../models/two-tower/model.ts';
 import { weightsToArrays } from '../../../models/sasrec/model.ts';
 import { writeExportManifest } from '../export-manifest.ts';

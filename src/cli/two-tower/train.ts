@@ -1,6 +1,6 @@
 import type { SplitData } from '../../core/types.ts';
 import type { TwoTowerConfig, TwoTowerTrainConfig } from '../../../models/two-tower/config.ts';
-import type { ItemFeatures } from '../../../models/two-tower/features.ts';
+import type { ItemFeatures } from '../../../models/training/item-features.ts';
 import type { TwoTowerWeights } from '../../../models/two-tower/model.ts';
 import { trainTwoTower, type TwoTowerTrainResult } from '../../../models/two-tower/train.ts';
 import { bar, duration, type ProgressLine } from '../progress.ts';

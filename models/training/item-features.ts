@@ -1,5 +1,7 @@
 /**
- * Item content features for the two-tower item tower. Pure TypeScript (no tfjs): typed arrays
+ * Catalog features of every item, shared by both models: the two-tower item tower embeds
+ * them (models/two-tower/model.ts) and SASRec adds a learned mix of them to its item
+ * embeddings (models/sasrec/item-features.ts). Pure TypeScript (no tfjs): typed arrays
  * indexed by internal item index 0..numItems (0 = padding, all-zero features).
  *
  * - categories: the item's categories (genres) as ids into a vocabulary built from the
@@ -21,6 +23,7 @@
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { ItemInfo, SplitData } from '../../src/core/types.ts';
 
+/** How {@link buildItemFeatures} tokenises, buckets and caps the features. */
 export interface FeatureOptions {
   /** Hash buckets of title tokens (ids 1..titleBuckets; 0 = none). */
   titleBuckets: number;
@@ -35,6 +38,7 @@ export interface FeatureOptions {
   popBuckets: number;
 }
 
+/** The options {@link buildItemFeatures} uses where none is given. */
 export const defaultFeatureOptions: FeatureOptions = {
   titleBuckets: 1024,
   maxTitleTokens: 8,
@@ -44,6 +48,7 @@ export const defaultFeatureOptions: FeatureOptions = {
   popBuckets: 16,
 };
 
+/** Every item's features, as {@link buildItemFeatures} builds them (see this module's header). */
 export interface ItemFeatures {
   numItems: number;
   /** Category vocabulary: category id k (1-based) is `categoryVocab[k - 1]`. */
