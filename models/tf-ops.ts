@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { WeightArrays } from './weights.ts';
 
 /**
  * Row lookup `table[ids]` whose gradient is a `scatterND` into the table's shape.
@@ -164,6 +165,17 @@ export function padBatch(seqs: ArrayLike<number>[], maxLen: number, len?: number
     for (let j = 0; j < n; j++) out[b * T + T - n + j] = s[s.length - n + j]!;
   });
   return tf.tensor2d(out, [seqs.length, T], 'int32');
+}
+
+/**
+ * tfjs weights → plain arrays (for checkpoints, quantization and export), of either model:
+ * each model's own `arraysToWeights` goes back, checking the shapes against its config.
+ */
+export function weightsToArrays(w: Record<string, tf.Tensor>): WeightArrays {
+  const out: WeightArrays = {};
+  for (const [name, t] of Object.entries(w))
+    out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
+  return out;
 }
 
 /** Wraps every weight in a trainable tf.Variable (same names). */

@@ -292,14 +292,6 @@ export function countParameters(c: SasrecConfig): number {
   return Object.values(weightShapes(c)).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
 }
 
-/** tfjs weights → plain arrays (for checkpoints, quantization and export). */
-export function weightsToArrays(w: SasrecWeights): WeightArrays {
-  const out: WeightArrays = {};
-  for (const [name, t] of Object.entries(w))
-    out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
-  return out;
-}
-
 /** Plain arrays → tfjs weights, checked against the config's shapes. */
 export function arraysToWeights(c: SasrecConfig, a: WeightArrays): SasrecWeights {
   const w: SasrecWeights = {};

@@ -9,12 +9,8 @@ import {
   type SasrecConfig,
   type TrainConfig,
 } from '../../models/sasrec/config.ts';
-import {
-  countParameters,
-  mergeMembers,
-  weightsToArrays,
-  type SasrecWeights,
-} from '../../models/sasrec/model.ts';
+import { countParameters, mergeMembers, type SasrecWeights } from '../../models/sasrec/model.ts';
+import { weightsToArrays } from '../../models/tf-ops.ts';
 import * as tf from '@tensorflow/tfjs';
 import { makeScorer, trainSasrec, type TrainResult } from '../../models/sasrec/train.ts';
 import { usersByTrainLength } from '../../models/training/examples.ts';

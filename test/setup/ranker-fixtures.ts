@@ -28,8 +28,8 @@ import {
   mergeMembers,
   scoreAll,
   userVectors,
-  weightsToArrays,
 } from '../../models/sasrec/model.ts';
+import { weightsToArrays } from '../../models/tf-ops.ts';
 import type { WeightArrays } from '../../models/weights.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import { configFor } from '../../models/two-tower/config.ts';

@@ -18,9 +18,9 @@ import {
   mergeMembers,
   scoreAll,
   userVectors,
-  weightsToArrays,
   type SasrecWeights,
 } from '../../models/sasrec/model.ts';
+import { weightsToArrays } from '../../models/tf-ops.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import type { WeightArrays } from '../../models/weights.ts';
 import { OnnxGraphBuilder } from '../../models/onnx/graph-builder.ts';

@@ -5,16 +5,16 @@ import { decodeCheckpoint, encodeCheckpoint } from '../../models/checkpoint.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { validateModelConfig } from '../../models/sasrec/config.ts';
 import { futureTargets, padFutures, sasrecLoss, seenMask } from '../../models/sasrec/loss.ts';
-import {
-  arraysToWeights,
-  encode,
-  initWeights,
-  scoreAll,
-  weightsToArrays,
-} from '../../models/sasrec/model.ts';
+import { arraysToWeights, encode, initWeights, scoreAll } from '../../models/sasrec/model.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
 import { exportSasrecEncoder } from '../../models/sasrec/export-onnx.ts';
-import { lookup, matMul, padBatch, softmaxCrossEntropy } from '../../models/tf-ops.ts';
+import {
+  lookup,
+  matMul,
+  padBatch,
+  softmaxCrossEntropy,
+  weightsToArrays,
+} from '../../models/tf-ops.ts';
 import { buildExamples } from '../../models/training/examples.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';

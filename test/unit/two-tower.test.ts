@@ -6,8 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import * as ort from 'onnxruntime-web';
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { weightsToArrays } from '../../models/sasrec/model.ts';
-import { softmaxCrossEntropy } from '../../models/tf-ops.ts';
+import { softmaxCrossEntropy, weightsToArrays } from '../../models/tf-ops.ts';
 import {
   decodeTwoTowerCheckpoint,
   encodeTwoTowerCheckpoint,

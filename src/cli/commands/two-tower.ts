@@ -5,7 +5,7 @@ import { contextWidth } from '../../core/context.ts';
 import { LocalrecError } from '../../core/errors.ts';
 import { fullRanks, retrievalMetrics } from '../../core/metrics.ts';
 import type { Dataset } from '../../core/types.ts';
-import { weightsToArrays } from '../../../models/sasrec/model.ts';
+import { weightsToArrays } from '../../../models/tf-ops.ts';
 import { usersByTrainLength } from '../../../models/training/examples.ts';
 import { encodeTwoTowerCheckpoint } from '../../../models/two-tower/checkpoint.ts';
 import { fixedScorer } from '../../../models/two-tower/cold.ts';

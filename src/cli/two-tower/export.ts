@@ -6,7 +6,7 @@ import {
 } from '../../../models/two-tower/export-onnx.ts';
 import type { ItemFeatures } from '../../../models/training/item-features.ts';
 import { itemTable, type TwoTowerWeights } from '../../../models/two-tower/model.ts';
-import { weightsToArrays } from '../../../models/sasrec/model.ts';
+import { weightsToArrays } from '../../../models/tf-ops.ts';
 import { writeExportManifest } from '../export-manifest.ts';
 import { putBlob, writeShardSet } from '../shards.ts';
 
