@@ -96,6 +96,11 @@ export interface TrainingLoop<B, M, K extends string> {
   score: (m: M) => number;
   /** What validation and checkpoints see of the (averaged) weights; default: the weights themselves. */
   view?: (w: Weights) => WeightsView;
+  /**
+   * The clock in milliseconds that times epochs, progress and `maxSeconds`; default
+   * performance.now. Only for tests: a fake clock makes the time rules checkable.
+   */
+  now?: () => number;
 }
 
 /** Callbacks of a training run. */
@@ -121,8 +126,9 @@ export async function runTrainingLoop<B, M, K extends string>(
   const ema = s.emaDecay > 0 ? startAverage(loop.vars) : null;
   const live: Weights = ema ?? loop.vars;
   const view = (w: Weights): WeightsView => loop.view?.(w) ?? { weights: w, release: () => {} };
+  const now = loop.now ?? (() => performance.now());
 
-  const t0 = performance.now();
+  const t0 = now();
   const history: Report[] = [];
   let best: Weights | null = null;
   let bestScore = -Infinity;
@@ -132,7 +138,7 @@ export async function runTrainingLoop<B, M, K extends string>(
   let stoppedBy: LoopResult<M, Report>['stoppedBy'] = 'epochs';
   let epoch = 0;
   for (epoch = 1; epoch <= s.epochs; epoch++) {
-    const e0 = performance.now();
+    const e0 = now();
     const batches = loop.batches();
     let lossSum = 0;
     let count = 0;
@@ -141,7 +147,7 @@ export async function runTrainingLoop<B, M, K extends string>(
       lossSum += r.loss;
       if (ema) updateAverage(ema, loop.vars, s.emaDecay);
       count += r.count;
-      const secs = (performance.now() - e0) / 1000;
+      const secs = (now() - e0) / 1000;
       // The computed key makes TypeScript widen the literal; it is exactly WithRate<…, K>.
       hooks.onProgress?.({
         epoch,
@@ -151,10 +157,10 @@ export async function runTrainingLoop<B, M, K extends string>(
         loss: lossSum / (step + 1),
         [loop.rate]: count / secs,
         epochEtaSec: (secs / (step + 1)) * (batches.length - step - 1),
-        elapsedSec: (performance.now() - t0) / 1000,
+        elapsedSec: (now() - t0) / 1000,
       } as WithRate<LoopProgress, K>);
     }
-    const seconds = (performance.now() - e0) / 1000;
+    const seconds = (now() - e0) / 1000;
     const report = {
       epoch,
       loss: lossSum / Math.max(1, batches.length),
@@ -192,7 +198,7 @@ export async function runTrainingLoop<B, M, K extends string>(
       stoppedBy = 'patience';
       break;
     }
-    if (s.maxSeconds > 0 && (performance.now() - t0) / 1000 >= s.maxSeconds) {
+    if (s.maxSeconds > 0 && (now() - t0) / 1000 >= s.maxSeconds) {
       stoppedBy = 'time';
       break;
     }
@@ -212,7 +218,7 @@ export async function runTrainingLoop<B, M, K extends string>(
     bestEpoch,
     epochsRun,
     bestValid,
-    trainSeconds: (performance.now() - t0) / 1000,
+    trainSeconds: (now() - t0) / 1000,
     history,
     stoppedBy,
   };
