@@ -20,7 +20,7 @@ import {
   type RecommenderWarning,
   type Recommender,
 } from '../client/api.ts';
-import { forwarders } from '../client/rpc/forward.ts';
+import { forwarders, invoke } from '../client/rpc/forward.ts';
 import { logError, logWarning } from './log.ts';
 
 /** What {@link LocalrecGlobal.on} can listen to. */
@@ -149,7 +149,7 @@ export function createLocalrecGlobal(backend: GlobalBackend): GlobalHandle {
     ready,
     ...forwarders<RecommenderCalls, RecommenderMethod>(RECOMMENDER_METHODS, (name, args) =>
       call(name, async (r) => {
-        const value = await (r[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+        const value = await invoke(r, name, args);
         return REFRESHES_WIDGETS.has(name) ? thenRefresh(value) : value;
       }),
     ),

@@ -64,11 +64,16 @@ function checkK(k: unknown, what: string): void {
     throw new LocalrecError('bad-input', `${what}: k must be a non-negative integer, got ${k}`);
 }
 
-/** The internal indices of `exclude` (unknown ids are ignored), added to `into`. */
-function excluded(m: Catalog, exclude: unknown, into = new Set<number>()): Set<number> {
+/** A request's `exclude`, checked (absent: none). */
+function checkExclude(exclude: unknown): string[] {
   if (exclude !== undefined && !Array.isArray(exclude))
     throw new LocalrecError('bad-input', '`exclude` must be an array of item ids');
-  for (const id of (exclude as string[] | undefined) ?? []) {
+  return (exclude as string[] | undefined) ?? [];
+}
+
+/** The internal indices of `exclude` (unknown ids are ignored), added to `into`. */
+function excluded(m: Catalog, exclude: string[], into = new Set<number>()): Set<number> {
+  for (const id of exclude) {
     const i = m.indexOf.get(id);
     if (i !== undefined) into.add(i);
   }
@@ -86,12 +91,11 @@ export async function recommendFrom(
 ): Promise<RecommendResult> {
   const t0 = performance.now();
   checkK(req.k, 'recommend');
-  if (req.exclude !== undefined && !Array.isArray(req.exclude))
-    throw new LocalrecError('bad-input', '`exclude` must be an array of item ids');
+  const exclude = checkExclude(req.exclude);
   const { indices, unknown } = knownIndices(m, req.history);
   const skip = new Set<number>();
   if (req.excludeHistory !== false) for (const i of indices) skip.add(i);
-  excluded(m, req.exclude, skip);
+  excluded(m, exclude, skip);
 
   const coldStart = indices.length === 0;
   let encodeMs = 0;
@@ -128,7 +132,7 @@ export async function searchVectorIn(
       'bad-input',
       `searchVector: vector must be a Float32Array of the model's dim (${m.dim})`,
     );
-  const skip = excluded(m, req.exclude);
+  const skip = excluded(m, checkExclude(req.exclude));
   const t1 = performance.now();
   const best = await m.engine.search(req.vector, req.k, { exclude: skip });
   const t2 = performance.now();

@@ -27,7 +27,7 @@ import {
   type RecommenderStatus,
   type RecommenderWarning,
 } from '../api.ts';
-import { forwarders } from '../rpc/forward.ts';
+import { forwarders, invoke } from '../rpc/forward.ts';
 import { ChangeListeners } from './listeners.ts';
 import { listCatalog } from './listing.ts';
 import { ModelManager } from './models.ts';
@@ -322,7 +322,7 @@ export async function createLocalRecommender(
   return {
     ...forwarders<RecommenderCalls, RecommenderMethod>(RECOMMENDER_METHODS, async (name, args) => {
       open(name);
-      return (calls[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+      return invoke(calls, name, args);
     }),
     onChange: (listener) => listeners.add(listener),
     async close() {

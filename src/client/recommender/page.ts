@@ -17,7 +17,7 @@ import {
   type RecommenderMethod,
   type RecommenderOptions,
 } from '../api.ts';
-import { forwarders } from '../rpc/forward.ts';
+import { forwarders, invoke } from '../rpc/forward.ts';
 import { ChangeListeners } from './listeners.ts';
 
 /** The options that cross to the worker as data. */
@@ -130,7 +130,7 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
 
   let closed = false;
   const calls = forwarders<Recommender, RecommenderMethod>(RECOMMENDER_METHODS, (name, args) =>
-    (remote[name] as (...a: unknown[]) => Promise<unknown>)(...args),
+    invoke(remote, name, args),
   );
   const recommender: Recommender = {
     ...calls,

@@ -215,10 +215,8 @@ export class Visitor {
 
   /** Queues the deferred profile changes for the store, in the order they were found. */
   private storeDeferred(): void {
-    if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
-    this.deferTimer = undefined;
     const changes = this.deferred;
-    this.deferred = [];
+    this.dropDeferred();
     const memory = this.memory;
     if (memory) for (const change of changes) this.enqueue(() => memory.updateProfile(change));
   }

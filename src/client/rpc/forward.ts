@@ -14,7 +14,7 @@ export type Forward<K extends string> = (name: K, args: unknown[]) => Promise<un
  *
  * ```ts
  * const face = forwarders<Recommender, RecommenderMethod>(RECOMMENDER_METHODS, (name, args) =>
- *   (remote[name] as (...a: unknown[]) => Promise<unknown>)(...args),
+ *   invoke(remote, name, args),
  * );
  * ```
  */
@@ -25,4 +25,13 @@ export function forwarders<T, K extends keyof T & string>(
   const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of names) out[name] = (...args: unknown[]) => forward(name, args);
   return out as unknown as Pick<T, K>;
+}
+
+/** Calls `target[name](...args)`: the other end of a {@link Forward}, for a method `T` has. */
+export function invoke<T, K extends keyof T & string>(
+  target: T,
+  name: K,
+  args: unknown[],
+): Promise<unknown> {
+  return (target[name] as (...a: unknown[]) => Promise<unknown>)(...args);
 }
