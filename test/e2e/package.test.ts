@@ -78,7 +78,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts a long-running command; resolves with the first match of `ready` in its output. */
+/**
+ * Starts a long-running command; resolves with the first match of `ready` in its output, read
+ * without ANSI colour codes.
+ */
 function start(
   cmd: string,
   args: string[],
@@ -90,7 +93,8 @@ function start(
     let output = '';
     const timer = setTimeout(() => reject(new Error(`${cmd} did not start:\n${output}`)), 60_000);
     const hear = (chunk: Buffer) => {
-      output += chunk.toString();
+      // Colour codes can fall inside what `ready` matches (Vite bolds the port), so they go.
+      output += chunk.toString().replace(/\x1b\[[0-9;]*m/g, '');
       const match = output.match(ready);
       if (match) {
         clearTimeout(timer);
