@@ -9,6 +9,12 @@ import {
   shippedDim,
   shippedItemTable,
 } from '../../models/sasrec/export-onnx.ts';
+import { encodeCheckpoint } from '../../models/checkpoint.ts';
+import {
+  defineParameterSet,
+  parameterCount,
+  parameterSetToJson,
+} from '../../models/federated/parameter-set.ts';
 import { writeExportManifest } from './export-manifest.ts';
 import { readCatalog, readSasrecCheckpoint } from './model-dir.ts';
 import { putBlob, writeShardSet, type EmbeddingShardRef, type ShardSet } from './shards.ts';
@@ -22,6 +28,11 @@ export interface ExportModels {
   sasrec: {
     encoder: BlobRef & { quantization: Quantization; format: 'onnx' };
     config: Record<string, unknown>;
+    /**
+     * The weights federated rounds fine-tune from: the checkpoint's float32 weights and, in its
+     * meta, the federated parameter set (models/federated/parameter-set.ts) and the item ids.
+     */
+    trainable: BlobRef & { format: 'lrck'; dtype: 'f32'; parameters: number };
   };
   /** The two-tower retriever, when exported with one: its own encoder and item shards. */
   'two-tower'?: {
@@ -35,7 +46,7 @@ export interface ExportSummary {
   out: string;
   modelVersion: string;
   quantization: Quantization;
-  bytes: { encoderOnnx: number; itemShards: number; metadata: number };
+  bytes: { encoderOnnx: number; itemShards: number; metadata: number; trainable: number };
   shards: number;
   items: number;
   droppedLinks: ShardSet['droppedLinkCount'];
@@ -84,6 +95,11 @@ export function exportModelDir(opts: {
   /** Item metadata to ship (default: the model folder's catalog.json). */
   items?: ItemInfo[];
   /**
+   * Item rows in the federated parameter set (default: every item of catalogs up to 20,000,
+   * models/federated/parameter-set.ts DEFAULT_MAX_ITEM_ROWS).
+   */
+  maxItemRows?: number;
+  /**
    * A `localrec two-tower` output folder to ship beside SASRec: its user tower and item-vector
    * shards become `models['two-tower']` (blobs copied, each checked against its name).
    */
@@ -93,14 +109,28 @@ export function exportModelDir(opts: {
   const out = opts.out ?? join(opts.modelDir, 'export');
   mkdirSync(join(out, 'blobs'), { recursive: true });
   const { config, weights } = ck;
+  const catalog = opts.items ?? readCatalog(opts.modelDir);
   const encoder = putBlob(
     out,
     exportSasrecEncoder(config, weights, { quantization: opts.quantization }),
   );
 
+  // The federated parameter set: every item's rows for catalogs up to its cap, else the most
+  // popular items' (catalog.json's interaction counts, in internal index order).
+  const popularity = catalog && [0, ...catalog.map((i) => i.popularity ?? 0)];
+  const set = defineParameterSet(config, popularity ?? undefined, opts.maxItemRows);
+  const trainable = putBlob(
+    out,
+    encodeCheckpoint({
+      model: 'sasrec',
+      config,
+      meta: { itemIds: ck.meta.itemIds, federated: parameterSetToJson(set) },
+      weights,
+    }),
+  );
+
   // The shards carry the same item table the encoder reads its inputs from (row r = item baseIndex + r).
-  const catalog = opts.items ?? readCatalog(opts.modelDir);
-  const set = writeShardSet({
+  const shardSet = writeShardSet({
     out,
     table: shippedItemTable(
       config,
@@ -114,7 +144,7 @@ export function exportModelDir(opts: {
     dtype: opts.quantization === 'fp32' ? 'f32' : 'int8',
     shardItems: opts.shardItems,
   });
-  const { embedding: shards, metadata } = set;
+  const { embedding: shards, metadata } = shardSet;
 
   const twoTower = opts.twoTowerDir ? addTwoTower(opts.twoTowerDir, out) : undefined;
 
@@ -125,10 +155,11 @@ export function exportModelDir(opts: {
       sasrec: {
         encoder: { ...encoder, quantization: opts.quantization, format: 'onnx' },
         config: { ...config },
+        trainable: { ...trainable, format: 'lrck', dtype: 'f32', parameters: parameterCount(set) },
       },
       ...(twoTower ? { 'two-tower': twoTower } : {}),
     },
-    set,
+    shardSet,
   );
   return {
     out,
@@ -138,9 +169,10 @@ export function exportModelDir(opts: {
       encoderOnnx: encoder.bytes,
       itemShards: shards.reduce((a, s) => a + s.bytes, 0),
       metadata: metadata.reduce((a, s) => a + s.bytes, 0),
+      trainable: trainable.bytes,
     },
     shards: shards.length,
     items: config.numItems,
-    droppedLinks: set.droppedLinkCount,
+    droppedLinks: shardSet.droppedLinkCount,
   };
 }
