@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   publish: async () => (await import('./commands/publish.ts')).publishCommand,
   gc: async () => (await import('./commands/gc.ts')).gcCommand,
   round: async () => (await import('./commands/round.ts')).roundCommand,
+  'dp-epsilon': async () => (await import('./commands/dp-epsilon.ts')).dpEpsilonCommand,
   demo: async () => (await import('./commands/demo.ts')).demoCommand,
   build: async () => (await import('./commands/build.ts')).buildCommand,
   'bench-accuracy': async () => (await import('./commands/bench-accuracy.ts')).benchAccuracyCommand,

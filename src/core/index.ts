@@ -81,4 +81,19 @@ export {
   type ByteProgress,
 } from './blob.ts';
 export { isLocalrecError, LocalrecError, type LocalrecErrorCode } from './errors.ts';
+export {
+  composeRdp,
+  DEFAULT_RDP_ORDERS,
+  rdpSampledGaussian,
+  type SampledGaussian,
+} from './privacy/rdp.ts';
+export {
+  epsilonAfter,
+  epsilonFromRdp,
+  roundsWithinBudget,
+  type AccountingOptions,
+  type BudgetOptions,
+  type PrivacySpend,
+  type SpendOptions,
+} from './privacy/accountant.ts';
 export type { Dataset, Interaction, ItemInfo } from './types.ts';
