@@ -58,11 +58,10 @@ const ortAssets = join(lib, 'src/client/ranker/ort-assets.js');
 if (!existsSync(ortAssets)) throw new Error(`${ortAssets} is missing: did ort-assets.ts move?`);
 writeFileSync(ortAssets, ORT_ASSETS);
 writeFileSync(ortAssets.replace(/\.js$/, '.d.ts'), ORT_ASSETS_DTS);
-// The gradient workers' entry is plain JavaScript, which tsc does not copy.
-copyFileSync(
-  join(root, 'models/sasrec/grad-worker-boot.js'),
-  join(lib, 'models/sasrec/grad-worker-boot.js'),
-);
+// The worker threads' entries (gradient workers, fedsim's clients) are plain JavaScript, which
+// tsc does not copy.
+for (const boot of ['models/sasrec/grad-worker-boot.js', 'models/federated/client-worker-boot.js'])
+  copyFileSync(join(root, boot), join(lib, boot));
 for (const file of ['src/client/index.js', 'workers/recommender.worker.js', 'src/cli/main.js'])
   if (!existsSync(join(lib, file))) throw new Error(`lib/${file} was not built`);
 

@@ -26,11 +26,17 @@ export interface LocalTrainSpec {
   optimizer: 'sgd' | 'adam';
 }
 
-/** Defaults of a round's local training (chosen on ML-100K validation with `localrec fedsim`). */
+/**
+ * Defaults of a round's local training: one plain gradient step per round (FedSGD), with the
+ * server's FedAdam doing the adapting. Chosen on ML-100K validation with `localrec fedsim`
+ * (2026-12-03): four local Adam steps (lr 1e-3 or 2e-3) or four SGD steps (lr 0.05) with a
+ * plain server step left validation NDCG@10 flat or lower over 6–8 rounds; one SGD step with
+ * FedAdam (lr 2e-3) at the server rose (docs/BENCHMARKS.md, "Federated learning").
+ */
 export const DEFAULT_LOCAL_TRAIN: LocalTrainSpec = {
-  steps: 4,
-  learningRate: 1e-3,
-  optimizer: 'adam',
+  steps: 1,
+  learningRate: 1,
+  optimizer: 'sgd',
 };
 
 /** Checks a spec from a manifest or a flag; returns it. */

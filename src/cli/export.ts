@@ -14,6 +14,7 @@ import {
   defineParameterSet,
   parameterCount,
   parameterSetToJson,
+  type ParameterSet,
 } from '../../models/federated/parameter-set.ts';
 import { writeExportManifest } from './export-manifest.ts';
 import { readCatalog, readSasrecCheckpoint } from './model-dir.ts';
@@ -99,6 +100,8 @@ export function exportModelDir(opts: {
    * models/federated/parameter-set.ts DEFAULT_MAX_ITEM_ROWS).
    */
   maxItemRows?: number;
+  /** The parameter set to ship as is (a federated round's next version keeps its base's). */
+  parameterSet?: ParameterSet;
   /**
    * A `localrec two-tower` output folder to ship beside SASRec: its user tower and item-vector
    * shards become `models['two-tower']` (blobs copied, each checked against its name).
@@ -118,7 +121,8 @@ export function exportModelDir(opts: {
   // The federated parameter set: every item's rows for catalogs up to its cap, else the most
   // popular items' (catalog.json's interaction counts, in internal index order).
   const popularity = catalog && [0, ...catalog.map((i) => i.popularity ?? 0)];
-  const set = defineParameterSet(config, popularity ?? undefined, opts.maxItemRows);
+  const set =
+    opts.parameterSet ?? defineParameterSet(config, popularity ?? undefined, opts.maxItemRows);
   const trainable = putBlob(
     out,
     encodeCheckpoint({

@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<Command>> = {
   build: async () => (await import('./commands/build.ts')).buildCommand,
   'bench-accuracy': async () => (await import('./commands/bench-accuracy.ts')).benchAccuracyCommand,
   'two-tower': async () => (await import('./commands/two-tower.ts')).twoTowerCommand,
+  fedsim: async () => (await import('./commands/fedsim.ts')).fedsimCommand,
 };
 
 function mainHelp(): string {
@@ -38,6 +39,8 @@ commands:
   gc              delete old manifest versions and blobs no kept version uses
   round           open, close, show or list federated rounds
   bench-accuracy  train + evaluate the default config on MovieLens 100K; JSON on the last line
+  dp-epsilon      ε at δ for T steps of the subsampled Gaussian mechanism; JSON on the last line
+  fedsim          simulate federated learning with the real client and server code; plot + JSON
 `;
 }
 

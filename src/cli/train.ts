@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Dataset, SplitData, SplitMetrics } from '../core/types.ts';
+import type { Dataset, SplitData, SplitMetrics, UserSplit } from '../core/types.ts';
 import { encodeCheckpoint } from '../../models/checkpoint.ts';
 import {
   defaultModelConfig,
@@ -54,6 +54,11 @@ export interface TrainRunOptions {
    * by validation) and save them as one (config `members`); default {@link DEFAULT_MEMBERS}.
    */
   members?: number;
+  /**
+   * Train (and pick epochs by the validation of) only the users this keeps; the item table
+   * stays the whole catalog's. `localrec fedsim`'s starting model, trained on a share of users.
+   */
+  trainUsers?: (user: UserSplit, index: number) => boolean;
   quiet?: boolean;
 }
 
@@ -128,7 +133,10 @@ export async function runTrain(
   opts: TrainRunOptions,
 ): Promise<{ summary: TrainSummary; split: SplitData }> {
   await initTf();
-  const split = splitDataset(ds);
+  const whole = splitDataset(ds);
+  const split = opts.trainUsers
+    ? { ...whole, users: whole.users.filter((u, i) => opts.trainUsers!(u, i)) }
+    : whole;
   const features =
     (opts.itemFeatures ?? DEFAULT_ITEM_FEATURES)
       ? itemFeatureMatrix(buildItemFeatures(split, ds.items))
@@ -251,7 +259,7 @@ export async function runTrain(
     valid,
     ...(K > 1 && { members: memberRuns }),
   };
-  return { summary, split };
+  return { summary, split: whole };
 }
 
 function median(xs: number[]): number {

@@ -1,11 +1,13 @@
 /**
  * "offline: ready" in the footer: whether everything an offline start reads is stored — the app
  * shell (precached by the service worker), and the SDK's last verified manifest with every blob
- * it lists. The page only reads the SDK's cache, through a read-only view ({@link readOnlyCaches}):
+ * the SDK loads from it (its load plan: encoders and shards; not the trainable weights, which only
+ * the federated trainer fetches). The page only reads the SDK's cache, through a read-only view ({@link readOnlyCaches}):
  * the SDK stays its only writer.
  */
 import { verifyManifest } from '../core/manifest.ts';
 import type { CacheLike, CacheStorageLike } from '../client/loader/cache.ts';
+import { planFromManifest } from '../client/loader/plan.ts';
 import type { SiteConfig } from './config.ts';
 import { SDK_CACHE } from './pwa-caches.ts';
 
@@ -25,17 +27,18 @@ export function readOnlyCaches(storage: CacheStorage): CacheStorageLike {
   };
 }
 
-/** The manifest and blob URLs an offline start needs, from the SDK's cached manifest (verified). */
+/** The manifest and blob URLs an offline start reads, from the SDK's cached manifest (verified). */
 async function neededUrls(cache: CacheLike, config: SiteConfig): Promise<string[] | null> {
   const server = config.server.replace(/\/+$/, '');
   const manifestUrl = `${server}/v1/manifest`;
   const cached = await cache.match(manifestUrl);
   if (!cached) return null;
   try {
-    const { blobs } = await verifyManifest(
+    const { manifest } = await verifyManifest(
       new Uint8Array(await cached.arrayBuffer()),
       config.publicKey,
     );
+    const { blobs } = planFromManifest(manifest);
     return [manifestUrl, ...blobs.map((b) => `${server}/v1/blobs/${b.sha256}`)];
   } catch {
     return null; // the SDK replaces a manifest that fails its check

@@ -5,6 +5,10 @@ import { LocalrecError } from '../../core/errors.ts';
 import { createServer, DEFAULT_MAX_BODY_BYTES, listen } from '../../server/app.ts';
 import { staticRoot } from '../package-root.ts';
 import { num, type CliOption, type Command } from '../command.ts';
+import type { LocalrecServer } from '../../server/app.ts';
+import type { OnRoundClosing } from '../../server/rounds.ts';
+import { federatedServing } from '../federated/serve-federated.ts';
+import { federatedFlags } from './federated-flags.ts';
 
 /** Flags every command that starts a server takes (`serve`, `demo`). */
 export const serveOptions = {
@@ -56,6 +60,26 @@ const serverFlags = {
   },
 } satisfies Record<string, CliOption>;
 
+/** Flags of the learning loop (`serve --federated`). */
+const loopFlags = {
+  federated: {
+    type: 'boolean',
+    description:
+      'run the learning loop: open rounds, aggregate each closed one with DP, publish the next signed version',
+  },
+  key: {
+    type: 'string',
+    description:
+      'with --federated: the private key new versions are signed with (default .localrec/keys/localrec.key; env LOCALREC_KEY)',
+  },
+  'work-dir': {
+    type: 'string',
+    description:
+      'with --federated: scratch folder for exports and optimizer state (default <store>/federated-work)',
+  },
+  ...federatedFlags,
+} satisfies Record<string, CliOption>;
+
 /** The demo site's build output (`dist/` in a checkout); what is served at `/` is staticRoot(). */
 export { DIST_DIR } from '../package-root.ts';
 
@@ -76,6 +100,10 @@ export interface ServeTarget {
   rounds?: string;
   /** Log level when neither --log-level nor LOCALREC_LOG_LEVEL says. */
   defaultLogLevel?: string;
+  /** The federated loop's closing hook. */
+  onRoundClosing?: OnRoundClosing;
+  /** Called once the server listens. */
+  onListening?: (app: LocalrecServer) => Promise<void>;
 }
 
 /**
@@ -117,8 +145,10 @@ export async function startServer(
     rateLimit: { perSecond: rate },
     maxBodyBytes: num(v, 'max-body-bytes', { int: true, min: 1024 }) ?? DEFAULT_MAX_BODY_BYTES,
     trustProxy: Boolean(v['trust-proxy']),
+    ...(target.onRoundClosing && { onRoundClosing: target.onRoundClosing }),
   });
   const url = await listen(app, { host, port, log: () => undefined });
+  await target.onListening?.(app);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
@@ -143,7 +173,7 @@ export const serveCommand: Command = {
   usage:
     'localrec serve --store file:<dir> [--rounds sqlite:<file>] [--host 127.0.0.1] [--port 8080]\n' +
     '       localrec serve --models <export dir>',
-  options: { ...serverFlags, ...serveOptions },
+  options: { ...serverFlags, ...serveOptions, ...loopFlags },
   async run(v) {
     const models = v['models'];
     let store = flagOrEnv(v, 'store', 'LOCALREC_STORE');
@@ -160,9 +190,27 @@ export const serveCommand: Command = {
         'bad-input',
         '--store is required (e.g. file:/srv/localrec), or --models <export dir>',
       );
-    const rounds = flagOrEnv(v, 'rounds', 'LOCALREC_ROUNDS');
-    const url = await startServer({ store, rounds }, v);
-    process.stderr.write(`localrec serving ${store} at ${url}\n`);
-    return { url, store, rounds: rounds ?? null };
+    let rounds = flagOrEnv(v, 'rounds', 'LOCALREC_ROUNDS');
+    if (!v['federated']) {
+      const url = await startServer({ store, rounds }, v);
+      process.stderr.write(`localrec serving ${store} at ${url}\n`);
+      return { url, store, rounds: rounds ?? null };
+    }
+    const loop = await federatedServing(v, store, rounds);
+    rounds = loop.rounds;
+    let summary: Record<string, unknown> = {};
+    const url = await startServer(
+      {
+        store,
+        rounds,
+        onRoundClosing: loop.onRoundClosing,
+        onListening: async (app) => {
+          summary = await loop.start(app);
+        },
+      },
+      v,
+    );
+    process.stderr.write(`localrec serving ${store} at ${url}, learning from federated rounds\n`);
+    return { url, store, rounds, ...summary };
   },
 };

@@ -1,0 +1,374 @@
+/**
+ * The server's side of the learning loop (`localrec serve --federated`, and `localrec fedsim`):
+ * opens a round on the current version, and when the intake closes it, turns its sum into the
+ * next signed version — aggregation (DP-FedAvg: fixed-denominator mean plus Gaussian noise
+ * z·C/n, or a robust rule), a server optimizer step, `localrec export`'s path, `localrec
+ * publish`'s signature — then opens the next round by itself, unless that round would spend
+ * past the privacy budget.
+ *
+ * The privacy ledger travels in the signed manifest (`federated.privacy`): every noised round's
+ * (q, z), from which the RDP accountant gives ε at the owner's δ. A crash at any point before
+ * the manifest is stored publishes nothing, and the intake re-runs the closing round after a
+ * restart; a crash after it is caught by the manifest's `federated.round`, so no round is ever
+ * published (or its noise drawn and spent) twice.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalrecError } from '../../core/errors.ts';
+import { parseManifest } from '../../core/manifest.ts';
+import {
+  createAggregator,
+  createServerOptimizer,
+  type AggregationMethod,
+  type ServerOptimizer,
+} from '../../server/aggregation/index.ts';
+import { epsilonFromRdp } from '../../core/privacy/accountant.ts';
+import { composeRdp, DEFAULT_RDP_ORDERS, rdpSampledGaussian } from '../../core/privacy/rdp.ts';
+import type { SigningKey } from '../../server/keys.ts';
+import type { RoundService } from '../../server/rounds.ts';
+import type { PublicationStore } from '../../server/store/registry.ts';
+import type { Round, RoundStore } from '../../server/store/round-store.ts';
+import type { LocalTrainSpec } from '../../../models/federated/local-update.ts';
+import { roundSlices, sliceValues } from '../../../models/federated/parameter-set.ts';
+import { publishNextVersion, readBaseVersion, type BaseVersion } from './next-version.ts';
+
+/** Rounds of one (q, z): the ledger's unit. */
+export interface LedgerEntry {
+  sampleRate: number;
+  noiseMultiplier: number;
+  rounds: number;
+}
+
+/** What the manifest's `federated.privacy` holds. */
+export interface PrivacyLedger {
+  accounting: 'rdp-subsampled-gaussian';
+  delta: number;
+  /** ε spent so far at `delta` (∞ when a round ran without noise: no guarantee). */
+  epsilon: number | null;
+  entries: LedgerEntry[];
+}
+
+/** How the coordinator aggregates and publishes. */
+export interface CoordinatorOptions {
+  store: PublicationStore;
+  rounds: RoundService;
+  key: SigningKey;
+  /** Scratch folder for exports and the server optimizer's state. */
+  workDir: string;
+  /** L2 bound C of every delta. */
+  clipNorm: number;
+  /** The fixed denominator n of the mean: the clients a round expects. */
+  expectedClients: number;
+  /** A round is aggregated only with at least this many reports. */
+  minReports: number;
+  /** Seconds a round stays open. */
+  roundSeconds: number;
+  /** z: central noise of standard deviation z·C/n per coordinate (0 = none: no DP). */
+  noiseMultiplier: number;
+  /**
+   * q for the accountant: 1 unless the server itself samples who takes part (browsers choose
+   * when they come, so no amplification by sampling can be claimed for them).
+   */
+  sampleRate: number;
+  /** Stop opening rounds once the next would pass this ε (at `delta`); null = no budget. */
+  epsilonBudget: number | null;
+  delta: number;
+  aggregation: AggregationMethod;
+  /** Trimmed mean's β, norm-bounded mean's bound. */
+  trim?: number;
+  normBound?: number;
+  serverOptimizer: 'sgd' | 'fedadam';
+  serverLearningRate: number;
+  /** FedAdam's τ (its adaptivity; default 1e-3). */
+  serverTau?: number;
+  localTrain: LocalTrainSpec;
+  /** Injected randomness for the noise (tests and simulations); default the CSPRNG. */
+  random?: () => number;
+  log?: (line: string) => void;
+}
+
+/**
+ * ε of a ledger at δ: the RDP of every entry's rounds (Poisson-subsampled Gaussian, src/core/
+ * privacy) added up, then converted. ∞ when a round ran without noise; 0 for no rounds.
+ */
+export function ledgerEpsilon(entries: readonly LedgerEntry[], delta: number): number {
+  if (entries.length === 0) return 0;
+  if (entries.some((e) => e.noiseMultiplier === 0)) return Infinity;
+  const total = new Float64Array(DEFAULT_RDP_ORDERS.length);
+  for (const e of entries) {
+    const one = rdpSampledGaussian({ q: e.sampleRate, noiseMultiplier: e.noiseMultiplier });
+    composeRdp(one, e.rounds).forEach((x, i) => (total[i]! += x));
+  }
+  return epsilonFromRdp(total, DEFAULT_RDP_ORDERS, delta).epsilon;
+}
+
+function addRound(entries: readonly LedgerEntry[], q: number, z: number): LedgerEntry[] {
+  const out = entries.map((e) => ({ ...e }));
+  const last = out.at(-1);
+  if (last && last.sampleRate === q && last.noiseMultiplier === z) last.rounds++;
+  else out.push({ sampleRate: q, noiseMultiplier: z, rounds: 1 });
+  return out;
+}
+
+export class FederatedCoordinator {
+  private readonly o: CoordinatorOptions;
+  private cached: BaseVersion | undefined;
+  private lastExport: string | undefined;
+
+  constructor(o: CoordinatorOptions) {
+    if (!(o.expectedClients >= 1) || !(o.minReports >= 1))
+      throw new LocalrecError('bad-input', 'expected clients and min reports must be ≥ 1');
+    this.o = o;
+    mkdirSync(o.workDir, { recursive: true });
+  }
+
+  /** The current version (cached by version number). */
+  async base(): Promise<BaseVersion> {
+    const cur = await this.o.store.manifests.current();
+    const version = cur ? parseManifest(cur).version : undefined;
+    if (!this.cached || this.cached.manifest.version !== version)
+      this.cached = await readBaseVersion(this.o.store);
+    return this.cached;
+  }
+
+  /** The privacy ledger of the current version (empty before any federated round). */
+  async ledger(): Promise<PrivacyLedger> {
+    const f = (await this.base()).manifest.federated as { privacy?: PrivacyLedger } | null;
+    const entries = f?.privacy?.entries ?? [];
+    const epsilon = ledgerEpsilon(entries, this.o.delta);
+    return {
+      accounting: 'rdp-subsampled-gaussian',
+      delta: this.o.delta,
+      epsilon: Number.isFinite(epsilon) ? epsilon : null,
+      entries,
+    };
+  }
+
+  /** Version, rounds aggregated and ε so far. */
+  async status(): Promise<{ version: number; rounds: number; epsilon: number }> {
+    const b = await this.base();
+    const l = await this.ledger();
+    const rounds = l.entries.reduce((a, e) => a + e.rounds, 0);
+    return { version: b.manifest.version ?? 0, rounds, epsilon: l.epsilon ?? Infinity };
+  }
+
+  /** ε after one more round (what the budget check compares). */
+  async nextEpsilon(): Promise<number> {
+    const l = await this.ledger();
+    return ledgerEpsilon(
+      addRound(l.entries, this.o.sampleRate, this.o.noiseMultiplier),
+      this.o.delta,
+    );
+  }
+
+  /**
+   * Opens a round on the current version unless one is open (returned as is) or the next round
+   * would spend past the budget (undefined, logged).
+   */
+  async openRound(specMinReports?: number): Promise<Round | undefined> {
+    const store = this.o.rounds.store;
+    const open = await store.currentRound();
+    if (open) return open;
+    const b = await this.base();
+    if (this.o.epsilonBudget !== null) {
+      const next = await this.nextEpsilon();
+      if (!(next <= this.o.epsilonBudget)) {
+        this.o.log?.(
+          `not opening a round: it would bring ε to ${next.toFixed(3)}, over the budget ${this.o.epsilonBudget} (δ ${this.o.delta})`,
+        );
+        return undefined;
+      }
+    }
+    return store.openRound(
+      {
+        baseModelVersion: b.manifest.modelVersion,
+        slices: roundSlices(b.set),
+        clipNorm: this.o.clipNorm,
+        minReports: specMinReports ?? this.o.minReports,
+        deadline: Date.now() + this.o.roundSeconds * 1000,
+      },
+      Date.now(),
+    );
+  }
+
+  private statePath(): string {
+    return join(this.o.workDir, `server-optimizer.state`);
+  }
+
+  private optimizer(b: BaseVersion): ServerOptimizer {
+    const slices = roundSlices(b.set);
+    const path = this.statePath();
+    // The state saved with the current version (named by its version number), if any.
+    const tagged = `${path}.v${b.manifest.version ?? 0}`;
+    const state = existsSync(tagged) ? new Uint8Array(readFileSync(tagged)) : undefined;
+    return createServerOptimizer(
+      this.o.serverOptimizer === 'fedadam'
+        ? {
+            kind: 'fedadam',
+            slices,
+            learningRate: this.o.serverLearningRate,
+            ...(this.o.serverTau !== undefined && { tau: this.o.serverTau }),
+            state,
+          }
+        : { kind: 'sgd', slices, learningRate: this.o.serverLearningRate, state },
+    );
+  }
+
+  /**
+   * The intake's closing hook: aggregates round `r` into the next version and publishes it,
+   * then opens the next round. Does nothing for a round already published, a round for another
+   * version, or one with fewer than minReports reports.
+   */
+  async onClosing(r: Round, store: RoundStore): Promise<void> {
+    const b = await this.base();
+    const done = (b.manifest.federated as { round?: number } | null)?.round;
+    const log = this.o.log ?? (() => undefined);
+    if (done !== undefined && done >= r.id) return;
+    if (r.baseModelVersion !== b.manifest.modelVersion) {
+      log(
+        `round ${r.id} trained ${r.baseModelVersion}, not the current ${b.manifest.modelVersion}: not aggregated`,
+      );
+      return;
+    }
+    const sums = await store.sums(r.id);
+    if (!sums || sums.reports < Math.min(this.o.minReports, r.minReports)) {
+      log(
+        `round ${r.id} closed with ${sums?.reports ?? 0} reports, under the minimum ${this.o.minReports}: not aggregated`,
+      );
+      return;
+    }
+    const layout = { slices: r.slices, clipNorm: r.clipNorm };
+    const method = this.o.aggregation;
+    if (method !== 'dp-fedavg')
+      throw new LocalrecError(
+        'bad-input',
+        `aggregation ${method} needs each update; the intake keeps sums only (use dp-fedavg, or fedsim)`,
+      );
+    const agg = createAggregator({
+      method: 'dp-fedavg',
+      expectedClients: this.o.expectedClients,
+      noiseMultiplier: this.o.noiseMultiplier,
+      ...(this.o.random && { random: this.o.random }),
+    });
+    if (agg.needs !== 'sum') throw new LocalrecError('internal', 'dp-fedavg reads sums');
+    const { delta, report } = agg.aggregate({ round: layout, sum: sums.sums, count: sums.reports });
+    await this.publish(b, r, delta, report.noiseMultiplier, report.received);
+  }
+
+  /** Aggregates individual updates (fedsim's robust runs), then publishes as {@link onClosing}. */
+  async aggregateUpdates(r: Round, updates: Float64Array[]): Promise<void> {
+    const b = await this.base();
+    const layout = { slices: r.slices, clipNorm: r.clipNorm };
+    const agg =
+      this.o.aggregation === 'trimmed-mean'
+        ? createAggregator({ method: 'trimmed-mean', trim: this.o.trim ?? 0.1 })
+        : this.o.aggregation === 'norm-bounded-mean'
+          ? createAggregator({
+              method: 'norm-bounded-mean',
+              normBound: this.o.normBound ?? this.o.clipNorm,
+              expectedClients: this.o.expectedClients,
+              noiseMultiplier: this.o.noiseMultiplier,
+              ...(this.o.random && { random: this.o.random }),
+            })
+          : createAggregator({
+              method: 'dp-fedavg',
+              expectedClients: this.o.expectedClients,
+              noiseMultiplier: this.o.noiseMultiplier,
+              ...(this.o.random && { random: this.o.random }),
+            });
+    const { delta, report } =
+      agg.needs === 'updates'
+        ? agg.aggregate({ round: layout, updates })
+        : agg.aggregate({
+            round: layout,
+            sum: updates.reduce((s, u) => {
+              for (let i = 0; i < s.length; i++) s[i]! += u[i]!;
+              return s;
+            }, new Float64Array(updates[0]!.length)),
+            count: updates.length,
+          });
+    // A rule without a sensitivity bound buys no guarantee: it counts as a round without noise.
+    const z = report.sensitivity === null ? 0 : report.noiseMultiplier;
+    await this.publish(b, r, delta, z, report.received);
+  }
+
+  private async publish(
+    b: BaseVersion,
+    r: Round,
+    delta: Float64Array,
+    z: number,
+    received: number,
+  ) {
+    const t0 = performance.now();
+    const opt = this.optimizer(b);
+    const before = sliceValues(b.set, b.checkpoint.weights);
+    const flat = new Float32Array(before.reduce((a, s) => a + s.length, 0));
+    let at = 0;
+    for (const s of before) {
+      flat.set(s, at);
+      at += s.length;
+    }
+    const next = opt.apply(flat, delta);
+    let dsq = 0;
+    for (let i = 0; i < delta.length; i++) dsq += delta[i]! * delta[i]!;
+    const step = new Float64Array(flat.length);
+    for (let i = 0; i < flat.length; i++) step[i] = next[i]! - flat[i]!;
+    const prior = await this.ledger();
+    const entries = addRound(prior.entries, this.o.sampleRate, z);
+    const epsilon = ledgerEpsilon(entries, this.o.delta);
+    const workDir = join(this.o.workDir, `round-${r.id}`);
+    const published = await publishNextVersion({
+      store: this.o.store,
+      key: this.o.key,
+      base: b,
+      step,
+      workDir,
+      federated: {
+        round: r.id,
+        baseModelVersion: b.manifest.modelVersion,
+        reports: received,
+        clipNorm: r.clipNorm,
+        expectedClients: this.o.expectedClients,
+        aggregation: this.o.aggregation,
+        serverOptimizer: this.o.serverOptimizer,
+        serverLearningRate: this.o.serverLearningRate,
+        localTrain: { ...this.o.localTrain },
+        privacy: {
+          accounting: 'rdp-subsampled-gaussian',
+          delta: this.o.delta,
+          epsilon: Number.isFinite(epsilon) ? epsilon : null,
+          entries,
+        } satisfies PrivacyLedger,
+      },
+    });
+    // The optimizer state belongs to the version just published.
+    const tagged = `${this.statePath()}.v${published.version}`;
+    writeFileSync(`${tagged}.tmp`, opt.saveState());
+    renameSync(`${tagged}.tmp`, tagged);
+    this.lastExport = join(workDir, 'export');
+    this.cached = undefined;
+    (this.o.log ?? (() => undefined))(
+      `round ${r.id}: ${received} reports, |Δ| ${Math.sqrt(dsq).toFixed(4)} → version ${published.version} (${published.modelVersion}), ε ${Number.isFinite(epsilon) ? epsilon.toFixed(3) : '∞'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  }
+
+  /**
+   * An export folder of the current version (the last one this coordinator wrote, or the
+   * store's current version copied out), for scoring it as it ships.
+   */
+  async currentExportDir(): Promise<string> {
+    if (this.lastExport) return this.lastExport;
+    const b = await this.base();
+    const dir = join(this.o.workDir, `current-v${b.manifest.version ?? 0}`);
+    mkdirSync(join(dir, 'blobs'), { recursive: true });
+    const { manifestBlobs } = await import('../../core/manifest.ts');
+    for (const ref of manifestBlobs(b.manifest)) {
+      const bytes = await this.o.store.blobs.get(ref.sha256);
+      if (!bytes) throw new LocalrecError('not-found', `the store lacks blob ${ref.sha256}`);
+      writeFileSync(join(dir, 'blobs', ref.sha256), bytes);
+    }
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(b.manifest));
+    this.lastExport = dir;
+    return dir;
+  }
+}
