@@ -86,6 +86,17 @@ export function sasrecLoss(
   perUser = false,
   future?: FutureTargets,
 ): tf.Scalar {
+  // The masks and soft targets read the ids back to the CPU: built before forward() uploads
+  // the ids to a GPU backend, where that read would be a synchronous GPU readback (tfjs WebGPU
+  // drops a tensor's CPU copy once it is uploaded; in a worker that readback can lose the device).
+  const fullFuture = loss.kind === 'full' && future !== undefined && future.weight > 0;
+  const soft = fullFuture
+    ? futureTargets(inputs, targets, future, c.numItems + 1, excludeSeen)
+    : undefined;
+  const seen =
+    loss.kind === 'full' && !fullFuture && excludeSeen
+      ? seenMask(inputs, targets, c.numItems + 1)
+      : undefined;
   const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
   let weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
@@ -100,13 +111,11 @@ export function sasrecLoss(
     // (rows, numItems+1); the padding column can never be a label, so it only ever loses mass.
     const [q, items] = outputSides(c, h, table, w['item_bias']);
     let logits = matMul(q, items, false, true) as tf.Tensor2D;
-    if (future && future.weight > 0) {
-      const { dist, mask } = futureTargets(inputs, targets, future, c.numItems + 1, excludeSeen);
-      if (mask) logits = tf.add(logits, mask) as tf.Tensor2D;
-      return softCrossEntropy(logits, dist, weights);
+    if (soft) {
+      if (soft.mask) logits = tf.add(logits, soft.mask) as tf.Tensor2D;
+      return softCrossEntropy(logits, soft.dist, weights);
     }
-    if (excludeSeen)
-      logits = tf.add(logits, seenMask(inputs, targets, c.numItems + 1)) as tf.Tensor2D;
+    if (seen) logits = tf.add(logits, seen) as tf.Tensor2D;
     return softmaxCrossEntropy(logits, labels, weights);
   }
   if (future && future.weight > 0)
