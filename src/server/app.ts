@@ -16,6 +16,8 @@ import { registerOpsRoutes } from './routes/ops.ts';
 import { DELTA_MEDIA_TYPE, registerRoundRoutes } from './routes/rounds.ts';
 import { openPublicationStore, openRoundStore, type PublicationStore } from './store/registry.ts';
 import type { RoundStore } from './store/round-store.ts';
+import { ThreadedRoundStore } from './store/sqlite-thread.ts';
+import { trustedProxies } from './trust-proxy.ts';
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -36,12 +38,31 @@ export interface ServerOptions {
   adminToken?: string;
   /** Origins allowed to call the API from a browser (`*` for any); default: same origin only. */
   corsOrigins?: string[];
-  /** Update posts per client IP; default 10/s, burst 20. `{ perSecond: 0 }` turns it off. */
+  /**
+   * Ticket requests and update posts per client network (an IPv4 address, an IPv6 /64);
+   * default 10/s, burst 20. `{ perSecond: 0 }` turns it off.
+   */
   rateLimit?: RateLimitOptions;
+  /**
+   * Round tickets: how many one client network may take per round (default 4), and how long
+   * one is good for (default 3600 s, never past the round's deadline). Every update post needs
+   * one; one ticket is one report.
+   */
+  tickets?: { perNetwork?: number; ttlSeconds?: number };
+  /**
+   * Most update posts and ticket requests in the intake at once (being checked or waiting for
+   * their commit); past it the answer is 503 with Retry-After. Default 256.
+   */
+  maxQueuedUpdates?: number;
   /** Largest request body accepted, in bytes (default 16 MiB); also caps a round's delta size. */
   maxBodyBytes?: number;
-  /** Trust `X-Forwarded-For` (only behind a proxy you run): the rate limit then keys on it. */
-  trustProxy?: boolean;
+  /**
+   * The proxies in front of the server whose `X-Forwarded-For` is believed: addresses or CIDR
+   * blocks (`'10.0.0.0/8,127.0.0.1'` or a list; also `loopback`, `linklocal`, `uniquelocal`).
+   * The rate limit and round tickets then count the client address they report. Default: none
+   * (the socket's peer is the client). There is no "trust any": `true` is refused.
+   */
+  trustProxy?: string | readonly string[];
   /** Called when a round reaches `closing`, before it is marked `closed`. */
   onRoundClosing?: OnRoundClosing;
 }
@@ -60,7 +81,8 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
  *
  * - `GET /v1/manifest`: the current signed manifest, `no-cache` + strong ETag (304s)
  * - `GET /v1/blobs/:sha256`: immutable content (long cache, ETag, Range, br/gzip where it helps)
- * - `GET /v1/rounds/current`, `POST /v1/rounds/:id/updates`: federated intake
+ * - `GET /v1/rounds/current`, `POST /v1/rounds/:id/tickets`, `POST /v1/rounds/:id/updates`:
+ *   federated intake (a round ticket per report; routes/rounds.ts)
  * - `/v1/admin/*`: rounds, for the owner (token)
  * - `GET /healthz`, `GET /metrics`
  * - the demo site from `staticDir` at `/`
@@ -97,14 +119,18 @@ export function createServer(options: ServerOptions): LocalrecServer {
   } else {
     throw new LocalrecError('bad-input', 'createServer needs a store (URL) or an exportDir');
   }
+  // SQLite's commits block the thread that makes them: the server's round store gets its own.
   const roundStore =
-    typeof options.rounds === 'string' ? openRoundStore(options.rounds) : options.rounds;
+    typeof options.rounds === 'string'
+      ? openRoundStore(options.rounds, { thread: true })
+      : options.rounds;
+  const trustProxy = trustedProxies(options.trustProxy);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: maxBodyBytes,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: trustProxy ?? false,
     // Request ids make a log line findable; they need not be unique beyond one process.
     requestIdHeader: false,
     // Errors Fastify raises before routing (a malformed URL, a bad Content-Type header) get the
@@ -140,6 +166,9 @@ export function createServer(options: ServerOptions): LocalrecServer {
         store: roundStore,
         metrics,
         onClosing: options.onRoundClosing,
+        maxQueue: options.maxQueuedUpdates,
+        ticketsPerNetwork: options.tickets?.perNetwork,
+        ticketSeconds: options.tickets?.ttlSeconds,
         log: (msg, err) => app.log.error({ err }, msg),
       })
     : undefined;
@@ -152,7 +181,11 @@ export function createServer(options: ServerOptions): LocalrecServer {
   registerAdminRoutes(app, { token: options.adminToken, rounds, published, maxBodyBytes });
   registerOpsRoutes(app, published, rounds, metrics);
 
-  app.addHook('onReady', async () => rounds?.start());
+  app.addHook('onReady', async () => {
+    // A round store that cannot open (a newer schema, a bad path) stops the server starting.
+    if (roundStore instanceof ThreadedRoundStore) await roundStore.ready();
+    rounds?.start();
+  });
   // Graceful close: answers sent while closing ask the client to drop the connection, and idle
   // keep-alive connections are closed as they appear, so close() does not wait out the
   // keep-alive timeout after the last in-flight request.

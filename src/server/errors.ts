@@ -6,7 +6,13 @@ import { isLocalrecError, type LocalrecErrorCode } from '../core/errors.ts';
  * relation to the server (too big, too fast, not allowed, clashing), not the data in it.
  */
 export type ApiOnlyCode =
-  'too-large' | 'rate-limited' | 'unauthorized' | 'conflict' | 'unsupported-media-type';
+  | 'too-large'
+  | 'rate-limited'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'conflict'
+  | 'unsupported-media-type'
+  | 'overloaded';
 /** Every `code` an error response can carry. */
 export type ApiErrorCode = LocalrecErrorCode | ApiOnlyCode;
 
@@ -37,8 +43,12 @@ export const httpStatusForCode: Record<ApiErrorCode, number> = {
   'too-large': 413,
   'rate-limited': 429,
   unauthorized: 401,
+  // Understood and refused, and asking again will not help (a network's round tickets used up).
+  forbidden: 403,
   conflict: 409,
   'unsupported-media-type': 415,
+  // The intake's queue is full: try again after Retry-After.
+  overloaded: 503,
   'bad-input': 400,
   'bad-format': 400,
   'unsupported-version': 400,
@@ -64,6 +74,7 @@ export function errorBody(code: ApiErrorCode, message: string): ErrorBody {
 
 /** Maps an HTTP status from Fastify's own errors (body parser, schema validation) to a code. */
 function codeForStatus(status: number): ApiErrorCode {
+  if (status === 403) return 'forbidden';
   if (status === 404) return 'not-found';
   if (status === 413) return 'too-large';
   if (status === 415) return 'unsupported-media-type';

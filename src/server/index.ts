@@ -27,17 +27,22 @@ export {
   openRoundStore,
   splitStoreUrl,
   type PublicationStore,
+  type RoundStoreOptions,
 } from './store/registry.ts';
 export type { BlobRange, BlobStore } from './store/blob-store.ts';
 export type { ManifestStore } from './store/manifest-store.ts';
 export type {
   CloseReason,
   CountedUpdate,
+  EncodedUpdate,
   Round,
   RoundSpec,
   RoundState,
   RoundStore,
   SliceSpec,
+  TicketInput,
+  TicketOutcome,
+  TicketProblem,
   UpdateInput,
   UpdateOutcome,
 } from './store/round-store.ts';

@@ -1,22 +1,22 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Delta } from '../core/delta.ts';
 import { LocalrecError } from '../core/errors.ts';
-import {
-  addDequantized,
-  decodeDelta,
-  deltaByteLength,
-  deltaNorm,
-  type Delta,
-} from '../core/delta.ts';
+import { checkDelta, roundLayout, ticketHash, type RoundLayout } from './delta-check.ts';
 import { ApiError } from './errors.ts';
 import type { ServerMetrics } from './metrics.ts';
-import {
-  sliceLength,
-  sliceOffsets,
-  type Round,
-  type RoundStore,
-  type UpdateInput,
-  type UpdateOutcome,
+import type {
+  Round,
+  RoundStore,
+  TicketInput,
+  TicketOutcome,
+  UpdateInput,
+  UpdateOutcome,
 } from './store/round-store.ts';
+import {
+  ThreadedRoundStore,
+  type PostedOutcome,
+  type PostedUpdate,
+} from './store/sqlite-thread.ts';
 
 /** Called when a round reaches `closing`, before it is marked `closed` (the aggregator's hook). */
 export type OnRoundClosing = (round: Round, store: RoundStore) => Promise<void>;
@@ -25,32 +25,65 @@ export type OnRoundClosing = (round: Round, store: RoundStore) => Promise<void>;
 export interface RoundServiceOptions {
   store: RoundStore;
   metrics?: ServerMetrics;
-  /** Most updates per transaction. Default 512. */
+  /** Most updates (or tickets) per transaction. Default 512. */
   maxBatch?: number;
+  /**
+   * Most update posts and ticket requests the intake holds at once (being checked, or checked
+   * and waiting for their commit); beyond it they are answered 503 with Retry-After. Each
+   * waiting update holds its body: 256 trainer-sized deltas are about 125 MB. Default 256.
+   */
+  maxQueue?: number;
+  /** Round tickets one client network may take per round. Default 4. */
+  ticketsPerNetwork?: number;
+  /** A ticket's lifetime in seconds (never past its round's deadline). Default 3600. */
+  ticketSeconds?: number;
   /** How often deadlines are checked. Default 1000 ms. */
   tickMs?: number;
   onClosing?: OnRoundClosing;
   log?: (msg: string, err?: unknown) => void;
 }
 
-interface Pending {
-  input: UpdateInput;
-  resolve: (o: UpdateOutcome) => void;
-  reject: (e: unknown) => void;
-}
+type Pending =
+  | {
+      kind: 'update';
+      input: UpdateInput;
+      resolve: (o: UpdateOutcome) => void;
+      reject: (e: unknown) => void;
+    }
+  | {
+      kind: 'ticket';
+      input: TicketInput;
+      resolve: (o: TicketOutcome) => void;
+      reject: (e: unknown) => void;
+    }
+  | {
+      kind: 'posted';
+      input: PostedUpdate;
+      resolve: (o: PostedOutcome) => void;
+      reject: (e: unknown) => void;
+    };
+
+/** A round ticket as the client holds it: 32 random bytes, base64url (43 characters). */
+export const TICKET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
 /**
  * The federated intake: checks deltas against their round, counts them with group commit (the
  * updates that arrive while one transaction is being written go together into the next, so a
- * disk flush per commit still allows thousands of updates per second), and drives the round
- * state machine (deadlines, closing → closed). Nothing is acknowledged before its transaction
- * has committed.
+ * disk flush per commit still allows thousands of updates per second), issues round tickets
+ * the same way, and drives the round state machine (deadlines; closing → closed or failed).
+ * Nothing is acknowledged before its transaction has committed, and the queue is bounded.
  */
 export class RoundService {
   readonly store: RoundStore;
   private readonly opts: RoundServiceOptions;
-  private readonly specs = new Map<number, { round: Round; offsets: number[]; maxBytes: number }>();
+  private readonly specs = new Map<number, RoundLayout>();
   private queue: Pending[] = [];
+  /** Requests admitted and not yet answered (see {@link admit}); those queued are among them. */
+  private admitted = 0;
+  /** Moving average of commit time per queued item, ms: what Retry-After is estimated from. */
+  private msPerItem = 1;
   private scheduled = false;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -76,91 +109,150 @@ export class RoundService {
   }
 
   /** A round's parameters (cached: they never change) with its state as last read. */
-  async round(
-    id: number,
-  ): Promise<{ round: Round; offsets: number[]; maxBytes: number } | undefined> {
+  async round(id: number): Promise<RoundLayout | undefined> {
     const hit = this.specs.get(id);
     if (hit) return hit;
     const round = await this.store.getRound(id);
     if (!round) return undefined;
-    const entry = {
-      round,
-      offsets: sliceOffsets(round.slices),
-      maxBytes: deltaByteLength(round.baseModelVersion, round.slices.map(sliceLength)),
-    };
+    const entry = roundLayout(round);
     this.specs.set(id, entry);
     return entry;
   }
 
+  /** The most requests held at once ({@link RoundServiceOptions.maxQueue}). */
+  get maxQueue(): number {
+    return this.opts.maxQueue ?? 256;
+  }
+
   /**
-   * Decodes a posted body and checks it against round `id`; returns what to count.
+   * Takes one place in the bounded intake for a request about to be read and checked; call the
+   * returned function once it is answered.
    *
-   * @throws LocalrecError / ApiError naming the first problem: a malformed delta, another round,
-   *   another base model, slices whose number or sizes differ from the round's, a client clip
-   *   norm above the round's, or a norm over the clip bound.
+   * @throws ApiError `overloaded` (503, with Retry-After) when every place is taken.
    */
-  async check(id: number, body: Uint8Array): Promise<{ input: UpdateInput; delta: Delta }> {
-    const r = await this.round(id);
-    if (!r) throw new LocalrecError('not-found', `no round ${id}`);
-    const { round, offsets } = r;
-    if (body.length > r.maxBytes)
+  admit(): () => void {
+    if (this.admitted >= this.maxQueue) {
+      const wait = Math.min(60, Math.max(1, Math.ceil((this.admitted * this.msPerItem) / 1000)));
+      this.opts.metrics?.updates.inc({ outcome: 'overloaded' });
       throw new ApiError(
-        'too-large',
-        `a delta for round ${id} is ${r.maxBytes} bytes; this body has ${body.length}`,
-      );
-    const d = decodeDelta(body);
-    if (d.roundId !== id)
-      throw new LocalrecError(
-        'bad-input',
-        `the delta is for round ${d.roundId} but was posted to round ${id}`,
-      );
-    if (d.baseVersion !== round.baseModelVersion) {
-      throw new ApiError(
-        'conflict',
-        `the delta was trained from model ${d.baseVersion}; round ${id} takes updates to ${round.baseModelVersion}`,
+        'overloaded',
+        `the intake holds ${this.maxQueue} requests already; retry in ${wait} s`,
+        { 'Retry-After': String(wait) },
       );
     }
-    if (d.slices.length !== round.slices.length)
-      throw new LocalrecError(
-        'bad-input',
-        `the delta has ${d.slices.length} slices; round ${id} has ${round.slices.length}`,
+    this.admitted++;
+    let done = false;
+    return () => {
+      if (!done) this.admitted--;
+      done = true;
+    };
+  }
+
+  /**
+   * Decodes a posted body and checks it against round `id` ({@link checkDelta}); returns what
+   * to count. Runs on the caller's thread (the server posts through {@link post} instead).
+   *
+   * @param options.ticket - the round ticket the post came with (checked when it is counted).
+   */
+  async check(
+    id: number,
+    body: Uint8Array,
+    options: { ticket?: string } = {},
+  ): Promise<{ input: UpdateInput; delta: Delta }> {
+    const r = await this.round(id);
+    if (!r) throw new LocalrecError('not-found', `no round ${id}`);
+    return checkDelta(
+      r,
+      body,
+      options.ticket === undefined ? undefined : ticketHash(options.ticket),
+    );
+  }
+
+  /**
+   * Checks and counts a posted delta (group commit); resolves once its transaction has
+   * committed. With the round store on a worker thread the check runs there, beside the
+   * count: the event loop only passes the bytes on.
+   *
+   * @throws what {@link checkDelta} throws.
+   */
+  async post(
+    id: number,
+    body: Uint8Array,
+    options: { ticket?: string } = {},
+  ): Promise<{ updateId: string; outcome: UpdateOutcome }> {
+    const ticket = options.ticket === undefined ? undefined : ticketHash(options.ticket);
+    if (this.store instanceof ThreadedRoundStore) {
+      const out = await new Promise<PostedOutcome>((resolve, reject) =>
+        this.enqueue({ kind: 'posted', input: { roundId: id, body, ticket }, resolve, reject }),
       );
-    d.slices.forEach((s, i) => {
-      const want = round.slices[i]!;
-      if (s.index !== i)
-        throw new LocalrecError('bad-input', `slice ${i} of the delta has index ${s.index}`);
-      if (s.values.length !== sliceLength(want))
-        throw new LocalrecError(
-          'bad-input',
-          `slice ${i} (${want.name}, shape ${want.shape.join('x')}) needs ${sliceLength(want)} values, the delta has ${s.values.length}`,
-        );
-    });
-    if (d.clipNorm > Math.fround(round.clipNorm))
-      throw new LocalrecError(
-        'bad-input',
-        `the delta's clip norm ${d.clipNorm} is above round ${id}'s bound ${round.clipNorm}`,
-      );
-    const norm = deltaNorm(d);
-    if (!Number.isFinite(norm) || norm > round.clipNorm)
-      throw new LocalrecError(
-        'bad-input',
-        `the delta's L2 norm ${norm} exceeds round ${id}'s clip bound ${round.clipNorm}`,
-      );
-    const values = new Float64Array(offsets.at(-1)!);
-    addDequantized(d, values, offsets);
-    const digest = createHash('sha256').update(body).digest('hex');
-    return { input: { roundId: id, updateId: d.updateId, digest, values }, delta: d };
+      if ('error' in out) throw out.error;
+      return out;
+    }
+    const { input } = await this.check(id, body, options);
+    return { updateId: input.updateId, outcome: await this.submit(input) };
   }
 
   /** Counts one checked update (group commit); resolves once its transaction has committed. */
   submit(input: UpdateInput): Promise<UpdateOutcome> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
-    });
+    return new Promise((resolve, reject) =>
+      this.enqueue({ kind: 'update', input, resolve, reject }),
+    );
+  }
+
+  /**
+   * Issues a round ticket to a client network: one report in round `id`. Resolves once the
+   * ticket is durable.
+   *
+   * @param network - the client's network (client-network.ts); only its hash is stored, and
+   *   only while the round is open.
+   * @throws LocalrecError `not-found`; ApiError `conflict` for a round that is not open,
+   *   `forbidden` when the network already holds its tickets of the round.
+   */
+  async issueTicket(id: number, network: string): Promise<{ ticket: string; expiresAt: number }> {
+    const r = await this.round(id);
+    if (!r) throw new LocalrecError('not-found', `no round ${id}`);
+    const ticket = randomBytes(32).toString('base64url');
+    const now = Date.now();
+    const perNetwork = this.opts.ticketsPerNetwork ?? 4;
+    const expiresAt = Math.min(r.round.deadline, now + (this.opts.ticketSeconds ?? 3600) * 1000);
+    const out = await new Promise<TicketOutcome>((resolve, reject) =>
+      this.enqueue({
+        kind: 'ticket',
+        input: {
+          roundId: id,
+          hash: ticketHash(ticket),
+          network: sha256(network),
+          perNetwork,
+          expiresAt,
+        },
+        resolve,
+        reject,
+      }),
+    );
+    switch (out.status) {
+      case 'issued':
+        return { ticket, expiresAt };
+      case 'limit':
+        throw new ApiError(
+          'forbidden',
+          `your network has taken its ${perNetwork} ticket${perNetwork === 1 ? '' : 's'} for round ${id} (one report per ticket); wait for the next round`,
+        );
+      case 'not-open':
+        throw new ApiError(
+          'conflict',
+          `round ${id} is ${out.state} and takes no more updates; see /v1/rounds/current`,
+        );
+      case 'not-found':
+        throw new LocalrecError('not-found', `no round ${id}`);
+    }
+  }
+
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
   }
 
   private async flush(): Promise<void> {
@@ -170,22 +262,46 @@ export class RoundService {
       const max = this.opts.maxBatch ?? 512;
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, max);
-        try {
-          const out = await this.store.applyUpdates(
-            batch.map((p) => p.input),
-            Date.now(),
-          );
-          this.opts.metrics?.batches.inc();
-          batch.forEach((p, i) => p.resolve(out[i]!));
-          if (out.some((o) => o.status === 'accepted')) {
-            // A round may have reached its minimum: let the ticker close it now, not in a second.
-            const ids = new Set(batch.map((p) => p.input.roundId));
-            for (const id of ids) this.specs.delete(id);
-            void this.tick();
+        const t0 = performance.now();
+        const tickets = batch.filter((p) => p.kind === 'ticket');
+        const updates = batch.filter((p) => p.kind === 'update');
+        const posted = batch.filter((p) => p.kind === 'posted');
+        if (tickets.length > 0) {
+          try {
+            const out = await this.store.issueTickets(
+              tickets.map((p) => p.input),
+              Date.now(),
+            );
+            tickets.forEach((p, i) => p.resolve(out[i]!));
+          } catch (e) {
+            tickets.forEach((p) => p.reject(e));
           }
-        } catch (e) {
-          batch.forEach((p) => p.reject(e));
         }
+        if (updates.length > 0) {
+          try {
+            const out = await this.store.applyUpdates(
+              updates.map((p) => p.input),
+              Date.now(),
+            );
+            this.opts.metrics?.batches.inc();
+            updates.forEach((p, i) => p.resolve(out[i]!));
+          } catch (e) {
+            updates.forEach((p) => p.reject(e));
+          }
+        }
+        if (posted.length > 0 && this.store instanceof ThreadedRoundStore) {
+          try {
+            const out = await this.store.checkAndApply(
+              posted.map((p) => p.input),
+              Date.now(),
+            );
+            this.opts.metrics?.batches.inc();
+            posted.forEach((p, i) => p.resolve(out[i]!));
+          } catch (e) {
+            posted.forEach((p) => p.reject(e));
+          }
+        }
+        this.msPerItem = 0.8 * this.msPerItem + (0.2 * (performance.now() - t0)) / batch.length;
       }
     };
     this.flushing = run().finally(() => (this.flushing = undefined));
@@ -200,16 +316,25 @@ export class RoundService {
     }
   }
 
-  /** Moves rounds past their deadline to closing, and closing rounds (the aggregator's turn) to closed. */
+  /**
+   * Takes rounds past their deadline out of open (to closing, or to failed under their
+   * minimum), and gives closing rounds to the aggregator, then marks them closed.
+   */
   tick(): Promise<void> {
     if (this.ticking) return this.ticking;
     this.ticking = (async () => {
       try {
         const now = Date.now();
-        await this.store.expire(now);
+        for (const r of await this.store.expire(now)) this.specs.delete(r.id);
         for (const r of await this.store.listRounds()) {
           if (r.state !== 'closing') continue;
-          await this.opts.onClosing?.(r, this.store);
+          // The aggregator never runs on fewer than minReports updates (a store leaves such a
+          // round failed; this guards against one that did not).
+          if (r.reports >= r.minReports) await this.opts.onClosing?.(r, this.store);
+          else
+            this.opts.log?.(
+              `round ${r.id} is closing with ${r.reports} of its minimum ${r.minReports} reports: not aggregated`,
+            );
           await this.store.finishClosing(r.id, Date.now());
           this.specs.delete(r.id);
         }
@@ -220,13 +345,19 @@ export class RoundService {
     return this.ticking;
   }
 
-  /** Closes a round by the owner's request: open → closing → closed. */
+  /**
+   * Closes a round by the owner's request: open → closing → closed, or failed (no aggregation)
+   * when it has fewer than minReports updates.
+   */
   async closeRound(id: number): Promise<Round> {
     const r = await this.store.getRound(id);
     if (!r) throw new LocalrecError('not-found', `no round ${id}`);
+    await this.drain();
     await this.store.beginClosing(id, 'admin', Date.now());
     this.specs.delete(id);
+    // A tick already under way may have listed the rounds before this one was closing.
     await this.tick();
+    if ((await this.store.getRound(id))!.state === 'closing') await this.tick();
     return (await this.store.getRound(id))!;
   }
 }
@@ -243,6 +374,7 @@ export function publicRound(round: Round, maxBytes: number) {
     deadline: new Date(round.deadline).toISOString(),
     deltaFormatVersion: 1,
     deltaBytes: maxBytes,
+    ticketsUrl: `/v1/rounds/${round.id}/tickets`,
     updatesUrl: `/v1/rounds/${round.id}/updates`,
   };
 }

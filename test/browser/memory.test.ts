@@ -568,6 +568,12 @@ describe('memory (IndexedDB)', () => {
       lastAttemptAt: T0,
     });
     expect(await memory.outbox.markAttempt('nope')).toBeUndefined();
+    const ticket = 'Tk_-'.repeat(10) + 'abc';
+    expect(await memory.outbox.setTicket('u1', ticket)).toMatchObject({ attempts: 1, ticket });
+    expect((await memory.outbox.list())[0]!.ticket).toBe(ticket);
+    expect((await rejection(memory.outbox.setTicket('u1', 'not a ticket'))).code).toBe('bad-input');
+    expect(await memory.outbox.setTicket('u1', null)).toMatchObject({ ticket: null });
+    expect(await memory.outbox.setTicket('nope', ticket)).toBeUndefined();
     expect(await memory.outbox.remove('u1')).toBe(true);
     expect(await memory.outbox.remove('u1')).toBe(false);
 
@@ -595,9 +601,11 @@ describe('memory (IndexedDB)', () => {
       'track',
       'profile',
       'settings',
-      'outbox',
-      'outbox',
-      'outbox',
+      'outbox', // add
+      'outbox', // markAttempt
+      'outbox', // setTicket
+      'outbox', // setTicket(null)
+      'outbox', // remove
       'cache',
       'blob',
       'cache',

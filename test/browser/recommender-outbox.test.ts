@@ -27,14 +27,27 @@ function delta(roundId = 3): { bytes: Uint8Array; updateId: string } {
   return { bytes, updateId };
 }
 
-/** Manifest and blobs from the real server; update posts answered here (202, or a network failure while `down`). */
+/** A round ticket as the server issues them (43 base64url characters). */
+const TICKET = 'T'.repeat(40) + 'abc';
+
+/**
+ * Manifest and blobs from the real server; ticket requests and update posts answered here
+ * (201 with {@link TICKET} and 202, or a network failure while `down`).
+ */
 function network() {
   const posts: { url: string; body: Uint8Array; headers: Headers }[] = [];
+  const tickets: string[] = [];
   const state = { down: false };
   const f = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = String(input);
     if (init?.method === 'POST') {
       if (state.down) throw new TypeError('Failed to fetch');
+      if (url.endsWith('/tickets')) {
+        tickets.push(url);
+        return new Response(JSON.stringify({ ticket: TICKET, expiresAt: '2099-01-01T00:00:00Z' }), {
+          status: 201,
+        });
+      }
       posts.push({
         url,
         body: new Uint8Array(init.body as Uint8Array),
@@ -44,7 +57,7 @@ function network() {
     }
     return fetch(input, init);
   }) as typeof fetch;
-  return { fetch: f, posts, state };
+  return { fetch: f, posts, tickets, state };
 }
 
 function open(name: string, options: Partial<LocalRecommenderOptions>): Promise<Recommender> {
@@ -72,8 +85,10 @@ it('without federated consent nothing is kept; with it the exact bytes are poste
   await rec.flushOutbox();
   expect(net.posts).toHaveLength(1);
   expect(net.posts[0]!.url).toBe(`${fx.servers.a}/v1/rounds/3/updates`);
+  expect(net.tickets).toEqual([`${fx.servers.a}/v1/rounds/3/tickets`]);
   expect(Array.from(net.posts[0]!.body)).toEqual(Array.from(second.bytes));
-  expect([...net.posts[0]!.headers.keys()]).toEqual(['content-type']);
+  expect([...net.posts[0]!.headers.keys()]).toEqual(['authorization', 'content-type']);
+  expect(net.posts[0]!.headers.get('authorization')).toBe(`Ticket ${TICKET}`);
   expect((await rec.status()).pendingUpdates).toBe(0);
   expect(changes).toContainEqual({ kind: 'outbox', posted: 1, dropped: 0, pending: 0 });
   await rec.close();

@@ -5,8 +5,10 @@
  * of a Playwright context (method, url, all headers, body) and every WebSocket frame a page
  * sends. {@link privacyViolations} checks them against the rule of issue #6 and ARCHITECTURE.md:
  * only GETs of the app's own files, the manifest and content-addressed blobs, and — with
- * federated consent only — delta posts whose bytes decode as a delta (which cannot carry item
- * ids, events or timestamps). Nothing sent may carry a title, an event type name, a profile
+ * federated consent only — body-less round-ticket requests and delta posts whose bytes decode
+ * as a delta (which cannot carry item ids, events or timestamps) and whose one extra header is
+ * `Authorization: Ticket <t>` with a ticket the server issued to this context (the recorder keeps
+ * the ticket answers, so a ticket cannot be a place for the client to put something of its own). Nothing sent may carry a title, an event type name, a profile
  * field or the visitor's item ids; an exact allowlist of request shapes makes free-form
  * places (query strings, paths) impossible, and header values are checked one by one.
  */
@@ -20,6 +22,8 @@ export interface SentRequest {
   body: Buffer | null;
   /** 'page', 'worker' or 'service-worker' (as far as Playwright can tell). */
   from: string;
+  /** The server's answer to a round-ticket request (what tickets it issued); null if none came. */
+  responseBody?: Buffer | null;
 }
 
 export interface Traffic {
@@ -53,12 +57,21 @@ export function recordTraffic(context: BrowserContext): Traffic {
       } catch {
         headers = r.headers();
       }
+      const ticketRequest =
+        r.method() === 'POST' && TICKET_PATH.test(URL.parse(r.url())?.pathname ?? '');
+      const responseBody = ticketRequest
+        ? await r
+            .response()
+            .then((res) => res?.body() ?? null)
+            .catch(() => null)
+        : undefined;
       requests.push({
         method: r.method(),
         url: r.url(),
         headers,
         body: r.postDataBuffer(),
         from: r.serviceWorker() ? 'service-worker' : origin(r),
+        ...(responseBody !== undefined && { responseBody }),
       });
     })();
     pending.add(p);
@@ -92,6 +105,7 @@ export interface VisitorTrace {
 /** The only request shapes allowed besides the app's own files (no query strings anywhere). */
 const BLOB_PATH = /^\/v1\/blobs\/[0-9a-f]{64}$/;
 const DELTA_PATH = /^\/v1\/rounds\/[1-9][0-9]{0,9}\/updates$/;
+const TICKET_PATH = /^\/v1\/rounds\/[1-9][0-9]{0,9}\/tickets$/;
 
 /** Headers a browser sends by itself; anything else is a violation. */
 const ALLOWED_HEADERS = new Set([
@@ -141,6 +155,17 @@ export function privacyViolations(
       ),
   );
   const titles = opts.trace.titles.filter((t) => t.length >= 4);
+  // The tickets the server handed out in this traffic: the only ones a delta post may carry.
+  const issued = new Set<string>();
+  for (const r of requests) {
+    try {
+      const t = (JSON.parse(r.responseBody?.toString('utf8') ?? 'null') as { ticket?: unknown })
+        ?.ticket;
+      if (typeof t === 'string') issued.add(t);
+    } catch {
+      // Not a ticket answer.
+    }
+  }
   for (const r of requests) {
     const where = `${r.method} ${r.url} (${r.from})`;
     let url: URL;
@@ -164,6 +189,9 @@ export function privacyViolations(
         (!path.startsWith('/v1/') && opts.isAppFile(path));
       if (!ok) out.push(`${where}: a GET of something other than the app, the manifest or a blob`);
       if (r.body && r.body.length > 0) out.push(`${where}: a GET with a body`);
+    } else if (r.method === 'POST' && TICKET_PATH.test(path)) {
+      if (!opts.federated) out.push(`${where}: a ticket request without federated consent`);
+      if (r.body && r.body.length > 0) out.push(`${where}: a ticket request with a body`);
     } else if (r.method === 'POST' && DELTA_PATH.test(path)) {
       if (!opts.federated) out.push(`${where}: a delta post without federated consent`);
       try {
@@ -179,6 +207,14 @@ export function privacyViolations(
     for (const [name, value] of Object.entries(r.headers)) {
       const n = name.toLowerCase();
       if (n.startsWith('sec-')) continue; // set by the browser, not scriptable
+      if (n === 'authorization') {
+        const t = /^Ticket ([A-Za-z0-9_-]{43})$/.exec(value)?.[1];
+        if (!(r.method === 'POST' && DELTA_PATH.test(path)))
+          out.push(`${where}: an authorization header on something other than a delta post`);
+        else if (t === undefined || !issued.has(t))
+          out.push(`${where}: an authorization header that is not a ticket the server issued here`);
+        continue;
+      }
       if (!ALLOWED_HEADERS.has(n)) {
         out.push(`${where}: header ${name} is not one a browser sends by itself`);
         continue;
@@ -196,7 +232,12 @@ export function privacyViolations(
         if (n === 'referer' && re.test(URL.parse(value)?.pathname ?? value))
           out.push(`${where}: the referer's path carries a history item id (${value})`);
     }
-    const text = `${decodeURIComponent(r.url)}\n${Object.values(r.headers).join('\n')}\n${
+    // (A ticket was checked above to be the server's own: random, it may hold any letters.)
+    const headerText = Object.entries(r.headers)
+      .filter(([k]) => k.toLowerCase() !== 'authorization')
+      .map(([, v]) => v)
+      .join('\n');
+    const text = `${decodeURIComponent(r.url)}\n${headerText}\n${
       r.body && !DELTA_PATH.test(path) ? r.body.toString('latin1') : ''
     }`;
     for (const t of titles) if (text.includes(t)) out.push(`${where}: carries the title "${t}"`);

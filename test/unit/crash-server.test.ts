@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openRoundStore } from '../../src/server/store/registry.ts';
 import { newSigningKey } from '../../src/server/keys.ts';
-import { exactDelta, postDelta, publishedStore, SLICES } from './server-fixture.ts';
+import { exactDelta, getTicket, postDelta, publishedStore, SLICES } from './server-fixture.ts';
+
+/** The address simulated client `n` posts from. */
+const client = (n: number) => ({
+  'x-forwarded-for': `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
+});
 
 const bin = join(import.meta.dirname, '../../bin/localrec.js');
 const root = mkdtempSync(join(tmpdir(), 'localrec-crash-'));
@@ -39,6 +44,10 @@ function serve(
       '0',
       '--rate-limit',
       '0',
+      // Each simulated client comes through "the proxy" with its own address (X-Forwarded-For):
+      // a client network gets only a few round tickets.
+      '--trust-proxy',
+      '127.0.0.1',
       '--log-level',
       'warn',
     ],
@@ -84,15 +93,18 @@ describe('crash safety', () => {
     const a = await serve(pub.storeUrl, roundsUrl);
     const acked = new Map<string, number>(); // updateId → receipt
     const attempted: number[] = [];
+    const tickets = new Map<number, string>(); // seed → the ticket its update was posted with
     let next = 0;
     let killed = false;
     const worker = async () => {
       while (!killed) {
         const seed = next++;
-        attempted.push(seed);
         const d = exactDelta(id, 'model-1', seed);
         try {
-          const res = await postDelta(a.base, id, d.bytes);
+          const ticket = await getTicket(a.base, id, client(seed));
+          tickets.set(seed, ticket);
+          attempted.push(seed);
+          const res = await postDelta(a.base, id, d.bytes, client(seed), ticket);
           if (res.status === 202) {
             const body = (await res.json()) as { receipt: number };
             acked.set(d.updateId, body.receipt);
@@ -130,12 +142,13 @@ describe('crash safety', () => {
     expect(Array.from(sums!.sums)).toEqual(Array.from(expected));
     await check.close();
 
-    // Restarted, it picks up where it was: every attempted update posted again is answered 202;
-    // the acknowledged ones as replays with their old receipts, and the count is exact.
+    // Restarted, it picks up where it was: every attempted update posted again with its ticket
+    // is answered 202; the acknowledged ones as replays with their old receipts, and the count
+    // is exact. (Every ticket that was handed out survived the kill.)
     const b = await serve(pub.storeUrl, roundsUrl);
     for (const seed of attempted) {
       const d = exactDelta(id, 'model-1', seed);
-      const res = await postDelta(b.base, id, d.bytes);
+      const res = await postDelta(b.base, id, d.bytes, client(seed), tickets.get(seed));
       expect(res.status).toBe(202);
       const { receipt } = (await res.json()) as { receipt: number };
       if (acked.has(d.updateId)) expect(receipt).toBe(acked.get(d.updateId));
@@ -170,13 +183,18 @@ describe('crash safety', () => {
     await setup.close();
     const s = await serve(pub.storeUrl, roundsUrl);
     const d = exactDelta(id, 'model-1', 7);
+    const ticket = await getTicket(s.base, id);
     const url = new URL(`${s.base}/v1/rounds/${id}/updates`);
     const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(
         url,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/octet-stream', 'content-length': d.bytes.length },
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': d.bytes.length,
+            authorization: `Ticket ${ticket}`,
+          },
         },
         (res) => {
           let body = '';

@@ -110,10 +110,14 @@ async function contribute(l: Loop, round: Round, n: number): Promise<void> {
   }
 }
 
-/** Closes a round and waits until the intake has run its closing hook (the round is closed). */
+/**
+ * Closes a round and waits until the intake is done with it: closed after its closing hook, or
+ * failed (under its minimum: no hook, no aggregation).
+ */
 async function close(l: Loop, id: number): Promise<void> {
   await l.intake.closeRound(id);
-  for (let tries = 0; (await l.rounds.getRound(id))!.state !== 'closed'; tries++) {
+  const done = (state: string) => state === 'closed' || state === 'failed';
+  for (let tries = 0; !done((await l.rounds.getRound(id))!.state); tries++) {
     expect(tries).toBeLessThan(3);
     await l.intake.tick();
   }
@@ -127,7 +131,8 @@ describe('FederatedCoordinator', () => {
   it('turns a closed round into the next signed version and opens the next round on it', async () => {
     const l = await loop();
     const v1 = await current(l.store);
-    const r1 = (await l.coordinator.openRound(100))!;
+    // The coordinator's minimum (2): it is a lower bound, so the round waits to be closed.
+    const r1 = (await l.coordinator.openRound())!;
     expect(r1.baseModelVersion).toBe(v1.modelVersion);
     expect(r1.slices).toEqual(
       (await l.coordinator.base()).set.slices.map((s) => ({ name: s.name, shape: s.shape })),
@@ -166,9 +171,11 @@ describe('FederatedCoordinator', () => {
 
   it('does not aggregate under the minimum, nor a round trained on another version', async () => {
     const l = await loop();
-    const r1 = (await l.coordinator.openRound(100))!;
+    const r1 = (await l.coordinator.openRound())!;
     await contribute(l, r1, 1);
     await close(l, r1.id);
+    // One report of the minimum 2: the round failed, the aggregator never ran.
+    expect((await l.rounds.getRound(r1.id))!.state).toBe('failed');
     expect((await current(l.store)).version).toBe(1);
     const stale = { ...(await l.rounds.getRound(r1.id))!, id: 99, baseModelVersion: 'older' };
     await l.coordinator.onClosing(stale, l.rounds);

@@ -1,7 +1,10 @@
 /**
- * Fuzz over real HTTP: well over 1,000 malformed requests and deltas from a seeded generator.
- * Every one must get a 4xx with a JSON error `{ error: { code, message } }`, the server must
- * stay up, and nothing stored may change (round sums and count, update ids, blobs, manifest).
+ * Fuzz over real HTTP: well over 1,000 malformed requests and deltas from a seeded generator —
+ * malformed, oversized, zero and over-norm deltas, counted ones replayed under another ticket or
+ * their values under another id, and posts with a missing, malformed, unknown, used or another
+ * round's ticket. Every one must get a 4xx with a JSON error `{ error: { code, message } }`, the
+ * server must stay up, and nothing stored may change (round sums and count, update ids, blobs,
+ * manifest).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +15,7 @@ import { createServer, listen, type LocalrecServer } from '../../src/server/app.
 import { newSigningKey } from '../../src/server/keys.ts';
 import {
   exactDelta,
+  getTicket,
   postDelta,
   publishedStore,
   ROUND_BODY,
@@ -26,6 +30,10 @@ let app: LocalrecServer;
 let base: string;
 let storeDir: string;
 let roundId: number;
+/** The tickets the three counted updates were posted with (seeds 1, 2, 3). */
+const usedTickets: string[] = [];
+/** A ticket issued for an earlier round. */
+let foreignTicket: string;
 
 function rng(seed: number) {
   let a = seed >>> 0;
@@ -76,16 +84,22 @@ function makeCases(count: number): Case[] {
     over(d);
     return encodeDelta(d);
   };
-  const post = (
+  /** Posts with a fresh, good ticket unless `headers` says otherwise. */
+  const post = async (
     bytes: Uint8Array | string,
     headers: Record<string, string> = {},
     id: number | string = roundId,
   ) =>
     fetch(`${base}/v1/rounds/${id}/updates`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', ...headers },
+      headers: {
+        'content-type': 'application/octet-stream',
+        authorization: `Ticket ${await getTicket(base, roundId)}`,
+        ...headers,
+      },
       body: bytes as BodyInit,
     });
+  const ticketChars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
   const kinds: Record<string, (i: number) => () => Promise<Response>> = {
     truncated: (i) => {
       const b = good(i);
@@ -197,6 +211,55 @@ function makeCases(count: number): Case[] {
           body,
         });
     },
+    'zero delta': (i) => {
+      const b = delta((d) => {
+        for (const sl of d.slices) {
+          if (r.next() < 0.5) sl.scale = 0;
+          else sl.values.fill(0);
+        }
+      }, i);
+      return () => post(b);
+    },
+    'counted, replayed under another ticket': () => {
+      const b = exactDelta(roundId, 'model-1', 1 + r.int(3)).bytes;
+      return () => post(b);
+    },
+    'counted values under another id': (i) => {
+      const b = exactDelta(
+        roundId,
+        'model-1',
+        1 + r.int(3),
+        (i + 1).toString(16).padStart(32, 'b'),
+      ).bytes;
+      return () => post(b);
+    },
+    'missing ticket': (i) => {
+      const b = good(i);
+      return () =>
+        post(b, { authorization: r.pick(['', 'Bearer x', 'Ticket', 'Basic Zm9vOmJhcg==']) });
+    },
+    'malformed ticket': (i) => {
+      const b = good(i);
+      const len = r.pick([0, 1, 42, 44, 200]);
+      const t = Array.from({ length: len }, () =>
+        r.pick([...ticketChars, '=', '+', '/', '.']),
+      ).join('');
+      return () => post(b, { authorization: `Ticket ${t}` });
+    },
+    'unknown ticket': (i) => {
+      const b = good(i);
+      const t = Array.from({ length: 43 }, () => r.pick([...ticketChars])).join('');
+      return () => post(b, { authorization: `Ticket ${t}` });
+    },
+    'used ticket': (i) => {
+      const b = good(i);
+      const t = r.pick(usedTickets);
+      return () => post(b, { authorization: `Ticket ${t}` });
+    },
+    "another round's ticket": (i) => {
+      const b = good(i);
+      return () => post(b, { authorization: `Ticket ${foreignTicket}` });
+    },
     'bad path': () => {
       const chars = 'abcdef0123456789./%-_~ZQ';
       const junk = Array.from({ length: 1 + r.int(80) }, () => chars[r.int(chars.length)]).join('');
@@ -239,20 +302,36 @@ beforeAll(async () => {
     rounds: `sqlite:${join(root, 'rounds.db')}`,
     adminToken: TOKEN,
     rateLimit: { perSecond: 0 },
+    tickets: { perNetwork: 1_000_000 },
     maxBodyBytes: 1024 * 1024,
   });
   base = (await listen(app, { port: 0, log: () => {} })).replace(/\/$/, '');
-  const res = await fetch(`${base}/v1/admin/rounds`, {
+  const open = async () => {
+    const res = await fetch(`${base}/v1/admin/rounds`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...ROUND_BODY, minReports: 1_000_000 }),
+    });
+    return ((await res.json()) as { id: number }).id;
+  };
+  // A ticket of a round that has closed since.
+  const earlier = await open();
+  foreignTicket = await getTicket(base, earlier);
+  await fetch(`${base}/v1/admin/rounds/${earlier}/close`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ ...ROUND_BODY, minReports: 1_000_000 }),
+    body: '{}',
   });
-  roundId = ((await res.json()) as { id: number }).id;
+  roundId = await open();
   // Something counted already, so "unchanged" is a real comparison.
-  for (const seed of [1, 2, 3])
+  for (const seed of [1, 2, 3]) {
+    const ticket = await getTicket(base, roundId);
+    usedTickets.push(ticket);
     expect(
-      (await postDelta(base, roundId, exactDelta(roundId, 'model-1', seed).bytes)).status,
+      (await postDelta(base, roundId, exactDelta(roundId, 'model-1', seed).bytes, {}, ticket))
+        .status,
     ).toBe(202);
+  }
 });
 afterAll(async () => {
   await app?.close();
@@ -296,7 +375,7 @@ describe('fuzz', () => {
     );
     expect(total).toBe(1200);
     // Every kind was tried, and how each was answered is worth a look when it changes.
-    expect(answered.size).toBe(19);
+    expect(answered.size).toBe(27);
     console.log(
       'fuzz answers:',
       JSON.stringify(Object.fromEntries([...answered].map(([k, m]) => [k, Object.fromEntries(m)]))),

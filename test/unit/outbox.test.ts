@@ -53,6 +53,12 @@ function fakeOutbox(): MemoryOutbox & { records: Map<string, OutboxRecord> } {
       r.lastAttemptAt = at;
       return r;
     },
+    async setTicket(id, ticket) {
+      const r = records.get(id);
+      if (!r) return undefined;
+      r.ticket = ticket;
+      return r;
+    },
   };
 }
 
@@ -91,6 +97,7 @@ beforeAll(async () => {
     rounds: `sqlite:${join(root, 'rounds.db')}`,
     adminToken: TOKEN,
     rateLimit: { perSecond: 0 },
+    tickets: { perNetwork: 1000 },
   });
   base = (await listen(app, { port: 0, log: () => {} })).replace(/\/$/, '');
   const res = await fetch(`${base}/v1/admin/rounds`, {
@@ -121,21 +128,85 @@ describe('OutboxSender', () => {
     expect(r).toEqual({ posted: 2, dropped: 0, pending: 0, stopped: null });
     expect(outbox.records.size).toBe(0);
     expect(await counted()).toEqual(expect.arrayContaining([a.updateId, b.updateId]));
+    // Each update: a round ticket, then the post carrying it.
     expect(bodies.map((x) => x.url)).toEqual([
+      `${base}/v1/rounds/${roundId}/tickets`,
       `${base}/v1/rounds/${roundId}/updates`,
+      `${base}/v1/rounds/${roundId}/tickets`,
       `${base}/v1/rounds/${roundId}/updates`,
     ]);
     for (const { init } of bodies) {
       expect(init.credentials).toBe('omit');
       expect(init.referrerPolicy).toBe('no-referrer');
-      expect(Object.keys(init.headers as object)).toEqual(['Content-Type']);
     }
-    expect(Buffer.from(bodies[0]!.init.body as Uint8Array)).toEqual(Buffer.from(a.bytes));
+    const [ticketAsk, post] = [bodies[0]!.init, bodies[1]!.init];
+    expect(ticketAsk.body).toBeUndefined();
+    expect(ticketAsk.headers).toBeUndefined();
+    expect(Object.keys(post.headers as object)).toEqual(['Content-Type', 'Authorization']);
+    expect((post.headers as Record<string, string>)['Authorization']).toMatch(
+      /^Ticket [A-Za-z0-9_-]{43}$/,
+    );
+    expect(Buffer.from(post.body as Uint8Array)).toEqual(Buffer.from(a.bytes));
     expect(warnings).toEqual([]);
-    // A replay (the same update posted again, e.g. after a lost answer) is not an error.
-    await outbox.add({ id: a.updateId, roundId: String(roundId), bytes: a.bytes });
-    expect((await s.flush()).posted).toBe(1);
     s.close();
+  });
+
+  it('keeps the ticket with the update: a retry after a lost answer presents it again', async () => {
+    const outbox = fakeOutbox();
+    const d = exactDelta(roundId, 'model-1', 111);
+    await outbox.add({ id: d.updateId, roundId: String(roundId), bytes: d.bytes });
+    // The server counts the post, but its answer never arrives.
+    const lost = sender(outbox, {
+      fetch: (async (url: string, init: RequestInit) => {
+        const res = await fetch(url, init);
+        if (url.endsWith('/updates')) throw new TypeError('Failed to fetch');
+        return res;
+      }) as typeof fetch,
+    });
+    expect(await lost.s.flush()).toMatchObject({ posted: 0, pending: 1, stopped: 'retry' });
+    lost.s.close();
+    const kept = outbox.records.get(d.updateId)!.ticket;
+    expect(kept).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await counted()).toContain(d.updateId);
+    const again = sender(outbox);
+    expect(await again.s.flush()).toEqual({ posted: 1, dropped: 0, pending: 0, stopped: null });
+    // No new ticket: the same one, and the server answered it as the replay it is.
+    expect(again.bodies.map((b) => b.url)).toEqual([`${base}/v1/rounds/${roundId}/updates`]);
+    expect((again.bodies[0]!.init.headers as Record<string, string>)['Authorization']).toBe(
+      `Ticket ${kept}`,
+    );
+    expect((await counted()).filter((id) => id === d.updateId)).toHaveLength(1);
+    again.s.close();
+  });
+
+  it('replaces a ticket the server does not know, and drops an update its network has no ticket for', async () => {
+    const outbox = fakeOutbox();
+    const d = exactDelta(roundId, 'model-1', 121);
+    await outbox.add({ id: d.updateId, roundId: String(roundId), bytes: d.bytes });
+    await outbox.setTicket(d.updateId, 'x'.repeat(43)); // e.g. expired
+    const { s, bodies, warnings } = sender(outbox);
+    expect(await s.flush()).toEqual({ posted: 1, dropped: 0, pending: 0, stopped: null });
+    expect(bodies.map((b) => b.url.replace(base, ''))).toEqual([
+      `/v1/rounds/${roundId}/updates`,
+      `/v1/rounds/${roundId}/tickets`,
+      `/v1/rounds/${roundId}/updates`,
+    ]);
+    expect(warnings).toEqual([]);
+    s.close();
+    // A network that has used its tickets for the round (403): the update can never be sent.
+    const e = exactDelta(roundId, 'model-1', 122);
+    await outbox.add({ id: e.updateId, roundId: String(roundId), bytes: e.bytes });
+    const quota = sender(outbox, {
+      fetch: (async (url: string, init: RequestInit) =>
+        url.endsWith('/tickets')
+          ? new Response(JSON.stringify({ error: { code: 'forbidden', message: 'no more' } }), {
+              status: 403,
+            })
+          : fetch(url, init)) as typeof fetch,
+    });
+    expect(await quota.s.flush()).toEqual({ posted: 0, dropped: 1, pending: 0, stopped: null });
+    expect(quota.warnings[0]!.message).toMatch(/refused its round ticket \(HTTP 403: no more\)/);
+    quota.s.close();
   });
 
   it('keeps deltas while offline or unreachable, and sends them once back', async () => {

@@ -16,6 +16,26 @@ const base = {
   isAppFile: (p: string) => ['/', '/assets/app-1.js', '/icons/icon-42.png'].includes(p),
 };
 const SHA = 'ab'.repeat(32);
+const TICKET = 'Tk-_'.repeat(10) + 'xyz';
+/** A round-ticket request and the server's answer, as the recorder keeps them. */
+const ticketRequest = (ticket = TICKET) =>
+  req({
+    method: 'POST',
+    url: `${origin}/v1/rounds/3/tickets`,
+    headers: { accept: '*/*', 'content-length': '0' },
+    responseBody: Buffer.from(JSON.stringify({ roundId: 3, ticket, expiresAt: 'x' })),
+  });
+const ticketed = (headers: Record<string, string> = {}) =>
+  req({
+    method: 'POST',
+    url: `${origin}/v1/rounds/3/updates`,
+    body: delta,
+    headers: {
+      'content-type': 'application/octet-stream',
+      authorization: `Ticket ${TICKET}`,
+      ...headers,
+    },
+  });
 const delta = Buffer.from(
   encodeDelta({
     roundId: 3,
@@ -54,6 +74,8 @@ describe('privacyViolations', () => {
         body: delta,
         headers: { 'content-type': 'application/octet-stream' },
       }),
+      ticketRequest(),
+      ticketed(),
     ];
     expect(privacyViolations(ok, { ...base, federated: true })).toEqual([]);
   });
@@ -107,5 +129,28 @@ describe('privacyViolations', () => {
       });
       expect(found, what).not.toEqual([]);
     }
+    // Tickets: only the server's, only on a delta post, only with consent, no body.
+    const ticketCases: [string, SentRequest[]][] = [
+      [
+        'a ticket the server did not issue',
+        [ticketRequest(), ticketed({ authorization: `Ticket ${'a'.repeat(43)}` })],
+      ],
+      ['a ticket without any ticket request', [ticketed()]],
+      ['not a ticket', [ticketRequest(), ticketed({ authorization: 'Bearer 42' })]],
+      [
+        'a ticket on a GET',
+        [ticketRequest(), req({ headers: { authorization: `Ticket ${TICKET}` } })],
+      ],
+      [
+        'a ticket request with a body',
+        [{ ...ticketRequest(), body: Buffer.from('{"items":[42]}') }],
+      ],
+    ];
+    for (const [what, rs] of ticketCases)
+      expect(privacyViolations(rs, { ...base, federated: true }), what).not.toEqual([]);
+    expect(
+      privacyViolations([ticketRequest()], base),
+      'a ticket request without consent',
+    ).not.toEqual([]);
   });
 });

@@ -2,8 +2,10 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeDelta, encodeDelta } from '../../src/core/delta.ts';
 import { verifyManifest, verifyManifestBlob } from '../../src/core/manifest.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
 import { collectGarbage } from '../../src/server/gc.ts';
@@ -12,9 +14,11 @@ import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore, openRoundStore } from '../../src/server/store/registry.ts';
 import {
   exactDelta,
+  getTicket,
   postDelta,
   publishedStore,
   ROUND_BODY,
+  SCALE,
   sha256,
   SLICES,
   writeExport,
@@ -49,6 +53,8 @@ beforeAll(async () => {
     rounds: `sqlite:${join(root, 'rounds.db')}`,
     adminToken: TOKEN,
     rateLimit: { perSecond: 0 },
+    // Every test posts from 127.0.0.1; the bound per network has tests of its own.
+    tickets: { perNetwork: 1000 },
     corsOrigins: ['https://shop.example'],
   });
   base = (await listen(app, { port: 0, log: () => {} })).replace(/\/$/, '');
@@ -201,11 +207,13 @@ describe('federated rounds', () => {
 
   it('counts an update once: a replay gets the same 202, a reused id with other contents 409', async () => {
     const d = exactDelta(roundId, 'model-1', 1);
-    const first = await postDelta(base, roundId, d.bytes);
+    const ticket = await getTicket(base, roundId);
+    const first = await postDelta(base, roundId, d.bytes, {}, ticket);
     expect(first.status).toBe(202);
     const body = await first.json();
     expect(body).toEqual({ roundId, updateId: d.updateId, receipt: 1 });
-    const replay = await postDelta(base, roundId, d.bytes);
+    // A retry after a lost answer: same bytes, same ticket.
+    const replay = await postDelta(base, roundId, d.bytes, {}, ticket);
     expect(replay.status).toBe(202);
     expect(await replay.json()).toEqual(body);
     const reused = exactDelta(roundId, 'model-1', 2, d.updateId);
@@ -215,6 +223,91 @@ describe('federated rounds', () => {
     const sums = await app.localrec.rounds!.store.sums(roundId);
     expect(sums?.reports).toBe(1);
     expect(Array.from(sums!.sums)).toEqual(d.values);
+  });
+
+  it('wants a ticket per report: none, unknown, used, or another round’s are refused', async () => {
+    const d = exactDelta(roundId, 'model-1', 20);
+    const post = (headers: Record<string, string>) =>
+      fetch(`${base}/v1/rounds/${roundId}/updates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', ...headers },
+        body: d.bytes as BodyInit,
+      });
+    const none = await post({});
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Ticket');
+    expect(((await none.json()) as { error: { message: string } }).error.message).toMatch(
+      /POST \/v1\/rounds\/\d+\/tickets/,
+    );
+    expect((await post({ authorization: 'Ticket short' })).status).toBe(401);
+    expect((await post({ authorization: `Bearer ${'a'.repeat(43)}` })).status).toBe(401);
+    const unknown = await post({ authorization: `Ticket ${'a'.repeat(43)}` });
+    expect(unknown.status).toBe(401);
+    expect(await errorCode(unknown)).toBe('unauthorized');
+    const ticket = await getTicket(base, roundId);
+    expect((await postDelta(base, roundId, d.bytes, {}, ticket)).status).toBe(202);
+    const other = exactDelta(roundId, 'model-1', 21);
+    const used = await postDelta(base, roundId, other.bytes, {}, ticket);
+    expect(used.status).toBe(409);
+    expect(((await used.json()) as { error: { message: string } }).error.message).toMatch(
+      /one report per ticket/,
+    );
+    // The same update again under a second ticket: refused, and the second ticket stays good.
+    const second = await getTicket(base, roundId);
+    const underOther = await postDelta(base, roundId, d.bytes, {}, second);
+    expect(underOther.status).toBe(409);
+    expect((await postDelta(base, roundId, other.bytes, {}, second)).status).toBe(202);
+    // Ticket requests answer what they are for.
+    const t = await fetch(`${base}/v1/rounds/${roundId}/tickets`, { method: 'POST' });
+    expect(t.status).toBe(201);
+    expect(t.headers.get('cache-control')).toBe('no-store');
+    const tb = (await t.json()) as { roundId: number; ticket: string; expiresAt: string };
+    expect(tb.roundId).toBe(roundId);
+    expect(tb.ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Date.parse(tb.expiresAt)).toBeGreaterThan(Date.now());
+    expect((await fetch(`${base}/v1/rounds/77/tickets`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('refuses an all-zero delta, and the same values under another update id', async () => {
+    const zero = encodeDelta({
+      roundId,
+      baseVersion: 'model-1',
+      updateId: 'f'.repeat(32),
+      clipNorm: 1,
+      slices: SLICES.map((sl, index) => ({
+        index,
+        scale: index === 0 ? 0 : SCALE,
+        values: new Int8Array(sl.shape.reduce((a, b) => a * b, 1)),
+      })),
+    });
+    const z = await postDelta(base, roundId, zero);
+    expect(z.status).toBe(400);
+    expect(((await z.json()) as { error: { message: string } }).error.message).toMatch(/all zeros/);
+    // Seed 1's values, already counted, under a fresh id — and again with each value halved
+    // in q and the scale doubled: the same dequantized values, other bytes.
+    const d = exactDelta(roundId, 'model-1', 1);
+    const copy = exactDelta(roundId, 'model-1', 1, 'e'.repeat(32));
+    const dup = await postDelta(base, roundId, copy.bytes);
+    expect(dup.status).toBe(409);
+    expect(((await dup.json()) as { error: { message: string } }).error.message).toMatch(
+      /exactly these values under another update id/,
+    );
+    const decoded = decodeDelta(d.bytes);
+    const doubled = decoded.slices.map((sl) => ({
+      index: sl.index,
+      scale: sl.scale * 2,
+      values: Int8Array.from(sl.values, (x) => x * 2),
+    }));
+    // Only meaningful if the doubled q still fits int8: exactDelta's are within ±10.
+    const rescaled = encodeDelta({
+      ...decoded,
+      updateId: 'd'.repeat(32),
+      slices: doubled.map((sl) => ({ ...sl, scale: sl.scale / 4 })),
+    });
+    // (scale/2, 2q): same values as seed 1.
+    expect((await postDelta(base, roundId, rescaled)).status).toBe(409);
+    const sums = await app.localrec.rounds!.store.sums(roundId);
+    expect(sums?.reports).toBe(3);
   });
 
   it.each([
@@ -232,38 +325,71 @@ describe('federated rounds', () => {
     const text = await postDelta(base, roundId, d.bytes, { 'content-type': 'text/plain' });
     expect(text.status).toBe(415);
     expect(await errorCode(text)).toBe('unsupported-media-type');
-    expect((await postDelta(base, 77, exactDelta(77, 'model-1', 4).bytes)).status).toBe(404);
+    const noRound = await postDelta(
+      base,
+      77,
+      exactDelta(77, 'model-1', 4).bytes,
+      {},
+      'a'.repeat(43),
+    );
+    expect(noRound.status).toBe(404);
     const big = await postDelta(base, roundId, new Uint8Array(d.bytes.length + 100));
     expect(big.status).toBe(413);
     expect(await errorCode(big)).toBe('too-large');
   });
 
-  it('closes at the minimum number of reports and then takes no more', async () => {
+  // minReports used to close the round on reaching it; now it is a lower bound only.
+  it('stays open past its minimum; the owner closes it, and then it takes no more', async () => {
     for (const seed of [10, 11])
       expect(
         (await postDelta(base, roundId, exactDelta(roundId, 'model-1', seed).bytes)).status,
       ).toBe(202);
-    let state = '';
-    for (let i = 0; i < 50 && state !== 'closed'; i++) {
-      state = ((await (await admin(`/v1/admin/rounds/${roundId}`)).json()) as { state: string })
-        .state;
-      if (state !== 'closed') await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(state).toBe('closed');
-    const late = await postDelta(base, roundId, exactDelta(roundId, 'model-1', 12).bytes);
-    expect(late.status).toBe(409);
-    expect((await fetch(`${base}/v1/rounds/current`)).status).toBe(404);
-    const round = (await (await admin(`/v1/admin/rounds/${roundId}`)).json()) as Record<
+    await new Promise((r) => setTimeout(r, 50));
+    const open = (await (await admin(`/v1/admin/rounds/${roundId}`)).json()) as Record<
       string,
       unknown
     >;
-    expect(round).toMatchObject({ state: 'closed', reports: 3, closeReason: 'min-reports' });
+    expect(open).toMatchObject({ state: 'open', reports: 5, closeReason: null });
+    const closed = await admin(`/v1/admin/rounds/${roundId}/close`, {});
+    expect(await closed.json()).toMatchObject({
+      state: 'closed',
+      reports: 5,
+      closeReason: 'admin',
+    });
+    const late = await postDelta(
+      base,
+      roundId,
+      exactDelta(roundId, 'model-1', 12).bytes,
+      {},
+      'a'.repeat(43),
+    );
+    expect(late.status).toBe(409);
+    expect((await fetch(`${base}/v1/rounds/current`)).status).toBe(404);
+    const tickets = await fetch(`${base}/v1/rounds/${roundId}/tickets`, { method: 'POST' });
+    expect(tickets.status).toBe(409);
   });
 
-  it('lets the owner close a round early', async () => {
+  it('fails a round that closes under its minimum, at its deadline or by the owner', async () => {
     const { id } = (await (await admin('/v1/admin/rounds', ROUND_BODY)).json()) as { id: number };
+    expect((await postDelta(base, id, exactDelta(id, 'model-1', 1).bytes)).status).toBe(202);
     const closed = await admin(`/v1/admin/rounds/${id}/close`, {});
-    expect(await closed.json()).toMatchObject({ id, state: 'closed', closeReason: 'admin' });
+    expect(await closed.json()).toMatchObject({
+      id,
+      state: 'failed',
+      reports: 1,
+      closeReason: 'admin',
+    });
+    expect(await app.localrec.rounds!.store.sums(id)).toBeUndefined();
+    const short = (await (
+      await admin('/v1/admin/rounds', { ...ROUND_BODY, durationSeconds: 0.3 })
+    ).json()) as { id: number };
+    let state = '';
+    for (let i = 0; i < 100 && state !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      state = ((await (await admin(`/v1/admin/rounds/${short.id}`)).json()) as { state: string })
+        .state;
+    }
+    expect(state).toBe('failed');
   });
 });
 
@@ -283,6 +409,7 @@ describe('round state across restarts', () => {
       [{ roundId: a.id, updateId: 'a'.repeat(32), digest: 'd', values: new Float64Array(36) }],
       Date.now(),
     );
+    await s.beginClosing(a.id, 'admin', Date.now());
     expect((await s.getRound(a.id))?.state).toBe('closing');
     const b = await s.openRound(
       { ...spec, minReports: 10, deadline: Date.now() + 200 },
@@ -294,15 +421,16 @@ describe('round state across restarts', () => {
     await restarted.ready();
     try {
       const store = restarted.localrec.rounds!.store;
-      for (let i = 0; i < 50 && (await store.getRound(b.id))?.state !== 'closed'; i++)
+      for (let i = 0; i < 50 && (await store.getRound(b.id))?.state !== 'failed'; i++)
         await new Promise((r) => setTimeout(r, 20));
+      // b had no reports of its minimum 10 when its deadline passed: failed, not closed.
       expect(await store.getRound(b.id)).toMatchObject({
-        state: 'closed',
+        state: 'failed',
         closeReason: 'deadline',
       });
       expect(await store.getRound(a.id)).toMatchObject({
         state: 'closed',
-        closeReason: 'min-reports',
+        closeReason: 'admin',
         reports: 1,
       });
     } finally {
@@ -327,7 +455,7 @@ describe('operations', () => {
     expect(text).toMatch(
       /localrec_http_requests_total\{method="GET",route="\/v1\/manifest",status="200"\} \d+/,
     );
-    expect(text).toMatch(/localrec_updates_total\{outcome="accepted"\} 3/);
+    expect(text).toMatch(/localrec_updates_total\{outcome="accepted"\} 6/);
     expect(text).toMatch(/localrec_updates_total\{outcome="replay"\} 1/);
     expect(text).toMatch(
       /localrec_http_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/manifest"\} \d+/,
@@ -346,7 +474,7 @@ describe('operations', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('rate-limits update posts per client IP with 429 + Retry-After', async () => {
+  it('rate-limits ticket requests and update posts per client network with 429 + Retry-After', async () => {
     const limited = createServer({
       store: pub.storeUrl,
       rounds: 'memory:',
@@ -355,15 +483,144 @@ describe('operations', () => {
     const url = (await listen(limited, { port: 0, log: () => {} })).replace(/\/$/, '');
     try {
       const codes: number[] = [];
-      for (let i = 0; i < 4; i++) codes.push((await postDelta(url, 1, new Uint8Array(10))).status);
-      expect(codes.slice(0, 2)).toEqual([404, 404]);
-      expect(codes.slice(2)).toEqual([429, 429]);
-      const res = await postDelta(url, 1, new Uint8Array(10));
+      codes.push((await fetch(`${url}/v1/rounds/1/tickets`, { method: 'POST' })).status);
+      for (let i = 0; i < 3; i++)
+        codes.push((await postDelta(url, 1, new Uint8Array(10), {}, 'a'.repeat(43))).status);
+      expect(codes).toEqual([404, 404, 429, 429]);
+      const res = await fetch(`${url}/v1/rounds/1/tickets`, { method: 'POST' });
       expect(res.headers.get('retry-after')).toBe('1');
       expect(await errorCode(res)).toBe('rate-limited');
     } finally {
       await limited.close();
     }
+  });
+
+  it('behind a named proxy, counts the forwarded client network: IPv4 address, IPv6 /64', async () => {
+    const proxied = createServer({
+      store: pub.storeUrl,
+      rounds: 'memory:',
+      trustProxy: '127.0.0.1/32,::1',
+      tickets: { perNetwork: 2 },
+      rateLimit: { perSecond: 0 },
+    });
+    const url = (await listen(proxied, { port: 0, log: () => {} })).replace(/\/$/, '');
+    try {
+      const store = proxied.localrec.rounds!.store;
+      const r = await store.openRound(
+        {
+          baseModelVersion: 'model-1',
+          slices: SLICES,
+          clipNorm: 1,
+          minReports: 1,
+          deadline: Date.now() + 60_000,
+        },
+        Date.now(),
+      );
+      const ask = (xff: string) =>
+        fetch(`${url}/v1/rounds/${r.id}/tickets`, {
+          method: 'POST',
+          headers: { 'x-forwarded-for': xff },
+        }).then((x) => x.status);
+      // One /64: two tickets, then refused, whatever the interface id.
+      expect(await ask('2001:db8:1:2::1')).toBe(201);
+      expect(await ask('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe(201);
+      const third = await fetch(`${url}/v1/rounds/${r.id}/tickets`, {
+        method: 'POST',
+        headers: { 'x-forwarded-for': '2001:DB8:1:2:0:0:0:9' },
+      });
+      expect(third.status).toBe(403);
+      expect(await errorCode(third)).toBe('forbidden');
+      expect(await ask('2001:db8:1:3::1')).toBe(201); // the next /64 is another network
+      // An IPv4 client is its address, however it is written.
+      expect(await ask('192.0.2.7')).toBe(201);
+      expect(await ask('::ffff:192.0.2.7')).toBe(201);
+      expect(await ask('::ffff:c000:207')).toBe(403);
+      // A client cannot make itself someone else by adding its own X-Forwarded-For entries:
+      // the proxy appends the real peer, and only the proxy is believed.
+      expect(await ask('203.0.113.9, 192.0.2.8')).toBe(201);
+      expect(await ask('203.0.113.9, 192.0.2.8')).toBe(201);
+      expect(await ask('198.51.100.1, 192.0.2.8')).toBe(403);
+      // An in-process store (memory:) checks and counts on the event loop: the same answers.
+      const xff = { 'x-forwarded-for': '198.51.100.20' };
+      const ticket = await getTicket(url, r.id, xff);
+      const d = exactDelta(r.id, 'model-1', 5);
+      expect((await postDelta(url, r.id, d.bytes, xff, ticket)).status).toBe(202);
+      expect((await postDelta(url, r.id, d.bytes, xff, ticket)).status).toBe(202);
+      expect(
+        (await postDelta(url, r.id, exactDelta(r.id, 'model-1', 6).bytes, xff, ticket)).status,
+      ).toBe(409);
+      expect((await store.sums(r.id))?.reports).toBe(1);
+    } finally {
+      await proxied.close();
+    }
+  });
+
+  it('bounds the intake: past its places, 503 with Retry-After before the body is read', async () => {
+    const small = createServer({
+      store: pub.storeUrl,
+      rounds: `sqlite:${join(root, 'bounded.db')}`,
+      maxQueuedUpdates: 1,
+      rateLimit: { perSecond: 0 },
+    });
+    const url = (await listen(small, { port: 0, log: () => {} })).replace(/\/$/, '');
+    try {
+      const r = await small.localrec.rounds!.store.openRound(
+        {
+          baseModelVersion: 'model-1',
+          slices: SLICES,
+          clipNorm: 1,
+          minReports: 1,
+          deadline: Date.now() + 60_000,
+        },
+        Date.now(),
+      );
+      const ticket = await getTicket(url, r.id);
+      const d = exactDelta(r.id, 'model-1', 1);
+      // One post holds the only place while its body trickles in…
+      let finish!: () => void;
+      const first = new Promise<number>((resolve, reject) => {
+        const req = request(
+          `${url}/v1/rounds/${r.id}/updates`,
+          {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/octet-stream',
+              'content-length': d.bytes.length,
+              authorization: `Ticket ${ticket}`,
+            },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.write(d.bytes.subarray(0, 10));
+        finish = () => req.end(d.bytes.subarray(10));
+      });
+      await new Promise((ok) => setTimeout(ok, 100));
+      // …so the next one, and a ticket request, are turned away at once.
+      const busy = await postDelta(url, r.id, exactDelta(r.id, 'model-1', 2).bytes, {}, ticket);
+      expect(busy.status).toBe(503);
+      expect(Number(busy.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await errorCode(busy)).toBe('overloaded');
+      const t = await fetch(`${url}/v1/rounds/${r.id}/tickets`, { method: 'POST' });
+      expect(t.status).toBe(503);
+      finish();
+      expect(await first).toBe(202);
+      // The place is given back once the answer has gone.
+      await new Promise((ok) => setTimeout(ok, 50));
+      expect((await postDelta(url, r.id, exactDelta(r.id, 'model-1', 3).bytes)).status).toBe(202);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('refuses to trust any proxy: the proxies must be named', () => {
+    for (const bad of [true, 'true', '*', '0.0.0.0/0', '::/0', 'not-an-ip', '10.0.0.0/33'])
+      expect(() =>
+        createServer({ store: pub.storeUrl, trustProxy: bad as unknown as string }),
+      ).toThrow(/trust-proxy/);
   });
 });
 

@@ -109,15 +109,44 @@ export function exactDelta(
 
 export const ROUND_BODY = { slices: SLICES, clipNorm: 1, minReports: 1000, durationSeconds: 3600 };
 
+/** A round ticket from `POST /v1/rounds/:id/tickets` (throws unless it is issued). */
+export async function getTicket(
+  base: string,
+  roundId: number,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  const res = await fetch(`${base}/v1/rounds/${roundId}/tickets`, { method: 'POST', headers });
+  const body = (await res.json()) as { ticket?: string; error?: { message: string } };
+  if (res.status !== 201 || !body.ticket)
+    throw new Error(`no ticket for round ${roundId}: ${res.status} ${body.error?.message ?? ''}`);
+  return body.ticket;
+}
+
+/**
+ * Posts a delta with `ticket` (a fresh one from the server when omitted; a replay must pass the
+ * ticket of its first post).
+ */
 export async function postDelta(
   base: string,
   roundId: number,
   bytes: Uint8Array,
   headers: Record<string, string> = {},
+  ticket?: string,
 ) {
+  const t = ticket ?? (await getTicket(base, roundId, forwarded(headers)));
   return fetch(`${base}/v1/rounds/${roundId}/updates`, {
     method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', ...headers },
+    headers: {
+      'content-type': 'application/octet-stream',
+      authorization: `Ticket ${t}`,
+      ...headers,
+    },
     body: bytes as BodyInit,
   });
+}
+
+/** The X-Forwarded-For of `headers`, if any (the ticket is asked for from the same client). */
+function forwarded(headers: Record<string, string>): Record<string, string> {
+  const xff = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-forwarded-for');
+  return xff ? { 'x-forwarded-for': xff[1] } : {};
 }

@@ -55,8 +55,9 @@ const serverFlags = {
     description: `largest request body (default ${DEFAULT_MAX_BODY_BYTES})`,
   },
   'trust-proxy': {
-    type: 'boolean',
-    description: 'take the client IP from X-Forwarded-For (only behind your own proxy)',
+    type: 'string',
+    description:
+      'comma-separated addresses or CIDRs of your reverse proxies (e.g. 127.0.0.1,10.0.0.0/8): X-Forwarded-For is believed only from them, and the rate limit and round tickets count the client address it gives',
   },
 } satisfies Record<string, CliOption>;
 
@@ -144,7 +145,7 @@ export async function startServer(
       .filter(Boolean),
     rateLimit: { perSecond: rate },
     maxBodyBytes: num(v, 'max-body-bytes', { int: true, min: 1024 }) ?? DEFAULT_MAX_BODY_BYTES,
-    trustProxy: Boolean(v['trust-proxy']),
+    trustProxy: v['trust-proxy'] as string | undefined,
     ...(target.onRoundClosing && { onRoundClosing: target.onRoundClosing }),
   });
   const url = await listen(app, { host, port, log: () => undefined });

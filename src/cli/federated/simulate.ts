@@ -135,9 +135,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         log(`time limit: stopping after round ${done}`);
         break;
       }
-      // Closed by the simulation once every sampled client has reported (a round the intake would
-      // close at its minimum must not cut a round short).
-      const open = await coordinator.openRound(o.split.users.length + 1);
+      // Closed by the simulation once every sampled client has reported (reaching its minimum
+      // never closes a round; closing under it fails the round, unaggregated).
+      const open = await coordinator.openRound();
       if (!open) {
         log('the privacy budget allows no further round');
         break;

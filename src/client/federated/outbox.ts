@@ -3,6 +3,12 @@
  * noised by whoever made them) to `POST {server}/v1/rounds/{id}/updates`, and only while the
  * visitor's consent allows it.
  *
+ * - Each post carries a round ticket (`Authorization: Ticket …`): one report in that round,
+ *   fetched from `POST {server}/v1/rounds/{id}/tickets` just before the update's first post and
+ *   kept with the queued update, so that a retry (after a network error or a reload) presents
+ *   the same ticket and the server can tell it from a second report. A ticket the server no
+ *   longer knows (401: expired, or never committed) is forgotten and another one fetched.
+ *
  * - Deltas wait in IndexedDB (memory `outbox`), so they survive reloads and offline periods; a
  *   flush runs at start, after a new delta is queued, when the browser comes back online
  *   (`online` event, in a page or a worker) and on a backoff timer after a failure.
@@ -63,7 +69,17 @@ export interface OutboxSenderOptions {
 type Outcome = 'posted' | 'drop' | 'retry';
 
 /** Status codes that will not change however often the same delta is posted. */
-const FINAL_REFUSALS = new Set([400, 404, 409, 410, 413, 415, 422]);
+const FINAL_REFUSALS = new Set([400, 403, 404, 409, 410, 413, 415, 422]);
+
+/** A round ticket as the server issues it (32 random bytes, base64url). */
+const TICKET = /^[A-Za-z0-9_-]{43}$/;
+
+/** What a request to the server came to. */
+interface Answer {
+  outcome: Outcome;
+  why: string;
+  retryAfterMs?: number;
+}
 
 function defaultOnline(): boolean {
   const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
@@ -184,7 +200,7 @@ export class OutboxSender {
         return result;
       }
       const r = queue[i]!;
-      const { outcome, why, retryAfterMs } = await this.post(r);
+      const { outcome, why, retryAfterMs } = await this.send(outbox, r);
       if (outcome === 'posted') {
         await outbox.remove(r.id);
         result.posted++;
@@ -212,16 +228,67 @@ export class OutboxSender {
     return result;
   }
 
+  /**
+   * Posts one queued update with its ticket, fetching one first if it has none; a ticket the
+   * server refuses as unknown or expired is replaced once.
+   */
+  private async send(outbox: MemoryOutbox, r: OutboxRecord): Promise<Answer> {
+    let ticket = r.ticket ?? null;
+    for (let round = 0; ; round++) {
+      const fresh = ticket === null;
+      if (ticket === null) {
+        const t = await this.fetchTicket(r);
+        if (typeof t !== 'string') return t;
+        ticket = t;
+        await outbox.setTicket(r.id, ticket);
+      }
+      const { answer, staleTicket } = await this.post(r, ticket);
+      if (!staleTicket) return answer;
+      await outbox.setTicket(r.id, null);
+      // A ticket fetched a moment ago and already refused: the server is confused; later.
+      if (fresh || round > 0) return { ...answer, outcome: 'retry' };
+      ticket = null;
+    }
+  }
+
+  /** A new round ticket for `r`'s round, or why there is none. */
+  private async fetchTicket(r: OutboxRecord): Promise<string | Answer> {
+    let res: Response;
+    try {
+      res = await this.o.fetch(
+        `${this.o.server}/v1/rounds/${encodeURIComponent(r.roundId)}/tickets`,
+        {
+          method: 'POST',
+          credentials: 'omit',
+          referrerPolicy: 'no-referrer',
+          cache: 'no-store',
+        },
+      );
+    } catch (e) {
+      return { outcome: 'retry', why: `network error asking for a round ticket (${message(e)})` };
+    }
+    if (res.ok) {
+      const ticket = await res
+        .json()
+        .then((b: { ticket?: unknown }) => b.ticket)
+        .catch(() => undefined);
+      if (typeof ticket === 'string' && TICKET.test(ticket)) return ticket;
+      return { outcome: 'retry', why: 'the server answered a ticket request without a ticket' };
+    }
+    return this.refusal(res, 'its round ticket');
+  }
+
   private async post(
     r: OutboxRecord,
-  ): Promise<{ outcome: Outcome; why: string; retryAfterMs?: number }> {
+    ticket: string,
+  ): Promise<{ answer: Answer; staleTicket: boolean }> {
     let res: Response;
     try {
       res = await this.o.fetch(
         `${this.o.server}/v1/rounds/${encodeURIComponent(r.roundId)}/updates`,
         {
           method: 'POST',
-          headers: { 'Content-Type': DELTA_MEDIA_TYPE },
+          headers: { 'Content-Type': DELTA_MEDIA_TYPE, Authorization: `Ticket ${ticket}` },
           body: r.bytes as Uint8Array<ArrayBuffer>,
           credentials: 'omit',
           referrerPolicy: 'no-referrer',
@@ -230,34 +297,39 @@ export class OutboxSender {
       );
     } catch (e) {
       return {
-        outcome: 'retry',
-        why: `network error (${e instanceof Error ? e.message : String(e)})`,
+        answer: { outcome: 'retry', why: `network error (${message(e)})` },
+        staleTicket: false,
       };
     }
-    const detail = async () => {
-      try {
-        // The server's error body: { error: { code, message } } (src/server/errors.ts).
-        const body = (await res.json()) as { error?: { message?: string }; message?: string };
-        const message = body.error?.message ?? body.message;
-        return typeof message === 'string' ? `: ${message}` : '';
-      } catch {
-        return '';
-      }
-    };
     if (res.ok) {
       await res.body?.cancel().catch(() => undefined);
-      return { outcome: 'posted', why: '' };
+      return { answer: { outcome: 'posted', why: '' }, staleTicket: false };
+    }
+    return { answer: await this.refusal(res, 'it'), staleTicket: res.status === 401 };
+  }
+
+  /** What a non-2xx answer means for the update: dropped for good, or retried later. */
+  private async refusal(res: Response, what: string): Promise<Answer> {
+    let detail = '';
+    try {
+      // The server's error body: { error: { code, message } } (src/server/errors.ts).
+      const body = (await res.json()) as { error?: { message?: string }; message?: string };
+      const m = body.error?.message ?? body.message;
+      if (typeof m === 'string') detail = `: ${m}`;
+    } catch {
+      // Not JSON: the status says enough.
     }
     if (FINAL_REFUSALS.has(res.status))
-      return {
-        outcome: 'drop',
-        why: `the server refused it (HTTP ${res.status}${await detail()})`,
-      };
+      return { outcome: 'drop', why: `the server refused ${what} (HTTP ${res.status}${detail})` };
     const retryAfter = Number(res.headers.get('Retry-After'));
     return {
       outcome: 'retry',
-      why: `HTTP ${res.status}${await detail()}`,
+      why: `HTTP ${res.status}${detail}`,
       retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     };
   }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

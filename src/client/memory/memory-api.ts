@@ -155,6 +155,11 @@ export interface MemoryOutbox {
   remove(id: string): Promise<boolean>;
   /** Counts a post attempt (at `at`, default now); undefined when there is no such update. */
   markAttempt(id: string, at?: number): Promise<OutboxRecord | undefined>;
+  /**
+   * Keeps the round ticket an update is posted with (null: forget it, to fetch another);
+   * undefined when there is no such update.
+   */
+  setTicket(id: string, ticket: string | null): Promise<OutboxRecord | undefined>;
 }
 
 /** Consent and other settings. */

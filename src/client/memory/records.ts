@@ -33,6 +33,11 @@ export interface OutboxRecord {
   attempts: number;
   /** When the last attempt was made (ms), or null before the first. */
   lastAttemptAt: number | null;
+  /**
+   * The round ticket the server issued for this update (`POST /v1/rounds/{id}/tickets`), kept
+   * so that every retry presents the same one; absent or null until one is fetched.
+   */
+  ticket?: string | null;
 }
 
 /** What the visitor agreed to. Both default to false: nothing is on until the page says so. */
@@ -105,8 +110,13 @@ export function outboxProblem(v: unknown): string | null {
   if (!isCount(v.attempts)) return 'attempts is not a count';
   if (v.lastAttemptAt !== null && !isTime(v.lastAttemptAt))
     return 'lastAttemptAt is not a timestamp (or null)';
+  if (v.ticket !== undefined && v.ticket !== null && !isTicket(v.ticket))
+    return 'ticket is not a round ticket (43 base64url characters, or null)';
   return null;
 }
+
+const isTicket = (v: unknown): v is string =>
+  typeof v === 'string' && /^[A-Za-z0-9_-]{43}$/.test(v);
 
 export function consentProblem(v: unknown): string | null {
   if (!isObject(v)) return 'not an object';

@@ -229,6 +229,19 @@ export function createSideStores(conn: MemoryConnection): {
         return [next, { kind: 'outbox', stores: ['outbox'], id, record: next }];
       });
     },
+
+    async setTicket(id, ticket) {
+      return conn.write('outbox', ['outbox'], async (tx) => {
+        const store = tx.objectStore('outbox');
+        const record = checked<OutboxRecord>('outbox', id, await store.get(id), outboxProblem);
+        if (!record) return [undefined, null];
+        const next = { ...record, ticket };
+        const p = outboxProblem(next);
+        if (p) throw badInput(`outbox.setTicket(): ${p}`);
+        await store.put(next);
+        return [next, { kind: 'outbox', stores: ['outbox'], id, record: next }];
+      });
+    },
   };
 
   const notConsent = (where: string, key: unknown) => {

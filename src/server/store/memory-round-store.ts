@@ -1,19 +1,32 @@
 import { LocalrecError } from '../../core/errors.ts';
 import {
+  addUpdate,
   sliceOffsets,
+  updateLength,
   type CloseReason,
   type CountedUpdate,
   type Round,
   type RoundSpec,
   type RoundStore,
+  type TicketInput,
+  type TicketOutcome,
   type UpdateInput,
   type UpdateOutcome,
 } from './round-store.ts';
 
+interface MemTicket {
+  roundId: number;
+  network: string | null;
+  expiresAt: number;
+  updateId: string | null;
+}
+
 interface MemRound {
   round: Round;
-  sums: Float64Array;
-  updates: Map<string, CountedUpdate>;
+  offsets: number[];
+  sums: Float64Array | null;
+  updates: Map<string, CountedUpdate & { ticket: string | null }>;
+  values: Set<string>;
 }
 
 /**
@@ -23,6 +36,9 @@ interface MemRound {
 export class MemoryRoundStore implements RoundStore {
   readonly url = 'memory:';
   private readonly rounds = new Map<number, MemRound>();
+  private readonly tickets = new Map<string, MemTicket>();
+  /** Tickets issued per `${roundId} ${network}` while the round is open. */
+  private readonly perNetwork = new Map<string, number>();
   private nextId = 1;
 
   async openRound(spec: RoundSpec, now: number): Promise<Round> {
@@ -42,10 +58,13 @@ export class MemoryRoundStore implements RoundStore {
       closedAt: null,
       closeReason: null,
     };
+    const offsets = sliceOffsets(spec.slices);
     this.rounds.set(round.id, {
       round,
-      sums: new Float64Array(sliceOffsets(spec.slices).at(-1)!),
+      offsets,
+      sums: new Float64Array(offsets.at(-1)!),
       updates: new Map(),
+      values: new Set(),
     });
     return { ...round };
   }
@@ -68,35 +87,82 @@ export class MemoryRoundStore implements RoundStore {
     // All or nothing, as a transaction: validate lengths before touching anything.
     for (const u of batch) {
       const r = this.rounds.get(u.roundId);
-      if (r && u.values.length !== r.sums.length)
+      if (r && updateLength(u) !== r.offsets.at(-1))
         throw new LocalrecError(
           'internal',
-          `update has ${u.values.length} values, round ${u.roundId} needs ${r.sums.length}`,
+          `update has ${updateLength(u)} values, round ${u.roundId} needs ${r.offsets.at(-1)}`,
         );
     }
     return batch.map((u): UpdateOutcome => {
       const r = this.rounds.get(u.roundId);
       if (!r) return { status: 'not-found' };
       const prev = r.updates.get(u.updateId);
-      if (prev)
-        return prev.digest === u.digest
-          ? { status: 'replay', receipt: prev.receipt }
-          : { status: 'conflict' };
-      if (r.round.state === 'open' && now >= r.round.deadline) this.toClosing(r, 'deadline', now);
+      if (prev) {
+        if (prev.digest !== u.digest) return { status: 'conflict' };
+        if (u.ticket !== undefined && prev.ticket !== null && prev.ticket !== u.ticket)
+          return { status: 'other-ticket' };
+        return { status: 'replay', receipt: prev.receipt };
+      }
+      if (r.round.state === 'open' && now >= r.round.deadline) this.leaveOpen(r, 'deadline', now);
       if (r.round.state !== 'open') return { status: 'not-open', state: r.round.state };
-      for (let i = 0; i < r.sums.length; i++) r.sums[i]! += u.values[i]!;
+      const t = u.ticket === undefined ? undefined : this.tickets.get(u.ticket);
+      if (u.ticket !== undefined) {
+        if (!t) return { status: 'ticket', problem: 'unknown' };
+        if (t.roundId !== u.roundId) return { status: 'ticket', problem: 'foreign' };
+        if (t.updateId !== null) return { status: 'ticket', problem: 'used' };
+        if (t.expiresAt <= now) return { status: 'ticket', problem: 'expired' };
+      }
+      if (u.valuesDigest !== undefined && r.values.has(u.valuesDigest))
+        return { status: 'same-values' };
+      addUpdate(u, r.sums!, r.offsets);
       const receipt = ++r.round.reports;
-      r.updates.set(u.updateId, { updateId: u.updateId, digest: u.digest, receipt });
-      if (receipt >= r.round.minReports) this.toClosing(r, 'min-reports', now);
+      r.updates.set(u.updateId, {
+        updateId: u.updateId,
+        digest: u.digest,
+        receipt,
+        ticket: u.ticket ?? null,
+      });
+      if (u.valuesDigest !== undefined) r.values.add(u.valuesDigest);
+      if (t) t.updateId = u.updateId;
       return { status: 'accepted', receipt };
     });
   }
 
-  private toClosing(r: MemRound, reason: CloseReason, now: number): void {
+  async issueTickets(batch: readonly TicketInput[], now: number): Promise<TicketOutcome[]> {
+    return batch.map((t): TicketOutcome => {
+      const r = this.rounds.get(t.roundId);
+      if (!r) return { status: 'not-found' };
+      if (r.round.state === 'open' && now >= r.round.deadline) this.leaveOpen(r, 'deadline', now);
+      if (r.round.state !== 'open') return { status: 'not-open', state: r.round.state };
+      const key = `${t.roundId} ${t.network}`;
+      const issued = this.perNetwork.get(key) ?? 0;
+      if (issued >= t.perNetwork) return { status: 'limit', issued };
+      this.perNetwork.set(key, issued + 1);
+      this.tickets.set(t.hash, {
+        roundId: t.roundId,
+        network: t.network,
+        expiresAt: t.expiresAt,
+        updateId: null,
+      });
+      return { status: 'issued' };
+    });
+  }
+
+  /** open → closing (enough reports) or failed (too few: the sum goes); networks forgotten. */
+  private leaveOpen(r: MemRound, reason: CloseReason, now: number): void {
     if (r.round.state !== 'open') return;
-    r.round.state = 'closing';
-    r.round.closingAt = now;
     r.round.closeReason = reason;
+    if (r.round.reports >= r.round.minReports) {
+      r.round.state = 'closing';
+      r.round.closingAt = now;
+    } else {
+      r.round.state = 'failed';
+      r.round.closedAt = now;
+      r.sums = null;
+    }
+    for (const t of this.tickets.values()) if (t.roundId === r.round.id) t.network = null;
+    for (const k of this.perNetwork.keys())
+      if (k.startsWith(`${r.round.id} `)) this.perNetwork.delete(k);
   }
 
   private must(id: number): MemRound {
@@ -105,9 +171,13 @@ export class MemoryRoundStore implements RoundStore {
     return r;
   }
 
-  async beginClosing(id: number, reason: CloseReason, now: number): Promise<Round> {
+  async beginClosing(
+    id: number,
+    reason: Exclude<CloseReason, 'min-reports'>,
+    now: number,
+  ): Promise<Round> {
     const r = this.must(id);
-    this.toClosing(r, reason, now);
+    this.leaveOpen(r, reason, now);
     return { ...r.round };
   }
 
@@ -125,7 +195,7 @@ export class MemoryRoundStore implements RoundStore {
     const out: Round[] = [];
     for (const r of this.rounds.values())
       if (r.round.state === 'open' && r.round.deadline <= now) {
-        this.toClosing(r, 'deadline', now);
+        this.leaveOpen(r, 'deadline', now);
         out.push({ ...r.round });
       }
     return out;
@@ -133,12 +203,16 @@ export class MemoryRoundStore implements RoundStore {
 
   async sums(id: number): Promise<{ reports: number; sums: Float64Array } | undefined> {
     const r = this.rounds.get(id);
-    return r && { reports: r.round.reports, sums: Float64Array.from(r.sums) };
+    return r?.sums ? { reports: r.round.reports, sums: Float64Array.from(r.sums) } : undefined;
   }
 
   async updates(id: number): Promise<CountedUpdate[]> {
     const r = this.rounds.get(id);
-    return r ? [...r.updates.values()].sort((a, b) => a.receipt - b.receipt) : [];
+    return r
+      ? [...r.updates.values()]
+          .map(({ updateId, digest, receipt }) => ({ updateId, digest, receipt }))
+          .sort((a, b) => a.receipt - b.receipt)
+      : [];
   }
 
   async close(): Promise<void> {}

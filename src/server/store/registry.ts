@@ -19,6 +19,7 @@ import { MemoryRoundStore } from './memory-round-store.ts';
 import { MemoryBlobStore, MemoryManifestStore } from './memory-stores.ts';
 import type { RoundStore } from './round-store.ts';
 import { SqliteRoundStore } from './sqlite-round-store.ts';
+import { ThreadedRoundStore } from './sqlite-thread.ts';
 
 /** Blobs and manifests live together: a publication is both. */
 export interface PublicationStore {
@@ -34,15 +35,21 @@ const publicationBackends: Record<string, (rest: string) => PublicationStore> = 
   memory: () => ({ blobs: new MemoryBlobStore(), manifests: new MemoryManifestStore() }),
 };
 
-const roundBackends: Record<string, (rest: string, params: URLSearchParams) => RoundStore> = {
-  sqlite: (rest, params) => {
+const roundBackends: Record<
+  string,
+  (rest: string, params: URLSearchParams, options: RoundStoreOptions) => RoundStore
+> = {
+  sqlite: (rest, params, options) => {
     const sync = params.get('synchronous') ?? 'full';
     if (sync !== 'full' && sync !== 'normal')
       throw new LocalrecError(
         'bad-input',
         `sqlite: synchronous must be full or normal, got '${sync}'`,
       );
-    return new SqliteRoundStore(rest === ':memory:' ? rest : filePath(rest), { synchronous: sync });
+    const path = rest === ':memory:' ? rest : filePath(rest);
+    return options.thread
+      ? new ThreadedRoundStore(path, { synchronous: sync })
+      : new SqliteRoundStore(path, { synchronous: sync });
   },
   memory: () => new MemoryRoundStore(),
 };
@@ -104,6 +111,15 @@ export function openPublicationStore(url: string): PublicationStore {
   return open(rest);
 }
 
+/** Options of {@link openRoundStore}. */
+export interface RoundStoreOptions {
+  /**
+   * Run a backend whose calls block (SQLite) on a worker thread of its own, so they never hold
+   * up the caller's event loop; what the sync server does. Default false.
+   */
+  thread?: boolean;
+}
+
 /**
  * Opens the round store at `url` (a bare path means `sqlite:`).
  *
@@ -116,9 +132,9 @@ export function openPublicationStore(url: string): PublicationStore {
  * await rounds.close();
  * ```
  */
-export function openRoundStore(url: string): RoundStore {
+export function openRoundStore(url: string, options: RoundStoreOptions = {}): RoundStore {
   const { scheme = 'sqlite', rest, params } = splitStoreUrl(url);
   const open = roundBackends[scheme];
   if (!open) throw unknownScheme('rounds', url, scheme, Object.keys(roundBackends));
-  return open(rest, params);
+  return open(rest, params, options);
 }
