@@ -1,7 +1,8 @@
 /**
  * The visitor's memory in real Chromium IndexedDB: round trips and reloads, history and
  * sessions, compaction, the quota path (simulated through the `beforeCommit` hook), corrupt
- * records, export/forget/import, the v1 → v2 migration and change events. Every test uses its
+ * records, export/forget/import, the v1 → v2 → v3 migrations, the contributions store and
+ * change events. Every test uses its
  * own database and deletes it afterwards.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +18,8 @@ import type {
 } from '../../src/client/memory/memory-api.ts';
 import type { EventType, StoredEvent, TrackEvent } from '../../src/client/memory/events.ts';
 import { emptyProfile } from '../../src/client/memory/profile.ts';
-import { upgradeMemory, type MemoryDB } from '../../src/client/memory/schema.ts';
+import { MAX_CONTRIBUTIONS } from '../../src/client/memory/memory-api.ts';
+import { MEMORY_DB_VERSION, upgradeMemory, type MemoryDB } from '../../src/client/memory/schema.ts';
 import type { MemorySnapshot } from '../../src/client/memory/snapshot.ts';
 
 const MIN = 60_000;
@@ -436,7 +438,7 @@ describe('memory (IndexedDB)', () => {
     expect(kinds(changes)).toEqual(['import']);
   });
 
-  it('migrates a version-1 database filled with data to version 2, keeping everything', async () => {
+  it('migrates a version-1 database filled with data to the current version, keeping everything', async () => {
     const name = uniqueName();
     const v1 = await openDB<MemoryDB>(name, 1, {
       upgrade: (db, oldVersion, _newVersion, tx) => upgradeMemory(db, oldVersion, 1, tx),
@@ -488,7 +490,9 @@ describe('memory (IndexedDB)', () => {
     v1.close();
 
     const { memory } = await setup({ name });
-    expect((await indexedDB.databases()).find((d) => d.name === name)?.version).toBe(2);
+    expect((await indexedDB.databases()).find((d) => d.name === name)?.version).toBe(
+      MEMORY_DB_VERSION,
+    );
     expect((await memory.recentEvents(10)).map((e) => e.itemId)).toEqual(['a', 'b', 'c']);
     // The version-2 indexes cover the records that were already there.
     expect((await memory.sessions.events('s1')).map((e) => e.itemId)).toEqual(['a', 'b']);
@@ -505,8 +509,78 @@ describe('memory (IndexedDB)', () => {
 
     // A database from a newer localrec is refused with a clear code, not opened half-way.
     const newer = uniqueName();
-    (await openDB(newer, 3)).close();
+    (await openDB(newer, MEMORY_DB_VERSION + 1)).close();
     expect((await rejection(openMemory({ name: newer }))).code).toBe('unsupported-version');
+  });
+
+  it('migrates a version-2 database to version 3 (contributions), keeping everything', async () => {
+    const name = uniqueName();
+    const v2 = await openDB<MemoryDB>(name, 2, {
+      upgrade: (db, oldVersion, _newVersion, tx) => upgradeMemory(db, oldVersion, 2, tx),
+    });
+    expect(v2.objectStoreNames.contains('contributions')).toBe(false);
+    await v2.add('events', { type: 'view', itemId: 'a', timestamp: 1, sessionId: 's1' });
+    await v2.put('settings', {
+      key: 'consent',
+      value: { personalization: true, federated: true },
+      updatedAt: 7,
+    });
+    v2.close();
+    const { memory } = await setup({ name });
+    expect((await memory.recentEvents(10)).map((e) => e.itemId)).toEqual(['a']);
+    expect((await memory.settings.getConsent()).federated).toBe(true);
+    expect(await memory.contributions.list()).toEqual([]);
+    await memory.close();
+  });
+
+  it('contributions: recorded, marked sent, bounded; a corrupt record is skipped, the rest kept', async () => {
+    const { memory, name, warnings, changes, clock } = await setup();
+    const record = (i: number) => ({
+      id: i.toString(16).padStart(32, '0'),
+      roundId: 3,
+      baseModelVersion: 'v1',
+      createdAt: T0 + i,
+      bytes: 1000 + i,
+      normBeforeClip: 0.7,
+      clipNorm: 0.5,
+      device: 'wasm',
+      steps: 1,
+      items: 12,
+      trainMs: 40,
+    });
+    const first = await memory.contributions.add(record(1));
+    expect(first.sentAt).toBeNull();
+    expect((await rejection(memory.contributions.add(record(1)))).code).toBe('bad-input');
+    expect((await rejection(memory.contributions.add({ ...record(2), id: 'x' }))).code).toBe(
+      'bad-input',
+    );
+    expect(
+      (await rejection(memory.contributions.add({ ...record(2), normBeforeClip: NaN }))).code,
+    ).toBe('bad-input');
+    clock.t = T0 + 500;
+    expect(await memory.contributions.markSent(first.id)).toMatchObject({ sentAt: T0 + 500 });
+    expect(await memory.contributions.markSent('f'.repeat(32))).toBeUndefined();
+    await memory.contributions.add(record(2));
+    expect(changes.filter((c) => c.kind === 'contribution')).toHaveLength(3);
+
+    // A record edited by hand (or by a buggy version) is skipped and reported; the others stay.
+    const raw = await openDB(name);
+    await raw.put('contributions', { ...record(9), bytes: 'lots' });
+    raw.close();
+    const listed = await memory.contributions.list();
+    expect(listed.map((r) => r.id)).toEqual([record(1).id, record(2).id]);
+    expect(warnings.some((w) => w.code === 'corrupt-record' && w.store === 'contributions')).toBe(
+      true,
+    );
+    expect(await memory.contributions.remove(record(2).id)).toBe(true);
+    expect(await memory.contributions.remove(record(2).id)).toBe(false);
+
+    // At most MAX_CONTRIBUTIONS: the oldest go first.
+    for (let i = 10; i < 10 + MAX_CONTRIBUTIONS; i++) await memory.contributions.add(record(i));
+    const kept = await memory.contributions.list();
+    expect(kept).toHaveLength(MAX_CONTRIBUTIONS);
+    expect(kept[0]!.id).toBe(record(10).id);
+    await memory.close();
   });
 
   it('change events: once per committed write, none for failed or no-op writes, after commit', async () => {

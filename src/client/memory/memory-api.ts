@@ -12,7 +12,13 @@
 import type { StoredEvent, TrackEvent } from './events.ts';
 import type { Session } from './history.ts';
 import type { CategoriesOf, Profile } from './profile.ts';
-import type { CacheEntry, Consent, JsonValue, OutboxRecord } from './records.ts';
+import type {
+  CacheEntry,
+  Consent,
+  ContributionRecord,
+  JsonValue,
+  OutboxRecord,
+} from './records.ts';
 import type { MemoryStoreName } from './schema.ts';
 import type { MemorySnapshot } from './snapshot.ts';
 
@@ -34,6 +40,8 @@ export type MemoryChange = { stores: readonly MemoryStoreName[] } & (
   | { kind: 'blob'; sha256: string; entry: CacheEntry }
   /** `record` null: the update was removed (posted, or given up). */
   | { kind: 'outbox'; id: string; record: OutboxRecord | null }
+  /** `record` null: the record was deleted. */
+  | { kind: 'contribution'; id: string; record: ContributionRecord | null }
   | { kind: 'consent'; consent: Consent }
   /** `value` undefined: the key was deleted. */
   | { kind: 'settings'; key: string; value: JsonValue | undefined }
@@ -162,6 +170,28 @@ export interface MemoryOutbox {
   setTicket(id: string, ticket: string | null): Promise<OutboxRecord | undefined>;
 }
 
+/**
+ * The federated deltas this device computed and queued, for the visitor to see: facts about
+ * each (round, size, norm before clipping, when queued and sent), never its values. At most
+ * {@link MAX_CONTRIBUTIONS} are kept; the oldest go first.
+ */
+export interface MemoryContributions {
+  /**
+   * Records a contribution (`sentAt` null). @throws LocalrecError `bad-input` for a malformed
+   * record or an id already recorded.
+   */
+  add(record: Omit<ContributionRecord, 'sentAt'>): Promise<ContributionRecord>;
+  /** Every record, oldest first. */
+  list(): Promise<ContributionRecord[]>;
+  /** Notes that the server took it (at `at`, default now); undefined when there is no such record. */
+  markSent(id: string, at?: number): Promise<ContributionRecord | undefined>;
+  /** Deletes a record; true when it was there. */
+  remove(id: string): Promise<boolean>;
+}
+
+/** Contribution records kept (the oldest are deleted beyond it). */
+export const MAX_CONTRIBUTIONS = 200;
+
 /** Consent and other settings. */
 export interface MemorySettings {
   /** Both flags default to false until set. */
@@ -207,6 +237,7 @@ export interface Memory {
   readonly cache: MemoryCacheIndex;
   readonly blobs: MemoryBlobs;
   readonly outbox: MemoryOutbox;
+  readonly contributions: MemoryContributions;
   readonly settings: MemorySettings;
   stats(): Promise<MemoryStats>;
   /** A JSON-serialisable snapshot of everything the visitor owns (not caches, blobs, outbox). */

@@ -1,6 +1,6 @@
 /**
  * The smaller records of the memory — sessions, the model/shard cache index, the federated
- * outbox, settings and consent — and the checks they pass when written (strict) and when read
+ * outbox and the record of contributions, settings and consent — and the checks they pass when written (strict) and when read
  * back (a failing record is skipped and reported). Pure, so it is tested in Node.
  */
 
@@ -38,6 +38,36 @@ export interface OutboxRecord {
    * so that every retry presents the same one; absent or null until one is fetched.
    */
   ticket?: string | null;
+}
+
+/**
+ * A federated delta this device computed and queued: what "Your data" lists. It holds facts
+ * about the delta, never the delta or the history it came from. `id` is the update id.
+ */
+export interface ContributionRecord {
+  id: string;
+  /** The round it was computed for (the server's round id). */
+  roundId: number;
+  /** The model version it was fine-tuned from (the round's base). */
+  baseModelVersion: string;
+  /** When it was computed and queued (ms). */
+  createdAt: number;
+  /** When the server took it (ms), or null while it waits or if it was never sent. */
+  sentAt: number | null;
+  /** Size of the encoded delta, as posted. */
+  bytes: number;
+  /** L2 norm of the fine-tuning change before it was clipped. */
+  normBeforeClip: number;
+  /** The round's clip bound. */
+  clipNorm: number;
+  /** Where it was computed: `'webgpu'` or `'wasm'`. */
+  device: string;
+  /** Local optimizer steps taken. */
+  steps: number;
+  /** Items of the visitor's history it trained on (known to the model). */
+  items: number;
+  /** Fine-tuning time in ms. */
+  trainMs: number;
 }
 
 /** What the visitor agreed to. Both default to false: nothing is on until the page says so. */
@@ -117,6 +147,32 @@ export function outboxProblem(v: unknown): string | null {
 
 const isTicket = (v: unknown): v is string =>
   typeof v === 'string' && /^[A-Za-z0-9_-]{43}$/.test(v);
+
+const isFinitePositive = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+export function contributionProblem(v: unknown): string | null {
+  if (!isObject(v)) return 'not an object';
+  if (typeof v.id !== 'string' || !/^[0-9a-f]{32}$/.test(v.id))
+    return 'id is not an update id (32 lowercase hex characters)';
+  if (!Number.isSafeInteger(v.roundId) || (v.roundId as number) < 1)
+    return 'roundId is not a round id (an integer ≥ 1)';
+  if (!isId(v.baseModelVersion)) return 'baseModelVersion is not a non-empty string';
+  if (!isTime(v.createdAt)) return 'createdAt is not a timestamp';
+  if (v.sentAt !== null && !isTime(v.sentAt)) return 'sentAt is not a timestamp (or null)';
+  if (!isCount(v.bytes) || v.bytes === 0) return 'bytes is not a byte count';
+  if (
+    !(typeof v.normBeforeClip === 'number' && Number.isFinite(v.normBeforeClip)) ||
+    v.normBeforeClip < 0
+  )
+    return 'normBeforeClip is not a finite number ≥ 0';
+  if (!isFinitePositive(v.clipNorm)) return 'clipNorm is not a finite number > 0';
+  if (!isId(v.device)) return 'device is not a non-empty string';
+  if (!isCount(v.steps)) return 'steps is not a count';
+  if (!isCount(v.items)) return 'items is not a count';
+  if (!isTime(v.trainMs)) return 'trainMs is not a duration ≥ 0';
+  return null;
+}
 
 export function consentProblem(v: unknown): string | null {
   if (!isObject(v)) return 'not an object';

@@ -9,6 +9,8 @@
  * - 2: events indexed by session (the funnel's short-term interest reads the current session)
  *   and the cache index by last use (the loader evicts least recently used blobs first).
  *   Both indexes are built over the records already stored.
+ * - 3: `contributions`, the federated deltas this device computed and queued (what "Your data"
+ *   lists), indexed by creation time. Nothing stored before is touched.
  *
  * Value types below are what this code writes; what comes back is checked before use
  * (events.ts, profile.ts, records.ts), since a record may have been written by a buggy older
@@ -18,10 +20,10 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import type { StoredEvent } from './events.ts';
 import type { Session } from './history.ts';
 import type { Profile } from './profile.ts';
-import type { CacheEntry, OutboxRecord, SettingRecord } from './records.ts';
+import type { CacheEntry, ContributionRecord, OutboxRecord, SettingRecord } from './records.ts';
 
 /** The schema version this code opens (and migrates older databases to). */
-export const MEMORY_DB_VERSION = 2;
+export const MEMORY_DB_VERSION = 3;
 
 /** The key of the single profile record. */
 export const PROFILE_KEY = 'me';
@@ -44,6 +46,8 @@ export interface MemoryDB extends DBSchema {
   outbox: { key: string; value: OutboxRecord; indexes: { 'by-created': number } };
   /** Consent (under 'consent') and other key/values. */
   settings: { key: string; value: SettingRecord };
+  /** Federated deltas this device computed and queued, by update id (what "Your data" lists). */
+  contributions: { key: string; value: ContributionRecord; indexes: { 'by-created': number } };
 }
 
 export type MemoryStoreName = StoreNames<MemoryDB>;
@@ -57,6 +61,7 @@ export const ALL_STORES: readonly MemoryStoreName[] = [
   'blobs',
   'outbox',
   'settings',
+  'contributions',
 ];
 
 /**
@@ -85,5 +90,8 @@ export function upgradeMemory(
   if (oldVersion < 2 && target >= 2) {
     tx.objectStore('events').createIndex('by-session', 'sessionId');
     tx.objectStore('cache').createIndex('by-last-used', 'lastUsed');
+  }
+  if (oldVersion < 3 && target >= 3) {
+    db.createObjectStore('contributions', { keyPath: 'id' }).createIndex('by-created', 'createdAt');
   }
 }

@@ -1,24 +1,33 @@
 /**
  * The memory's smaller stores: the model/shard cache index, the IndexedDB blob fallback, the
- * federated outbox, and settings with consent. Each call is one transaction through the
+ * federated outbox and the record of contributions, and settings with consent. Each call is one transaction through the
  * connection (so quota handling and change events are the same as for events), and every
  * record read back is checked; a failing one is reported and treated as absent.
  */
 import { toHex } from '../../core/blob.ts';
 import { LocalrecError } from '../../core/errors.ts';
 import type { MemoryConnection } from './connection.ts';
-import type { MemoryBlobs, MemoryCacheIndex, MemoryOutbox, MemorySettings } from './memory-api.ts';
+import {
+  MAX_CONTRIBUTIONS,
+  type MemoryBlobs,
+  type MemoryCacheIndex,
+  type MemoryContributions,
+  type MemoryOutbox,
+  type MemorySettings,
+} from './memory-api.ts';
 import {
   CONSENT_KEY,
   DEFAULT_CONSENT,
   cacheEntryProblem,
   consentProblem,
+  contributionProblem,
   isSha256,
   jsonProblem,
   outboxProblem,
   settingProblem,
   type CacheEntry,
   type Consent,
+  type ContributionRecord,
   type JsonValue,
   type OutboxRecord,
   type SettingRecord,
@@ -55,13 +64,14 @@ export function createSideStores(conn: MemoryConnection): {
   cache: MemoryCacheIndex;
   blobs: MemoryBlobs;
   outbox: MemoryOutbox;
+  contributions: MemoryContributions;
   settings: MemorySettings;
 } {
   const now = () => conn.options.now();
 
   /** `raw` if it passes `problemOf`, else undefined (reported as corrupt). */
   function checked<T>(
-    store: 'cache' | 'outbox' | 'settings',
+    store: 'cache' | 'outbox' | 'contributions' | 'settings',
     key: IDBValidKey,
     raw: unknown,
     problemOf: (v: unknown) => string | null,
@@ -244,6 +254,65 @@ export function createSideStores(conn: MemoryConnection): {
     },
   };
 
+  const contributions: MemoryContributions = {
+    async add(input) {
+      const record: ContributionRecord = { ...input, sentAt: null };
+      const p = contributionProblem(record);
+      if (p) throw badInput(`contributions.add(): ${p}`);
+      return conn.write('contribution', ['contributions'], async (tx) => {
+        const store = tx.objectStore('contributions');
+        if ((await store.count(record.id)) > 0)
+          throw badInput(`contributions.add(): update ${record.id} is already recorded`);
+        await store.add(record);
+        // Bounded: the oldest records beyond the cap go (by creation time).
+        const excess = (await store.count()) - MAX_CONTRIBUTIONS;
+        if (excess > 0) {
+          const old = await store.index('by-created').getAllKeys(null, excess);
+          await Promise.all(old.map((k) => store.delete(k)));
+        }
+        return [record, { kind: 'contribution', stores: ['contributions'], id: record.id, record }];
+      });
+    },
+
+    list: () =>
+      conn.read(['contributions'], async (tx) => {
+        const index = tx.objectStore('contributions').index('by-created');
+        const [keys, values] = await Promise.all([index.getAllKeys(), index.getAll()]);
+        return values.flatMap(
+          (v, i) =>
+            checked<ContributionRecord>('contributions', keys[i]!, v, contributionProblem) ?? [],
+        );
+      }),
+
+    async markSent(id, at = now()) {
+      checkTime('contributions.markSent()', at);
+      return conn.write('contribution', ['contributions'], async (tx) => {
+        const store = tx.objectStore('contributions');
+        const record = checked<ContributionRecord>(
+          'contributions',
+          id,
+          await store.get(id),
+          contributionProblem,
+        );
+        if (!record) return [undefined, null];
+        const next = { ...record, sentAt: at };
+        await store.put(next);
+        return [next, { kind: 'contribution', stores: ['contributions'], id, record: next }];
+      });
+    },
+
+    remove: (id) =>
+      conn.write('contribution', ['contributions'], async (tx) => {
+        const store = tx.objectStore('contributions');
+        const had = (await store.count(id)) > 0;
+        if (had) await store.delete(id);
+        return [
+          had,
+          had ? { kind: 'contribution', stores: ['contributions'], id, record: null } : null,
+        ];
+      }),
+  };
+
   const notConsent = (where: string, key: unknown) => {
     if (typeof key !== 'string' || key.length === 0)
       throw badInput(`${where}: key must be a non-empty string`);
@@ -317,5 +386,5 @@ export function createSideStores(conn: MemoryConnection): {
     },
   };
 
-  return { cache, blobs, outbox, settings };
+  return { cache, blobs, outbox, contributions, settings };
 }
