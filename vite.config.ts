@@ -13,6 +13,16 @@ import {
   sdkManifestPlugin,
 } from './src/demo/pwa-caches.ts';
 
+/** Name prefix of the worker chunks that hold tfjs (the trainer's), kept out of the precache. */
+const TFJS_CHUNK_PREFIX = 'tfjs-';
+
+/** Worker chunks by name; tfjs's (only the trainer worker imports it) carry {@link TFJS_CHUNK_PREFIX}. */
+export function workerChunkName(chunk: { moduleIds: readonly string[] }): string {
+  return chunk.moduleIds.some((id) => id.includes('/@tensorflow/'))
+    ? `assets/${TFJS_CHUNK_PREFIX}[name]-[hash].js`
+    : 'assets/[name]-[hash].js';
+}
+
 /** Extensions worth compressing; images other than SVG and fonts are compressed already. */
 const COMPRESSIBLE = /\.(wasm|m?js|css|html|svg|json|webmanifest)$/;
 
@@ -113,6 +123,9 @@ const pwaOptions: Partial<VitePWAOptions> = {
   includeManifestIcons: false,
   workbox: {
     globPatterns: ['**/*.{html,js,css,svg,png}'],
+    // The federated trainer (its worker and tfjs, ~1.9 MB) loads only for a visitor who agreed to
+    // federated learning, while a round is open: never precached for everyone.
+    globIgnores: ['assets/trainer.worker-*.js', `assets/${TFJS_CHUNK_PREFIX}*.js`],
     // Vite's hashed names need no revision of their own.
     dontCacheBustURLsMatching: /^assets\//,
     navigateFallback: '/index.html',
@@ -197,5 +210,6 @@ export default defineConfig({
   worker: {
     // Module workers: the ranker worker uses `import`, and ORT's ESM needs import.meta.url.
     format: 'es',
+    rolldownOptions: { output: { chunkFileNames: workerChunkName } },
   },
 });

@@ -35,14 +35,26 @@ export default defineConfig({
         // otherwise make vite re-optimize and reload the page mid-run.
         optimizeDeps: {
           exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu', 'onnxruntime-web/wasm'],
-          include: ['comlink', 'idb'],
+          // tfjs too: the trainer worker imports it late, and its backends are found at run time.
+          include: [
+            'comlink',
+            'idb',
+            '@tensorflow/tfjs',
+            '@tensorflow/tfjs-backend-wasm',
+            '@tensorflow/tfjs-backend-webgpu',
+          ],
         },
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
           // Node side: trains and exports the tiny SASRec the ranker tests load (provide/inject),
-          // and publishes a signed model served by the real server for the SDK tests.
-          globalSetup: ['test/setup/ranker-fixtures.ts', 'test/setup/recommender-server.ts'],
+          // and publishes a signed model served by the real server for the SDK tests; computes
+          // the Node reference of a local fine-tuning run for the trainer tests.
+          globalSetup: [
+            'test/setup/ranker-fixtures.ts',
+            'test/setup/recommender-server.ts',
+            'test/setup/trainer-fixtures.ts',
+          ],
           testTimeout: 180_000,
           hookTimeout: 300_000,
           browser: {

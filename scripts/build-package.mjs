@@ -10,6 +10,8 @@
 //   ONNX Runtime's .wasm by the `new URL('ort-wasm-simd-threaded….wasm', import.meta.url)` in
 //   onnxruntime-web's own ES bundle — so the package carries no .wasm of its own for it.
 // - lib/src/client/ranker/ort-assets.js: replaced (see ORT_ASSETS below).
+// - lib/src/client/trainer/wasm-assets.js: replaced by one that names tfjs-backend-wasm's three
+//   .wasm builds with `new URL('./….wasm', import.meta.url)`, copied beside it (see TF_ASSETS).
 // - lib/embed: the script-tag build (`localrec.js`, its worker chunk, ONNX Runtime's .wasm and
 //   their .br/.gz), exactly as `npm run build` makes it beside the demo site; `localrec serve`
 //   serves it from the installed package.
@@ -45,6 +47,29 @@ export declare const ortWasmUrls: Readonly<Record<Device, string | undefined>>;
 export declare function ortWasmPaths(device: Device): undefined;
 `;
 
+/**
+ * The package's trainer wasm-assets module. tfjs-backend-wasm, unlike ONNX Runtime, has no
+ * `new URL(…, import.meta.url)` of its own for its .wasm (it fetches a path relative to the page),
+ * so the package ships the three builds next to this module and names them the way a site's
+ * bundler recognises, emits and rewrites.
+ */
+const TF_WASM = [
+  'tfjs-backend-wasm.wasm',
+  'tfjs-backend-wasm-simd.wasm',
+  'tfjs-backend-wasm-threaded-simd.wasm',
+];
+const TF_ASSETS = `// Written by scripts/build-package.mjs in place of the compiled src/client/trainer/wasm-assets.ts,
+// whose \`?url\` imports only vite resolves: the three tfjs-backend-wasm builds lie beside this
+// file, named so that a site's bundler emits them and rewrites these URLs.
+/** \`setWasmPaths()\` of tfjs-backend-wasm: every build's file by its name. */
+export const tfWasmPaths = {
+${TF_WASM.map((f) => `  '${f}': new URL('./${f}', import.meta.url).href,`).join('\n')}
+};
+`;
+const TF_ASSETS_DTS = `/** \`setWasmPaths()\` of tfjs-backend-wasm: every build's file by its name. */
+export declare const tfWasmPaths: Readonly<Record<string, string>>;
+`;
+
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
@@ -58,11 +83,25 @@ const ortAssets = join(lib, 'src/client/ranker/ort-assets.js');
 if (!existsSync(ortAssets)) throw new Error(`${ortAssets} is missing: did ort-assets.ts move?`);
 writeFileSync(ortAssets, ORT_ASSETS);
 writeFileSync(ortAssets.replace(/\.js$/, '.d.ts'), ORT_ASSETS_DTS);
+const tfAssets = join(lib, 'src/client/trainer/wasm-assets.js');
+if (!existsSync(tfAssets)) throw new Error(`${tfAssets} is missing: did wasm-assets.ts move?`);
+writeFileSync(tfAssets, TF_ASSETS);
+writeFileSync(tfAssets.replace(/\.js$/, '.d.ts'), TF_ASSETS_DTS);
+for (const f of TF_WASM)
+  copyFileSync(
+    join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist', f),
+    join(lib, 'src/client/trainer', f),
+  );
 // The worker threads' entries (gradient workers, fedsim's clients) are plain JavaScript, which
 // tsc does not copy.
 for (const boot of ['models/sasrec/grad-worker-boot.js', 'models/federated/client-worker-boot.js'])
   copyFileSync(join(root, boot), join(lib, boot));
-for (const file of ['src/client/index.js', 'workers/recommender.worker.js', 'src/cli/main.js'])
+for (const file of [
+  'src/client/index.js',
+  'workers/recommender.worker.js',
+  'workers/trainer.worker.js',
+  'src/cli/main.js',
+])
   if (!existsSync(join(lib, file))) throw new Error(`lib/${file} was not built`);
 
 // The compiled CLI's own embed build (vite.embed.config.ts), with its size budget check.

@@ -17,6 +17,7 @@ import type {
   Consent,
   ConsentFlags,
   ContributeResult,
+  Contribution,
   CatalogListing,
   Explanation,
   LoadProgress,
@@ -66,6 +67,12 @@ export interface RecommenderOptions {
   refreshIntervalMs?: number;
   /** How the list is put together (see funnel weights in funnel/blend.ts). */
   rerank?: RerankOptions;
+  /**
+   * The on-device federated trainer (default on: it trains only with `federated` and
+   * `personalization` consent, without Global Privacy Control, while a round is open for the
+   * model this device runs); `false` turns it off (contribute() still works).
+   */
+  trainer?: TrainerOptions | false;
   /** Hears load progress. */
   onProgress?: (progress: LoadProgress) => void;
   /** Hears changes (the same events as {@link Recommender.onChange}). */
@@ -82,6 +89,34 @@ export interface RerankOptions {
   explorationPer10?: number;
   /** Seed of the exploration draws (default: random per recommender). */
   seed?: number;
+}
+
+/** Knobs of the on-device federated trainer (src/client/trainer/). */
+export interface TrainerOptions {
+  /** Where fine-tuning runs (default `'auto'`: WebGPU on a hardware adapter, else WASM). */
+  device?: DeviceChoice;
+  /**
+   * How long the recommender must have had no call (recommend, track, …) before it trains, in
+   * ms (default 5000). A call that arrives while it trains stops the training, which starts
+   * again at the next idle moment.
+   */
+  idleMs?: number;
+  /** How often to ask the server for the open round while allowed to train (default 10 min). */
+  roundCheckMs?: number;
+  /**
+   * Local differential privacy (default 0, off): Gaussian noise of standard deviation
+   * `localNoise × clipNorm` on every value before the delta is clipped again and rounded
+   * (src/core/privacy/privatize.ts). It protects the visitor even from the server, at a steep
+   * price: with P parameters the noise's norm is about √P · localNoise · C, so little of the
+   * visitor's signal survives unless very many visitors contribute.
+   */
+  localNoise?: number;
+  /**
+   * The trainer worker's script (an absolute URL of the built `trainer.worker` chunk), for a
+   * recommender whose own worker runs on another origin than its code (the one-tag embed);
+   * default: the chunk next to this module (`new URL('…/trainer.worker.js', import.meta.url)`).
+   */
+  workerUrl?: string;
 }
 
 /**
@@ -140,6 +175,12 @@ export interface Recommender {
    * contribute(), when the browser comes back online, and on a backoff timer after failures).
    */
   flushOutbox(): Promise<OutboxFlush>;
+  /**
+   * The federated deltas this device computed and queued, newest first: when, for which round,
+   * their size, the norm of the change before clipping, and whether the server took them. Only
+   * facts about each delta are kept, never its values or the history it came from.
+   */
+  contributions(): Promise<Contribution[]>;
   /** A JSON snapshot of everything the visitor owns (events, sessions, profile, consent, settings). */
   exportMemory(): Promise<MemorySnapshot>;
   /** Replaces the visitor's memory with a snapshot. @throws LocalrecError `bad-format`. */
@@ -176,6 +217,7 @@ export const RECOMMENDER_METHODS = [
   'setConsent',
   'contribute',
   'flushOutbox',
+  'contributions',
   'exportMemory',
   'importMemory',
   'forget',

@@ -59,7 +59,8 @@ export interface RecommenderWarning {
     | 'memory' // the visitor's memory reported a problem (corrupt record, another tab, ...)
     | 'listener' // an onChange listener threw
     | 'outbox' // a queued federated update was dropped, or sending the outbox failed
-    | 'consent'; // a consent request was not honoured as asked (Global Privacy Control)
+    | 'consent' // a consent request was not honoured as asked (Global Privacy Control)
+    | 'trainer'; // the federated trainer could not fine-tune or queue this round's update
   message: string;
 }
 
@@ -208,6 +209,61 @@ export interface RecommenderStatus {
   globalPrivacyControl: boolean;
   /** Federated updates waiting in the outbox to be posted. */
   pendingUpdates: number;
+  /** What the on-device federated trainer is doing, and why. */
+  federated: FederatedStatus;
+}
+
+/** What the on-device federated trainer is doing ({@link RecommenderStatus.federated}). */
+export interface FederatedStatus {
+  /**
+   * - `off`: it will not train (no `federated` or `personalization` consent, Global Privacy
+   *   Control, no trainable weights in the model, turned off by the site) — see `reason`;
+   * - `waiting`: allowed, but there is nothing to do now: no round open for the model this
+   *   device runs, already contributed to it, or too little history;
+   * - `scheduled`: a round is open and this device will fine-tune once the page is idle;
+   * - `training`: fine-tuning now, in the trainer worker.
+   */
+  state: 'off' | 'waiting' | 'scheduled' | 'training';
+  /** Why, in one sentence a page can show. */
+  reason: string;
+  /** The open round the trainer last saw (null when none, or not checked: it is off). */
+  round: { id: number; baseModelVersion: string; deadline: string } | null;
+  /** Deltas this device computed and queued so far (see `contributions()`). */
+  contributions: number;
+}
+
+/** One federated delta this device computed and queued (`contributions()`, "Your data"). */
+export interface Contribution {
+  /** The update id (the server counts an update once per id). */
+  updateId: string;
+  roundId: number;
+  /** The model version it was fine-tuned from. */
+  baseModelVersion: string;
+  /** When it was computed and queued (ms since the epoch). */
+  createdAt: number;
+  /** When the server took it (ms), or null. */
+  sentAt: number | null;
+  /**
+   * `sent` (the server took it), `waiting` (in the outbox, e.g. offline), or `not-sent` (it
+   * left the outbox without being taken: consent withdrawn, refused by the server, too old).
+   */
+  status: 'sent' | 'waiting' | 'not-sent';
+  /** Size of the encoded delta as posted, in bytes. */
+  bytes: number;
+  /** L2 norm of the fine-tuning change before clipping. */
+  normBeforeClip: number;
+  /** The round's clip bound: the delta's norm is at most this. */
+  clipNorm: number;
+  /** Whether clipping shrank it (normBeforeClip > clipNorm). */
+  clipped: boolean;
+  /** Where it was computed (`webgpu`, `wasm`). */
+  device: string;
+  /** Local optimizer steps. */
+  steps: number;
+  /** History items (known to the model) it learned from; they never leave the device. */
+  items: number;
+  /** Fine-tuning time in ms. */
+  trainMs: number;
 }
 
 /** What contribute() did. */
@@ -249,4 +305,6 @@ export type RecommenderChange =
   /** Another tab or worker changed the visitor's memory; this recommender's view was reloaded. */
   | { kind: 'sync' }
   | { kind: 'outbox'; posted: number; dropped: number; pending: number }
+  /** The trainer computed a delta for a round and queued it in the outbox. */
+  | { kind: 'contribution'; contribution: Contribution }
   | { kind: 'model'; modelVersion: string; previous: string | null };

@@ -9,9 +9,11 @@
  *
  * Only the widget, the `window.localrec` API and the comlink proxy run on the page's main
  * thread; the recommender (model download and verification, IndexedDB, ONNX Runtime and its
- * .wasm) is a worker chunk loaded from the server when the script starts (src/embed/worker.ts).
+ * .wasm) is a worker chunk loaded from the server when the script starts (src/embed/worker.ts);
+ * the federated trainer (tfjs) another, which that worker starts only with federated consent.
  */
 import workerPath from '../../workers/recommender.worker.ts?worker&url';
+import trainerPath from '../../workers/trainer.worker.ts?worker&url';
 import { createRecommender } from '../client/recommender/page.ts';
 import { bootEmbed } from './embed.ts';
 import { logError } from './log.ts';
@@ -24,6 +26,9 @@ const scriptUrl = import.meta.url;
 
 try {
   const workerUrl = new URL(workerPath, scriptUrl).href;
+  // The recommender's worker has the page's origin and starts the trainer's (only with
+  // federated consent) from the server: it needs the chunk's absolute URL.
+  const trainerUrl = new URL(trainerPath, scriptUrl).href;
   bootEmbed(script instanceof HTMLScriptElement ? script : null, {
     win: window,
     doc: document,
@@ -34,6 +39,7 @@ try {
           server: config.server,
           publicKey: config.publicKey,
           consent: config.consent,
+          trainer: { workerUrl: trainerUrl },
           worker,
           onChange,
           onWarning,

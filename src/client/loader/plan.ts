@@ -15,6 +15,10 @@
  *   "shards":   [ … SASRec item shards, same fields … ],
  *   "metadata": [ { "sha256", "bytes", "format": "localrec-metadata-v1", "count", "baseIndex" } ] }
  * ```
+ * `models.sasrec.trainable` (optional: `{ sha256, bytes, format: "lrck", dtype: "f32",
+ * parameters }`) is the float32 checkpoint federated rounds fine-tune from; it is not in
+ * `blobs` (only a visitor who consented to federated learning downloads it). The manifest's
+ * `federated` (`{ localTrain, … }` or null) says how clients train; the trainer checks it.
  * `models["two-tower"]` is optional (`userTower` is accepted for `encoder`, as the two-tower
  * command names it); its shards index its own item table, matched to SASRec's by item id. Its
  * `config.context`, when present, lists the request-context features its encoder takes
@@ -56,7 +60,14 @@ export interface LoadPlan {
   sasrec: ModelPlan;
   twoTower: ModelPlan | null;
   metadata: ShardRef[];
-  /** Every blob above, deduplicated. */
+  /**
+   * The trainable checkpoint of SASRec (models.sasrec.trainable), or null when the export has
+   * none; downloaded only by the federated trainer, so it is not in {@link blobs}.
+   */
+  trainable: (BlobRef & { parameters: number }) | null;
+  /** The manifest's `federated.localTrain` as published (checked by the trainer), or null. */
+  localTrain: unknown;
+  /** Every blob above but `trainable`, deduplicated. */
   blobs: BlobRef[];
   /** Items in the SASRec shards (what recommendations can cover once complete). */
   totalItems: number;
@@ -124,6 +135,21 @@ export function planFromManifest(m: Manifest): LoadPlan {
   const tt = models['two-tower'];
   const twoTower = tt === undefined || tt === null ? null : modelPlan(tt, 'two-tower', null);
   const metadata = shardRefs(m.metadata, 'metadata', false);
+  const t = isObject(models['sasrec']) ? models['sasrec']['trainable'] : undefined;
+  // Lenient: a trainable entry this SDK cannot use (another format, a newer export) turns
+  // federated training off; it never stops recommendations.
+  let trainable: LoadPlan['trainable'] = null;
+  if (isObject(t) && t['format'] === 'lrck' && t['dtype'] === 'f32') {
+    const parameters = t['parameters'];
+    try {
+      if (Number.isSafeInteger(parameters) && (parameters as number) > 0)
+        trainable = { ...blobRef(t, 'models.sasrec.trainable'), parameters: parameters as number };
+    } catch {
+      trainable = null;
+    }
+  }
+  const fed = m.federated;
+  const localTrain = isObject(fed) && fed['localTrain'] !== undefined ? fed['localTrain'] : null;
   const seen = new Map<string, BlobRef>();
   for (const r of [
     sasrec.encoder,
@@ -139,6 +165,8 @@ export function planFromManifest(m: Manifest): LoadPlan {
     sasrec,
     twoTower,
     metadata,
+    trainable,
+    localTrain,
     blobs: [...seen.values()],
     totalItems: sasrec.shards.reduce((a, s) => a + s.count, 0),
   };

@@ -28,6 +28,11 @@ import {
   type RecommenderWarning,
 } from '../api.ts';
 import { forwarders, invoke } from '../rpc/forward.ts';
+import { Activity } from '../trainer/activity.ts';
+import { watchPosts } from '../trainer/network.ts';
+import { checkTrainerOptions, TRAINER_HEARS, trainingBlockedBy } from '../trainer/rules.ts';
+import { FederatedTrainer } from '../trainer/scheduler.ts';
+import type { StartTrainerWorker } from '../trainer/worker-client.ts';
 import { ChangeListeners } from './listeners.ts';
 import { listCatalog } from './listing.ts';
 import { ModelManager } from './models.ts';
@@ -50,6 +55,8 @@ export interface LocalRecommenderOptions extends RecommenderOptions {
   caches?: CacheStorageLike | null;
   /** Inactivity that ends a session (default 30 minutes). */
   sessionGapMs?: number;
+  /** Starts the federated trainer's worker (default: workers/trainer.worker.ts); tests inject one. */
+  startTrainerWorker?: StartTrainerWorker;
 }
 
 export const DEFAULT_NAME = 'localrec';
@@ -79,6 +86,7 @@ function checkOptions(o: LocalRecommenderOptions): void {
       'bad-input',
       `globalPrivacyControl must be true or false, got ${String(o.globalPrivacyControl)}`,
     );
+  checkTrainerOptions(o.trainer);
   const every = o.refreshIntervalMs;
   if (every !== undefined && !(every >= 0 && Number.isFinite(every)))
     throw new LocalrecError(
@@ -127,7 +135,13 @@ export async function createLocalRecommender(
     warn({ code: 'listener', message: `an onChange listener threw: ${String(e)}` }),
   );
   listeners.add(options.onChange);
-  const emit = (c: RecommenderChange) => listeners.emit(c);
+  // Set once the model is up; the changes it must hear reach it here.
+  let trainer: FederatedTrainer | undefined;
+  const emit = (c: RecommenderChange) => {
+    if (TRAINER_HEARS.has(c.kind)) trainer?.changed();
+    else if (c.kind === 'track') trainer?.tracked();
+    listeners.emit(c);
+  };
 
   const gpc = options.globalPrivacyControl ?? browserGlobalPrivacyControl();
   // One fetch for the manifest, the blobs and the outbox's posts.
@@ -180,7 +194,12 @@ export async function createLocalRecommender(
         modelVersion: next.plan.modelVersion,
         previous: previous.plan.modelVersion,
       }),
-    retain: (keep) => cache.retain(keep),
+    // The trainable weights are not in a plan's blobs (only a consenting visitor fetches them),
+    // but those of the version now in use are kept with them.
+    retain: (keep): Promise<void> => {
+      const t = models?.active?.plan.trainable;
+      return cache.retain(t ? new Set([...keep, t.sha256]) : keep);
+    },
   }));
 
   try {
@@ -192,9 +211,11 @@ export async function createLocalRecommender(
     throw e;
   }
 
+  const activity = new Activity(now);
   const outbox = new OutboxSender({
     server,
-    fetch: fetchFn,
+    // The outbox's posts tell the trainer which deltas the server took ("Your data").
+    fetch: watchPosts(fetchFn, (id) => void trainer?.posted(id).catch(() => undefined)),
     outbox: () => visitor.memory?.outbox,
     allowed: () => visitor.consent.federated,
     now,
@@ -249,24 +270,27 @@ export async function createLocalRecommender(
       consent: { ...visitor.consent },
       globalPrivacyControl: gpc,
       pendingUpdates: await outbox.pending(),
+      federated: await fed.status(),
     };
   };
 
   // The implementations; the face below checks the recommender is open before each.
   const calls: RecommenderCalls = {
-    async track(event) {
-      const m = manager.active;
-      return visitor.track(
-        event,
-        m ? vectorTag(m) : null,
-        m ? vectorsOfModel(ranker, m) : null,
-        (id) => m?.catalog.categories(id)[0],
-      );
-    },
-    recommend: (request) => manager.use((m) => recommend(ctx, m, request)),
-    similar: (itemId, k = 10) => manager.use((m) => similar(ctx, m, itemId, k)),
-    explain: (itemId) => manager.use((m) => explainItem(ctx, m, itemId)),
-    catalog: () => manager.use((m) => listCatalog(loader, m.plan)),
+    // The calls that use the device: the trainer never runs beside one (trainer/scheduler.ts).
+    track: (event) =>
+      activity.run(() => {
+        const m = manager.active;
+        return visitor.track(
+          event,
+          m ? vectorTag(m) : null,
+          m ? vectorsOfModel(ranker, m) : null,
+          (id) => m?.catalog.categories(id)[0],
+        );
+      }),
+    recommend: (request) => activity.run(() => manager.use((m) => recommend(ctx, m, request))),
+    similar: (itemId, k = 10) => activity.run(() => manager.use((m) => similar(ctx, m, itemId, k))),
+    explain: (itemId) => activity.run(() => manager.use((m) => explainItem(ctx, m, itemId))),
+    catalog: () => activity.run(() => manager.use((m) => listCatalog(loader, m.plan))),
     refresh: () => manager.refresh(),
     async whenComplete() {
       await manager.whenComplete();
@@ -308,6 +332,7 @@ export async function createLocalRecommender(
       return { queued: true, updateId: decoded.updateId, pending: await outbox.pending() };
     },
     flushOutbox: () => outbox.flush(),
+    contributions: () => fed.contributions(),
     exportMemory: () => visitor.exportMemory(),
     importMemory: (snapshot) => visitor.importMemory(snapshot),
     async forget() {
@@ -319,6 +344,29 @@ export async function createLocalRecommender(
       emit({ kind: 'forget' });
     },
   };
+  const fed = (trainer = new FederatedTrainer({
+    server,
+    fetch: fetchFn,
+    options: options.trainer,
+    now,
+    activity,
+    plan: () => manager.active?.plan,
+    whenLoaded: () => manager.whenComplete(),
+    blob: (ref) => {
+      const plan = manager.active?.plan;
+      const protect = new Set([ref.sha256, ...(plan?.blobs ?? []).map((b) => b.sha256)]);
+      return loader.blob(ref, 'trainable weights', undefined, protect);
+    },
+    blocked: () =>
+      trainingBlockedBy({ gpc, memory: visitor.memory !== undefined, consent: visitor.consent }),
+    memory: () => visitor.memory,
+    contribute: (bytes) => calls.contribute(bytes),
+    emit,
+    onWarning: warn,
+    startWorker: options.startTrainerWorker,
+  }));
+  fed.start();
+
   return {
     ...forwarders<RecommenderCalls, RecommenderMethod>(RECOMMENDER_METHODS, async (name, args) => {
       open(name);
@@ -329,6 +377,7 @@ export async function createLocalRecommender(
       if (closed) return;
       closed = true;
       if (timer !== undefined) clearInterval(timer);
+      fed.close();
       outbox.close();
       await loader.flush().catch(() => undefined);
       await manager.close();
