@@ -262,6 +262,7 @@ function onChange(c: RecommenderChange): void {
       break;
     case 'profile':
     case 'outbox':
+    case 'contribution':
       break;
   }
   if (currentView() === 'your-data') void yourData.render().catch(showError);

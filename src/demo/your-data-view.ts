@@ -1,18 +1,20 @@
 /**
- * The "Your data" view's controller: renders what is stored (your-data.ts builds the DOM) and
- * runs its actions — Export, Forget after a confirmation dialog, and checking for a new model.
+ * The "Your data" view's controller: renders what is stored and the model updates sent
+ * (your-data.ts builds the DOM) and runs its actions — Export, Forget after a confirmation dialog, and checking for a new model.
  * The consent switches on it are main.ts's, shared with the browse view.
  */
 import type { Recommender } from '../client/api.ts';
 import type { Catalog } from './catalog.ts';
 import { byId, replaceChildren } from './dom.ts';
 import {
+  contributionRows,
   download,
   EVENTS_SHOWN,
   eventRows,
   readMemory,
   snapshotFile,
   summaryRows,
+  trainerLine,
   type YourData,
 } from './your-data.ts';
 
@@ -44,6 +46,9 @@ export function mountYourDataView(deps: YourDataDeps): YourDataView {
     forgetBtn: byId<HTMLButtonElement>('data-forget'),
     forgetDialog: byId<HTMLDialogElement>('forget-dialog'),
     modelCheck: byId<HTMLButtonElement>('model-check'),
+    trainer: byId('trainer-state'),
+    updates: byId('data-updates'),
+    updatesEmpty: byId('data-updates-empty'),
   };
 
   const note = (text: string) => {
@@ -54,18 +59,23 @@ export function mountYourDataView(deps: YourDataDeps): YourDataView {
   async function render(): Promise<void> {
     const recs = deps.recs();
     if (!recs) return;
-    const [snapshot, status, storage] = await Promise.all([
+    const [snapshot, status, storage, contributions] = await Promise.all([
       readMemory(recs),
       recs.status(),
       navigator.storage?.estimate?.().catch(() => undefined),
+      recs.contributions(),
     ]);
     const catalog = deps.catalog();
-    const d: YourData = { snapshot, status, catalog };
+    const d: YourData = { snapshot, status, catalog, contributions };
     if (storage) d.storage = storage;
     replaceChildren(ui.summary, summaryRows(d));
     const rows = eventRows(snapshot, catalog);
     replaceChildren(ui.events, rows);
     ui.eventsEmpty.hidden = rows.length > 0;
+    ui.trainer.textContent = trainerLine(status.federated);
+    const updates = contributionRows(contributions);
+    replaceChildren(ui.updates, updates);
+    ui.updatesEmpty.hidden = updates.length > 0;
     ui.eventsShown.textContent =
       snapshot.events.length > EVENTS_SHOWN
         ? `newest ${EVENTS_SHOWN} of ${snapshot.events.length}`
@@ -73,7 +83,8 @@ export function mountYourDataView(deps: YourDataDeps): YourDataView {
   }
 
   async function exportData(recs: Recommender): Promise<void> {
-    const { name, blob } = snapshotFile(await readMemory(recs));
+    const [snapshot, contributions] = await Promise.all([readMemory(recs), recs.contributions()]);
+    const { name, blob } = snapshotFile(snapshot, contributions);
     download(name, blob);
     note(`Saved ${name}: everything listed here, as JSON.`);
   }

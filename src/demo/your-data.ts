@@ -1,13 +1,21 @@
 /**
  * The "Your data" view: everything the recommender keeps about the visitor on this device — the
- * events, the profile, the consent, counts and how much storage the site uses — read from
- * `exportMemory()` and `status()`, with Export (a JSON download of exactly that snapshot) and
+ * events, the profile, the consent, counts and how much storage the site uses — and every model
+ * update this browser sent for federated learning, read from `exportMemory()`, `status()` and
+ * `contributions()`, with Export (a JSON download of exactly that snapshot) and
  * Forget (after a confirmation). Pure DOM building from data, all text through textContent
  * (dom.ts); main.ts fetches the data and runs the actions.
  */
 import { emptyProfile, profileToJson } from '../client/memory/profile.ts';
 import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from '../client/memory/snapshot.ts';
-import type { Consent, MemorySnapshot, Recommender, RecommenderStatus } from '../client/api.ts';
+import type {
+  Consent,
+  Contribution,
+  FederatedStatus,
+  MemorySnapshot,
+  Recommender,
+  RecommenderStatus,
+} from '../client/api.ts';
 import { isLocalrecError } from '../core/errors.ts';
 import { describe, type Catalog } from './catalog.ts';
 import { h } from './dom.ts';
@@ -19,6 +27,8 @@ export interface YourData {
   /** `navigator.storage.estimate()` where the browser has it. */
   storage?: { usage?: number; quota?: number };
   catalog: Catalog;
+  /** The model updates this browser computed, newest first (`contributions()`). */
+  contributions?: Contribution[];
 }
 
 /** Events listed in the table, newest first; the counts above it cover all of them. */
@@ -147,12 +157,62 @@ export function eventRows(snapshot: MemorySnapshot, catalog: Catalog): HTMLEleme
     });
 }
 
-/** `exportMemory()`'s snapshot as a downloadable JSON file named after the day. */
-export function snapshotFile(snapshot: MemorySnapshot): { name: string; blob: Blob } {
+/** What the federated trainer does now, in one line for the visitor. */
+export function trainerLine(f: FederatedStatus): string {
+  const now =
+    f.state === 'training'
+      ? 'Fine-tuning the model on this device now'
+      : f.state === 'scheduled'
+        ? 'Will fine-tune the model on this device once the page is idle'
+        : f.state === 'waiting'
+          ? 'Not training now'
+          : 'Off';
+  return `${now}: ${f.reason}.`;
+}
+
+const STATUS_TEXT: Record<Contribution['status'], string> = {
+  sent: 'sent',
+  waiting: 'waiting to be sent',
+  'not-sent': 'not sent (withdrawn or refused)',
+};
+
+/**
+ * The model updates' rows: when, round, size, norm before clipping (and whether clipping
+ * shrank it), status — newest first.
+ */
+export function contributionRows(list: readonly Contribution[]): HTMLElement[] {
+  return list.map((c) =>
+    h('tr', {}, [
+      h('td', { text: when(c.sentAt ?? c.createdAt) }),
+      h('td', { text: String(c.roundId), title: `model ${c.baseModelVersion}` }),
+      h('td', { text: formatBytes(c.bytes) }),
+      h('td', {
+        text: `${c.normBeforeClip.toPrecision(3)}${c.clipped ? ` (clipped to ${c.clipNorm})` : ''}`,
+        title: `${c.steps} step${c.steps === 1 ? '' : 's'} on ${c.device}, ${c.items} items of your history, ${c.trainMs} ms`,
+      }),
+      h('td', { text: STATUS_TEXT[c.status] }),
+    ]),
+  );
+}
+
+/**
+ * `exportMemory()`'s snapshot as a downloadable JSON file named after the day, with the model
+ * updates this browser sent beside it when there are any (`contributions`, which importMemory()
+ * ignores: they are a record of what left the device, not memory to restore).
+ */
+export function snapshotFile(
+  snapshot: MemorySnapshot,
+  contributions: readonly Contribution[] = [],
+): { name: string; blob: Blob } {
   const day = new Date(snapshot.exportedAt).toISOString().slice(0, 10);
   return {
     name: `localrec-my-data-${day}.json`,
-    blob: new Blob([`${JSON.stringify(snapshot, null, 2)}\n`], { type: 'application/json' }),
+    blob: new Blob(
+      [
+        `${JSON.stringify(contributions.length ? { ...snapshot, contributions } : snapshot, null, 2)}\n`,
+      ],
+      { type: 'application/json' },
+    ),
   };
 }
 

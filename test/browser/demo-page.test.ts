@@ -4,7 +4,7 @@
  */
 import { emptyProfile } from '../../src/client/memory/profile.ts';
 import { describe, expect, it } from 'vitest';
-import type { MemorySnapshot, RecommenderStatus } from '../../src/client/api.ts';
+import type { Contribution, MemorySnapshot, RecommenderStatus } from '../../src/client/api.ts';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { catalogItems, decodeMetadataShard, encodeMetadataShard } from '../../src/core/metadata.ts';
 import { catalogFrom, searchCatalog } from '../../src/demo/catalog.ts';
@@ -13,12 +13,14 @@ import { parseSiteConfig } from '../../src/demo/config.ts';
 import { ROUTES, sdkBlobPlugin, sdkManifestPlugin } from '../../src/demo/pwa-caches.ts';
 import { catalogCards, historyRows, picksFrom } from '../../src/demo/render.ts';
 import {
+  contributionRows,
   countByType,
   eventRows,
   formatBytes,
   readMemory,
   snapshotFile,
   summaryRows,
+  trainerLine,
 } from '../../src/demo/your-data.ts';
 
 const HOSTILE = '<img src=x onerror="window.__pwned=1">Heat & <b>Dust</b>';
@@ -189,6 +191,49 @@ describe('your data', () => {
     expect(name).toBe('localrec-my-data-2026-11-22.json');
     expect(blob.type).toBe('application/json');
     expect(JSON.parse(await blob.text())).toEqual(snapshot);
+  });
+
+  it('lists the model updates sent (when, round, size, norm before clipping, status) and what the trainer does', async () => {
+    const sent: Contribution = {
+      updateId: 'ab'.repeat(16),
+      roundId: 4,
+      baseModelVersion: 'v1',
+      createdAt: Date.UTC(2026, 10, 22, 9, 0),
+      sentAt: Date.UTC(2026, 10, 22, 9, 1),
+      status: 'sent',
+      bytes: 484_512,
+      normBeforeClip: 1.23456,
+      clipNorm: 1,
+      clipped: true,
+      device: 'wasm',
+      steps: 1,
+      items: 12,
+      trainMs: 180,
+    };
+    const waiting: Contribution = {
+      ...sent,
+      roundId: 5,
+      sentAt: null,
+      status: 'waiting',
+      normBeforeClip: 0.5,
+      clipped: false,
+    };
+    const rows = contributionRows([waiting, sent]);
+    const cells = rows.map((r) => [...r.children].map((c) => c.textContent));
+    expect(cells[0]).toEqual([expect.any(String), '5', '485 kB', '0.500', 'waiting to be sent']);
+    expect(cells[1]!.slice(1)).toEqual(['4', '485 kB', '1.23 (clipped to 1)', 'sent']);
+    expect(cells[1]![0]).toContain('2026');
+    expect(
+      trainerLine({
+        state: 'waiting',
+        reason: 'no federated round is open now, so nothing is trained or sent',
+        round: null,
+        contributions: 2,
+      }),
+    ).toBe('Not training now: no federated round is open now, so nothing is trained or sent.');
+    // The export carries them beside the snapshot (importMemory() ignores the extra key).
+    const { blob } = snapshotFile(snapshot, [sent]);
+    expect(JSON.parse(await blob.text())).toEqual({ ...snapshot, contributions: [sent] });
   });
 
   it('reads an empty memory after forget() instead of failing', async () => {
