@@ -346,6 +346,7 @@ export class FederatedTrainer {
   /** Records a computed delta and queues it (only if the rules still allow it). */
   private async queue(r: ContributionResult, round: OpenRound, plan: LoadPlan): Promise<void> {
     const memory = this.o.memory();
+    if (this.closed) return;
     if (this.gate(this.o.plan()) || !memory || this.o.plan()?.modelVersion !== plan.modelVersion)
       return this.kick(0); // consent went (or the model moved on) while it trained: dropped
     const record = await memory.contributions.add({
