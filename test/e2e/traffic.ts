@@ -5,7 +5,7 @@
  * of a Playwright context (method, url, all headers, body) and every WebSocket frame a page
  * sends. {@link privacyViolations} checks them against the rule of issue #6 and ARCHITECTURE.md:
  * only GETs of the app's own files, the manifest and content-addressed blobs, and — with
- * federated consent only — body-less round-ticket requests and delta posts whose bytes decode
+ * federated consent only — GETs of the open round (`/v1/rounds/current`), body-less round-ticket requests and delta posts whose bytes decode
  * as a delta (which cannot carry item ids, events or timestamps) and whose one extra header is
  * `Authorization: Ticket <t>` with a ticket the server issued to this context (the recorder keeps
  * the ticket answers, so a ticket cannot be a place for the client to put something of its own). Nothing sent may carry a title, an event type name, a profile
@@ -183,11 +183,16 @@ export function privacyViolations(
     if (url.search !== '' || url.hash !== '') out.push(`${where}: carries a query string`);
     const path = url.pathname;
     if (r.method === 'GET') {
+      // The open round (the trainer asks for it, with federated consent only): no body, no query.
+      const round = path === '/v1/rounds/current';
       const ok =
         path === '/v1/manifest' ||
         BLOB_PATH.test(path) ||
+        round ||
         (!path.startsWith('/v1/') && opts.isAppFile(path));
       if (!ok) out.push(`${where}: a GET of something other than the app, the manifest or a blob`);
+      if (round && !opts.federated)
+        out.push(`${where}: asks for the federated round without federated consent`);
       if (r.body && r.body.length > 0) out.push(`${where}: a GET with a body`);
     } else if (r.method === 'POST' && TICKET_PATH.test(path)) {
       if (!opts.federated) out.push(`${where}: a ticket request without federated consent`);

@@ -76,6 +76,7 @@ describe('privacyViolations', () => {
       }),
       ticketRequest(),
       ticketed(),
+      req({ url: `${origin}/v1/rounds/current` }),
     ];
     expect(privacyViolations(ok, { ...base, federated: true })).toEqual([]);
   });
@@ -121,11 +122,13 @@ describe('privacyViolations', () => {
         }),
       ],
       ['put', req({ method: 'PUT', url: `${origin}/v1/manifest` })],
+      ['round without consent', req({ url: `${origin}/v1/rounds/current` })],
+      ['round with a query', req({ url: `${origin}/v1/rounds/current?seen=42` })],
     ];
     for (const [what, r] of cases) {
       const found = privacyViolations([r], {
         ...base,
-        federated: what === 'delta of another model',
+        federated: what === 'delta of another model' || what === 'round with a query',
       });
       expect(found, what).not.toEqual([]);
     }
