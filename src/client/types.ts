@@ -230,6 +230,13 @@ export interface FederatedStatus {
   round: { id: number; baseModelVersion: string; deadline: string } | null;
   /** Deltas this device computed and queued so far (see `contributions()`). */
   contributions: number;
+  /**
+   * The differential privacy the server accounted for the rounds the model in use learned from
+   * (its manifest's `federated.privacy`): ε at δ over every round so far, through round `round`
+   * — the guarantee for everyone who took part, this visitor included. `epsilon` null: a round
+   * ran without noise (no guarantee). null: the model states none (no federated round yet).
+   */
+  privacy: { epsilon: number | null; delta: number; round: number | null } | null;
 }
 
 /** One federated delta this device computed and queued (`contributions()`, "Your data"). */

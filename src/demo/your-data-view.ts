@@ -14,6 +14,7 @@ import {
   readMemory,
   snapshotFile,
   summaryRows,
+  privacyLine,
   trainerLine,
   type YourData,
 } from './your-data.ts';
@@ -47,6 +48,7 @@ export function mountYourDataView(deps: YourDataDeps): YourDataView {
     forgetDialog: byId<HTMLDialogElement>('forget-dialog'),
     modelCheck: byId<HTMLButtonElement>('model-check'),
     trainer: byId('trainer-state'),
+    privacy: byId('privacy-state'),
     updates: byId('data-updates'),
     updatesEmpty: byId('data-updates-empty'),
   };
@@ -73,6 +75,7 @@ export function mountYourDataView(deps: YourDataDeps): YourDataView {
     replaceChildren(ui.events, rows);
     ui.eventsEmpty.hidden = rows.length > 0;
     ui.trainer.textContent = trainerLine(status.federated);
+    ui.privacy.textContent = privacyLine(status.federated.privacy);
     const updates = contributionRows(contributions);
     replaceChildren(ui.updates, updates);
     ui.updatesEmpty.hidden = updates.length > 0;

@@ -170,6 +170,15 @@ export function trainerLine(f: FederatedStatus): string {
   return `${now}: ${f.reason}.`;
 }
 
+/** The privacy the server accounted for the rounds the model in use learned from, in one line. */
+export function privacyLine(p: FederatedStatus['privacy']): string {
+  if (!p) return 'The model in use has not learned from a federated round yet.';
+  const through = p.round !== null ? ` (through round ${p.round})` : '';
+  if (p.epsilon === null)
+    return `The federated rounds this model learned from${through} ran without differential-privacy noise: no privacy guarantee is stated for them.`;
+  return `The federated rounds this model learned from${through} spend ε = ${p.epsilon.toPrecision(3)} at δ = ${p.delta} in total, as the server accounts them: the differential-privacy guarantee for everyone who took part in them.`;
+}
+
 const STATUS_TEXT: Record<Contribution['status'], string> = {
   sent: 'sent',
   waiting: 'waiting to be sent',

@@ -20,6 +20,7 @@ import {
   readMemory,
   snapshotFile,
   summaryRows,
+  privacyLine,
   trainerLine,
 } from '../../src/demo/your-data.ts';
 
@@ -229,8 +230,14 @@ describe('your data', () => {
         reason: 'no federated round is open now, so nothing is trained or sent',
         round: null,
         contributions: 2,
+        privacy: null,
       }),
     ).toBe('Not training now: no federated round is open now, so nothing is trained or sent.');
+    expect(privacyLine(null)).toMatch(/not learned from a federated round yet/);
+    expect(privacyLine({ epsilon: 2.345678, delta: 1e-6, round: 9 })).toMatch(
+      /through round 9\) spend ε = 2.35 at δ = 0.000001 in total/,
+    );
+    expect(privacyLine({ epsilon: null, delta: 1e-6, round: 2 })).toMatch(/no privacy guarantee/);
     // The export carries them beside the snapshot (importMemory() ignores the extra key).
     const { blob } = snapshotFile(snapshot, [sent]);
     expect(JSON.parse(await blob.text())).toEqual({ ...snapshot, contributions: [sent] });

@@ -50,6 +50,13 @@ describe('the load plan’s trainable weights', () => {
     const p = planFromManifest(manifest({ trainable: t }, { localTrain: { steps: 2 } }));
     expect(p.trainable).toEqual({ sha256: t.sha256, bytes: 99, parameters: 7 });
     expect(p.localTrain).toEqual({ steps: 2 });
+    expect(p.privacy).toBeNull();
+    const led = planFromManifest(
+      manifest({}, { round: 4, privacy: { delta: 1e-6, epsilon: 1.5, entries: [] } }),
+    );
+    expect(led.privacy).toEqual({ epsilon: 1.5, delta: 1e-6, round: 4 });
+    const noNoise = planFromManifest(manifest({}, { privacy: { delta: 1e-6, epsilon: null } }));
+    expect(noNoise.privacy).toEqual({ epsilon: null, delta: 1e-6, round: null });
     expect(p.blobs.map((b) => b.sha256)).not.toContain(t.sha256);
   });
 

@@ -67,6 +67,11 @@ export interface LoadPlan {
   trainable: (BlobRef & { parameters: number }) | null;
   /** The manifest's `federated.localTrain` as published (checked by the trainer), or null. */
   localTrain: unknown;
+  /**
+   * The privacy the server accounted for the federated rounds this version learned from
+   * (`federated.privacy`: ε at δ, over every round so far, `round` the last), or null.
+   */
+  privacy: { epsilon: number | null; delta: number; round: number | null } | null;
   /** Every blob above but `trainable`, deduplicated. */
   blobs: BlobRef[];
   /** Items in the SASRec shards (what recommendations can cover once complete). */
@@ -150,6 +155,16 @@ export function planFromManifest(m: Manifest): LoadPlan {
   }
   const fed = m.federated;
   const localTrain = isObject(fed) && fed['localTrain'] !== undefined ? fed['localTrain'] : null;
+  const p = isObject(fed) ? fed['privacy'] : undefined;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const privacy =
+    isObject(p) && num(p['delta']) !== null
+      ? {
+          epsilon: num(p['epsilon']),
+          delta: num(p['delta'])!,
+          round: isObject(fed) ? num(fed['round']) : null,
+        }
+      : null;
   const seen = new Map<string, BlobRef>();
   for (const r of [
     sasrec.encoder,
@@ -167,6 +182,7 @@ export function planFromManifest(m: Manifest): LoadPlan {
     metadata,
     trainable,
     localTrain,
+    privacy,
     blobs: [...seen.values()],
     totalItems: sasrec.shards.reduce((a, s) => a + s.count, 0),
   };

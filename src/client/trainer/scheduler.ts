@@ -76,7 +76,7 @@ const minutes = (ms: number) =>
   ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
 
 export class FederatedTrainer {
-  private state: Omit<FederatedStatus, 'contributions'> = {
+  private state: Omit<FederatedStatus, 'contributions' | 'privacy'> = {
     state: 'off',
     reason: 'the trainer has not looked at its rules yet (it waits for the model to load)',
     round: null,
@@ -124,7 +124,13 @@ export class FederatedTrainer {
   /** The trainer's state for status(). */
   async status(): Promise<FederatedStatus> {
     const n = (await this.records().catch(() => [])).length;
-    return { ...this.state, round: this.state.round && { ...this.state.round }, contributions: n };
+    const privacy = this.o.plan()?.privacy ?? null;
+    return {
+      ...this.state,
+      round: this.state.round && { ...this.state.round },
+      contributions: n,
+      privacy: privacy && { ...privacy },
+    };
   }
 
   /** Every contribution, newest first. */
