@@ -10,7 +10,7 @@
 //   ONNX Runtime's .wasm by the `new URL('ort-wasm-simd-threaded….wasm', import.meta.url)` in
 //   onnxruntime-web's own ES bundle — so the package carries no .wasm of its own for it.
 // - lib/src/client/ranker/ort-assets.js: replaced (see ORT_ASSETS below).
-// - lib/src/client/trainer/wasm-assets.js: replaced by one that names tfjs-backend-wasm's three
+// - lib/src/client/trainer/wasm-assets.js: replaced by one that names tfjs-backend-wasm's two
 //   .wasm builds with `new URL('./….wasm', import.meta.url)`, copied beside it (see TF_ASSETS).
 // - lib/embed: the script-tag build (`localrec.js`, its worker chunk, ONNX Runtime's .wasm and
 //   their .br/.gz), exactly as `npm run build` makes it beside the demo site; `localrec serve`
@@ -50,16 +50,13 @@ export declare function ortWasmPaths(device: Device): undefined;
 /**
  * The package's trainer wasm-assets module. tfjs-backend-wasm, unlike ONNX Runtime, has no
  * `new URL(…, import.meta.url)` of its own for its .wasm (it fetches a path relative to the page),
- * so the package ships the three builds next to this module and names them the way a site's
- * bundler recognises, emits and rewrites.
+ * so the package ships the two builds the trainer can use (plain and SIMD; it never runs the
+ * threaded one, see src/client/trainer/backend.ts) next to this module and names them the way a
+ * site's bundler recognises, emits and rewrites.
  */
-const TF_WASM = [
-  'tfjs-backend-wasm.wasm',
-  'tfjs-backend-wasm-simd.wasm',
-  'tfjs-backend-wasm-threaded-simd.wasm',
-];
+const TF_WASM = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm'];
 const TF_ASSETS = `// Written by scripts/build-package.mjs in place of the compiled src/client/trainer/wasm-assets.ts,
-// whose \`?url\` imports only vite resolves: the three tfjs-backend-wasm builds lie beside this
+// whose \`?url\` imports only vite resolves: the two tfjs-backend-wasm builds lie beside this
 // file, named so that a site's bundler emits them and rewrites these URLs.
 /** \`setWasmPaths()\` of tfjs-backend-wasm: every build's file by its name. */
 export const tfWasmPaths = {

@@ -178,6 +178,9 @@ describe('the npm package, installed into a new Vite app', () => {
     );
     expect(stray).toEqual([]);
     // ONNX Runtime's .wasm only once: the embed's copy; the SDK uses onnxruntime-web's own.
+    // tfjs-backend-wasm's plain and SIMD builds twice: the embed's trainer chunk's, and the
+    // SDK's beside its trainer module (tfjs names no .wasm by import.meta.url itself); never the
+    // threaded build, which the trainer does not run.
     expect(
       files
         .filter((f) => f.endsWith('.wasm'))
@@ -186,6 +189,10 @@ describe('the npm package, installed into a new Vite app', () => {
     ).toEqual([
       'lib/embed/assets/ort-wasm-simd-threaded.asyncify.wasm',
       'lib/embed/assets/ort-wasm-simd-threaded.wasm',
+      'lib/embed/assets/tfjs-backend-wasm-simd.wasm',
+      'lib/embed/assets/tfjs-backend-wasm.wasm',
+      'lib/src/client/trainer/tfjs-backend-wasm-simd.wasm',
+      'lib/src/client/trainer/tfjs-backend-wasm.wasm',
     ]);
     const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
     console.log(

@@ -22,31 +22,15 @@ import {
   type AggregationMethod,
   type ServerOptimizer,
 } from '../../server/aggregation/index.ts';
-import { epsilonFromRdp } from '../../core/privacy/accountant.ts';
-import { composeRdp, DEFAULT_RDP_ORDERS, rdpSampledGaussian } from '../../core/privacy/rdp.ts';
+import { addRound, ledgerEpsilon, type PrivacyLedger } from './privacy-ledger.ts';
 import type { SigningKey } from '../../server/keys.ts';
 import type { RoundService } from '../../server/rounds.ts';
 import type { PublicationStore } from '../../server/store/registry.ts';
 import type { Round, RoundStore } from '../../server/store/round-store.ts';
 import type { LocalTrainSpec } from '../../../models/federated/local-update.ts';
 import { roundSlices, sliceValues } from '../../../models/federated/parameter-set.ts';
+export { ledgerEpsilon, type LedgerEntry, type PrivacyLedger } from './privacy-ledger.ts';
 import { publishNextVersion, readBaseVersion, type BaseVersion } from './next-version.ts';
-
-/** Rounds of one (q, z): the ledger's unit. */
-export interface LedgerEntry {
-  sampleRate: number;
-  noiseMultiplier: number;
-  rounds: number;
-}
-
-/** What the manifest's `federated.privacy` holds. */
-export interface PrivacyLedger {
-  accounting: 'rdp-subsampled-gaussian';
-  delta: number;
-  /** ε spent so far at `delta` (∞ when a round ran without noise: no guarantee). */
-  epsilon: number | null;
-  entries: LedgerEntry[];
-}
 
 /** How the coordinator aggregates and publishes. */
 export interface CoordinatorOptions {
@@ -85,29 +69,6 @@ export interface CoordinatorOptions {
   /** Injected randomness for the noise (tests and simulations); default the CSPRNG. */
   random?: () => number;
   log?: (line: string) => void;
-}
-
-/**
- * ε of a ledger at δ: the RDP of every entry's rounds (Poisson-subsampled Gaussian, src/core/
- * privacy) added up, then converted. ∞ when a round ran without noise; 0 for no rounds.
- */
-export function ledgerEpsilon(entries: readonly LedgerEntry[], delta: number): number {
-  if (entries.length === 0) return 0;
-  if (entries.some((e) => e.noiseMultiplier === 0)) return Infinity;
-  const total = new Float64Array(DEFAULT_RDP_ORDERS.length);
-  for (const e of entries) {
-    const one = rdpSampledGaussian({ q: e.sampleRate, noiseMultiplier: e.noiseMultiplier });
-    composeRdp(one, e.rounds).forEach((x, i) => (total[i]! += x));
-  }
-  return epsilonFromRdp(total, DEFAULT_RDP_ORDERS, delta).epsilon;
-}
-
-function addRound(entries: readonly LedgerEntry[], q: number, z: number): LedgerEntry[] {
-  const out = entries.map((e) => ({ ...e }));
-  const last = out.at(-1);
-  if (last && last.sampleRate === q && last.noiseMultiplier === z) last.rounds++;
-  else out.push({ sampleRate: q, noiseMultiplier: z, rounds: 1 });
-  return out;
 }
 
 export class FederatedCoordinator {

@@ -25,61 +25,72 @@ const ROUND_COLS = 'id, state, spec, reports, opened_at, closing_at, closed_at, 
 export const LOG_DELTA = 1;
 export const LOG_VALUES = 0;
 
+/**
+ * The part of a better-sqlite3 statement the store uses. Declared here because the library's
+ * own `Statement` lives in a namespace its types do not export, so a declaration file could not
+ * name the type {@link prepareQueries} returns.
+ */
+export interface Stmt<P extends unknown[] = unknown[], R = unknown> {
+  get(...params: P): R | undefined;
+  all(...params: P): R[];
+  iterate(...params: P): IterableIterator<R>;
+  run(...params: P): Database.RunResult;
+}
+
 /** Every statement the store runs, prepared once. */
 export function prepareQueries(db: Database.Database) {
+  const prepare = <P extends unknown[] = unknown[], R = unknown>(sql: string): Stmt<P, R> =>
+    db.prepare<P, R>(sql);
   return {
-    round: db.prepare<[number], RoundRow>(`SELECT ${ROUND_COLS} FROM rounds WHERE id = ?`),
-    open: db.prepare<[], RoundRow>(`SELECT ${ROUND_COLS} FROM rounds WHERE state = 'open'`),
-    all: db.prepare<[], RoundRow>(`SELECT ${ROUND_COLS} FROM rounds ORDER BY id DESC`),
-    insertRound: db.prepare(
+    round: prepare<[number], RoundRow>(`SELECT ${ROUND_COLS} FROM rounds WHERE id = ?`),
+    open: prepare<[], RoundRow>(`SELECT ${ROUND_COLS} FROM rounds WHERE state = 'open'`),
+    all: prepare<[], RoundRow>(`SELECT ${ROUND_COLS} FROM rounds ORDER BY id DESC`),
+    insertRound: prepare(
       `INSERT INTO rounds (state, spec, sums, opened_at) VALUES ('open', ?, ?, ?)`,
     ),
-    checkpoint: db.prepare<[number], { sums: Buffer | null; sums_receipt: number }>(
+    checkpoint: prepare<[number], { sums: Buffer | null; sums_receipt: number }>(
       'SELECT sums, sums_receipt FROM rounds WHERE id = ?',
     ),
-    log: db.prepare<[number, number], { receipt: number; format: number; data: Buffer }>(
+    log: prepare<[number, number], { receipt: number; format: number; data: Buffer }>(
       'SELECT receipt, format, data FROM sum_log WHERE round_id = ? AND receipt > ? ORDER BY receipt',
     ),
-    setReports: db.prepare('UPDATE rounds SET reports = ? WHERE id = ?'),
-    setSums: db.prepare('UPDATE rounds SET sums = ?, sums_receipt = ?, reports = ? WHERE id = ?'),
-    appendLog: db.prepare(
-      'INSERT INTO sum_log (round_id, receipt, format, data) VALUES (?, ?, ?, ?)',
-    ),
-    clearLog: db.prepare('DELETE FROM sum_log WHERE round_id = ?'),
-    toClosing: db.prepare(
+    setReports: prepare('UPDATE rounds SET reports = ? WHERE id = ?'),
+    setSums: prepare('UPDATE rounds SET sums = ?, sums_receipt = ?, reports = ? WHERE id = ?'),
+    appendLog: prepare('INSERT INTO sum_log (round_id, receipt, format, data) VALUES (?, ?, ?, ?)'),
+    clearLog: prepare('DELETE FROM sum_log WHERE round_id = ?'),
+    toClosing: prepare(
       `UPDATE rounds SET state = 'closing', closing_at = ?, close_reason = ? WHERE id = ? AND state = 'open'`,
     ),
-    toFailed: db.prepare(
+    toFailed: prepare(
       `UPDATE rounds SET state = 'failed', closed_at = ?, close_reason = ?, sums = NULL WHERE id = ? AND state = 'open'`,
     ),
-    toClosed: db.prepare(
+    toClosed: prepare(
       `UPDATE rounds SET state = 'closed', closed_at = ? WHERE id = ? AND state = 'closing'`,
     ),
-    findUpdate: db.prepare<
+    findUpdate: prepare<
       [number, string],
       { digest: string; receipt: number; ticket: string | null }
     >('SELECT digest, receipt, ticket FROM updates WHERE round_id = ? AND update_id = ?'),
-    sameValues: db.prepare<[number, string], { receipt: number }>(
+    sameValues: prepare<[number, string], { receipt: number }>(
       'SELECT receipt FROM updates WHERE round_id = ? AND values_digest = ?',
     ),
-    insertUpdate: db.prepare(
+    insertUpdate: prepare(
       'INSERT INTO updates (round_id, update_id, digest, receipt, received_at, values_digest, ticket) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    updates: db.prepare<[number], { update_id: string; digest: string; receipt: number }>(
+    updates: prepare<[number], { update_id: string; digest: string; receipt: number }>(
       'SELECT update_id, digest, receipt FROM updates WHERE round_id = ? ORDER BY receipt',
     ),
-    ticket: db.prepare<
-      [string],
-      { round_id: number; expires_at: number; update_id: string | null }
-    >('SELECT round_id, expires_at, update_id FROM tickets WHERE hash = ?'),
-    useTicket: db.prepare('UPDATE tickets SET update_id = ? WHERE hash = ?'),
-    networkTickets: db.prepare<[number, string], { n: number }>(
+    ticket: prepare<[string], { round_id: number; expires_at: number; update_id: string | null }>(
+      'SELECT round_id, expires_at, update_id FROM tickets WHERE hash = ?',
+    ),
+    useTicket: prepare('UPDATE tickets SET update_id = ? WHERE hash = ?'),
+    networkTickets: prepare<[number, string], { n: number }>(
       'SELECT COUNT(*) AS n FROM tickets WHERE round_id = ? AND network = ?',
     ),
-    insertTicket: db.prepare(
+    insertTicket: prepare(
       'INSERT INTO tickets (hash, round_id, network, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)',
     ),
-    forgetNetworks: db.prepare('UPDATE tickets SET network = NULL WHERE round_id = ?'),
+    forgetNetworks: prepare('UPDATE tickets SET network = NULL WHERE round_id = ?'),
   };
 }
 
