@@ -11,6 +11,15 @@
  * the manifest is stored publishes nothing, and the intake re-runs the closing round after a
  * restart; a crash after it is caught by the manifest's `federated.round`, so no round is ever
  * published (or its noise drawn and spent) twice.
+ *
+ * Crash tests only: with `LOCALREC_FEDERATED_PAUSE_AT=<stage>` in its environment the
+ * coordinator stops at that stage of publishing a round — writes `federated: paused at <stage>
+ * (round <id>)` on stderr and waits there until the process is killed — so that a test can
+ * kill -9 the server at a known point (test/unit/crash-federated.test.ts). The stages, in order
+ * ({@link PAUSE_STAGES}): `exported` (the next version's export written to the scratch folder,
+ * nothing stored), `blobs` (its first new blob stored, the others not), `manifest` (every blob
+ * stored, the manifest not), `current` (the manifest stored as the next version, not yet made
+ * current), `published` (the new version current, the round not yet marked closed).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +40,37 @@ import type { LocalTrainSpec } from '../../../models/federated/local-update.ts';
 import { roundSlices, sliceValues } from '../../../models/federated/parameter-set.ts';
 export { ledgerEpsilon, type LedgerEntry, type PrivacyLedger } from './privacy-ledger.ts';
 import { publishNextVersion, readBaseVersion, type BaseVersion } from './next-version.ts';
+
+/** Where `LOCALREC_FEDERATED_PAUSE_AT` can stop the coordinator (see the header). */
+export const PAUSE_STAGES = ['exported', 'blobs', 'manifest', 'current', 'published'] as const;
+export type PauseStage = (typeof PAUSE_STAGES)[number];
+
+/** The crash-test pause the environment asks for; one that never stops when it asks none. */
+function pauseFromEnv(): (stage: PauseStage, round: number) => Promise<void> {
+  const at = process.env['LOCALREC_FEDERATED_PAUSE_AT'];
+  if (at === undefined || at === '') return async () => undefined;
+  if (!(PAUSE_STAGES as readonly string[]).includes(at))
+    throw new LocalrecError(
+      'bad-input',
+      `LOCALREC_FEDERATED_PAUSE_AT must be one of ${PAUSE_STAGES.join(', ')}, got '${at}'`,
+    );
+  return async (stage, round) => {
+    if (stage !== at) return;
+    process.stderr.write(`federated: paused at ${stage} (round ${round})\n`);
+    await new Promise<never>(() => undefined);
+  };
+}
+
+/** `target` with some of its methods replaced (the others bound to it). */
+function withMethods<T extends object>(target: T, over: Partial<T>): T {
+  return new Proxy(target, {
+    get(t, k) {
+      if (k in over) return over[k as keyof T];
+      const v = Reflect.get(t, k) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
 
 /** How the coordinator aggregates and publishes. */
 export interface CoordinatorOptions {
@@ -75,6 +115,7 @@ export class FederatedCoordinator {
   private readonly o: CoordinatorOptions;
   private cached: BaseVersion | undefined;
   private lastExport: string | undefined;
+  private readonly pause = pauseFromEnv();
 
   constructor(o: CoordinatorOptions) {
     if (!(o.expectedClients >= 1) || !(o.minReports >= 1))
@@ -279,11 +320,12 @@ export class FederatedCoordinator {
     const epsilon = ledgerEpsilon(entries, this.o.delta);
     const workDir = join(this.o.workDir, `round-${r.id}`);
     const published = await publishNextVersion({
-      store: this.o.store,
+      store: this.stagedStore(r.id),
       key: this.o.key,
       base: b,
       step,
       workDir,
+      onExported: () => this.pause('exported', r.id),
       federated: {
         round: r.id,
         baseModelVersion: b.manifest.modelVersion,
@@ -311,6 +353,36 @@ export class FederatedCoordinator {
     (this.o.log ?? (() => undefined))(
       `round ${r.id}: ${received} reports, |Δ| ${Math.sqrt(dsq).toFixed(4)} → version ${published.version} (${published.modelVersion}), ε ${Number.isFinite(epsilon) ? epsilon.toFixed(3) : '∞'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
+    await this.pause('published', r.id);
+  }
+
+  /** The publication store as round `round`'s publication writes to it: its stages marked. */
+  private stagedStore(round: number): PublicationStore {
+    const { blobs, manifests } = this.o.store;
+    let stored = false;
+    return {
+      blobs: withMethods(blobs, {
+        put: async (bytes, expected) => {
+          const had = expected && (await blobs.stat(expected.sha256)) !== undefined;
+          const ref = await blobs.put(bytes, expected);
+          if (!had && !stored) {
+            stored = true;
+            await this.pause('blobs', round);
+          }
+          return ref;
+        },
+      }),
+      manifests: withMethods(manifests, {
+        putVersion: async (version, bytes) => {
+          await this.pause('manifest', round);
+          await manifests.putVersion(version, bytes);
+        },
+        setCurrent: async (version) => {
+          await this.pause('current', round);
+          await manifests.setCurrent(version);
+        },
+      }),
+    };
   }
 
   /**

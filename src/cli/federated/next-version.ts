@@ -105,6 +105,11 @@ export async function publishNextVersion(opts: {
   federated: FederatedRecord;
   /** Scratch folder (emptied first); the export is built here. */
   workDir: string;
+  /**
+   * Called once the export is written to the scratch folder, before its manifest is completed
+   * and anything goes to the store (the coordinator's crash-test pause, coordinator.ts).
+   */
+  onExported?: () => Promise<void>;
 }): Promise<PublishSummary & { manifest: Manifest }> {
   const { base, store } = opts;
   rmSync(opts.workDir, { recursive: true, force: true });
@@ -137,6 +142,7 @@ export async function publishNextVersion(opts: {
     shardItems: shardItemsOf(base.manifest),
     parameterSet: base.set,
   });
+  await opts.onExported?.();
   // The written manifest, completed: the other models carried over (their blobs copied in so
   // publishExport finds and checks them) and the round's record.
   const path = join(out, 'manifest.json');
