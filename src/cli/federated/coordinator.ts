@@ -164,13 +164,15 @@ export class FederatedCoordinator {
   }
 
   /**
-   * Opens a round on the current version unless one is open (returned as is) or the next round
-   * would spend past the budget (undefined, logged).
+   * Opens a round on the current version unless one is open (returned as is), one is still
+   * closing (undefined: its aggregation makes the next version, which the next round must
+   * train) or the next round would spend past the budget (undefined, logged).
    */
   async openRound(specMinReports?: number): Promise<Round | undefined> {
     const store = this.o.rounds.store;
     const open = await store.currentRound();
     if (open) return open;
+    if ((await store.listRounds()).some((r) => r.state === 'closing')) return undefined;
     const b = await this.base();
     if (this.o.epsilonBudget !== null) {
       const next = await this.nextEpsilon();

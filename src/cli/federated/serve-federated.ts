@@ -74,6 +74,10 @@ export async function federatedServing(
           app.log.error({ err: e }, 'could not open a federated round');
         }
       };
+      // A round a crash left closing is aggregated now (the intake's first tick came before
+      // the coordinator existed), so the first round opened trains its version.
+      await intake.tick();
+      if ((await intake.store.listRounds()).some((r) => r.state === 'closing')) await intake.tick();
       await open();
       const timer = setInterval(() => void open(), 5000);
       timer.unref();
