@@ -21,10 +21,10 @@
  * stored, the manifest not), `current` (the manifest stored as the next version, not yet made
  * current), `published` (the new version current, the round not yet marked closed).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
-import { parseManifest } from '../../core/manifest.ts';
+import { manifestBlobs, parseManifest } from '../../core/manifest.ts';
 import {
   createAggregator,
   createServerOptimizer,
@@ -33,6 +33,7 @@ import {
 } from '../../server/aggregation/index.ts';
 import { addRound, ledgerEpsilon, type PrivacyLedger } from './privacy-ledger.ts';
 import type { SigningKey } from '../../server/keys.ts';
+import { writeFileDurable } from '../../server/store/fs-durable.ts';
 import type { RoundService } from '../../server/rounds.ts';
 import type { PublicationStore } from '../../server/store/registry.ts';
 import type { Round, RoundStore } from '../../server/store/round-store.ts';
@@ -228,6 +229,7 @@ export class FederatedCoordinator {
     const done = (b.manifest.federated as { round?: number } | null)?.round;
     const log = this.o.log ?? (() => undefined);
     if (done !== undefined && done >= r.id) return;
+    if (await this.finishStored(b, r)) return;
     if (r.baseModelVersion !== b.manifest.modelVersion) {
       log(
         `round ${r.id} trained ${r.baseModelVersion}, not the current ${b.manifest.modelVersion}: not aggregated`,
@@ -257,6 +259,43 @@ export class FederatedCoordinator {
     if (agg.needs !== 'sum') throw new LocalrecError('internal', 'dp-fedavg reads sums');
     const { delta, report } = agg.aggregate({ round: layout, sum: sums.sums, count: sums.reports });
     await this.publish(b, r, delta, report.noiseMultiplier, report.received);
+  }
+
+  /**
+   * A crash between storing the next version's manifest and making it current leaves round
+   * `r`'s version stored, not current: it is made current now (its blobs went in before it),
+   * rather than the round aggregated — and its noise drawn — a second time. True when a version
+   * newer than the current one already names round `r` (or a later round): nothing to aggregate.
+   */
+  private async finishStored(b: BaseVersion, r: Round): Promise<boolean> {
+    const { manifests, blobs } = this.o.store;
+    const newer = (await manifests.listVersions()).filter((v) => v > (b.manifest.version ?? 0));
+    const latest = newer.at(-1);
+    for (const v of [...newer].reverse()) {
+      const bytes = await manifests.getVersion(v);
+      if (!bytes) continue;
+      const m = parseManifest(bytes);
+      const f = m.federated as { round?: number; baseModelVersion?: string } | null;
+      if (f?.round === undefined || f.round < r.id) continue;
+      const log = this.o.log ?? (() => undefined);
+      if (f.round !== r.id || f.baseModelVersion !== b.manifest.modelVersion || v !== latest) {
+        log(
+          `round ${r.id}: version ${v} (round ${f.round}, from ${f.baseModelVersion}) is stored, not current: not aggregated again`,
+        );
+        return true;
+      }
+      for (const ref of manifestBlobs(m))
+        if (!(await blobs.stat(ref.sha256)))
+          throw new LocalrecError(
+            'integrity',
+            `version ${v} of round ${r.id} is stored without its blob ${ref.sha256.slice(0, 12)}…; not made current`,
+          );
+      await manifests.setCurrent(v);
+      this.cached = undefined;
+      log(`round ${r.id}: version ${v} was stored, not made current before a restart: now current`);
+      return true;
+    }
+    return false;
   }
 
   /** Aggregates individual updates (fedsim's robust runs), then publishes as {@link onClosing}. */
@@ -322,7 +361,7 @@ export class FederatedCoordinator {
     const epsilon = ledgerEpsilon(entries, this.o.delta);
     const workDir = join(this.o.workDir, `round-${r.id}`);
     const published = await publishNextVersion({
-      store: this.stagedStore(r.id),
+      store: this.stagedStore(r.id, opt.saveState()),
       key: this.o.key,
       base: b,
       step,
@@ -346,10 +385,6 @@ export class FederatedCoordinator {
         } satisfies PrivacyLedger,
       },
     });
-    // The optimizer state belongs to the version just published.
-    const tagged = `${this.statePath()}.v${published.version}`;
-    writeFileSync(`${tagged}.tmp`, opt.saveState());
-    renameSync(`${tagged}.tmp`, tagged);
     this.lastExport = join(workDir, 'export');
     this.cached = undefined;
     (this.o.log ?? (() => undefined))(
@@ -358,8 +393,13 @@ export class FederatedCoordinator {
     await this.pause('published', r.id);
   }
 
-  /** The publication store as round `round`'s publication writes to it: its stages marked. */
-  private stagedStore(round: number): PublicationStore {
+  /**
+   * The publication store as round `round`'s publication writes to it: the server optimizer's
+   * state after the step is saved under the version number just before the manifest is stored
+   * as that version (so no version is ever current without its state; a crash before leaves a
+   * state file the retry overwrites), and the crash-test stages are marked.
+   */
+  private stagedStore(round: number, optimizerState: Uint8Array): PublicationStore {
     const { blobs, manifests } = this.o.store;
     let stored = false;
     return {
@@ -377,6 +417,7 @@ export class FederatedCoordinator {
       manifests: withMethods(manifests, {
         putVersion: async (version, bytes) => {
           await this.pause('manifest', round);
+          await writeFileDurable(`${this.statePath()}.v${version}`, optimizerState);
           await manifests.putVersion(version, bytes);
         },
         setCurrent: async (version) => {
@@ -396,7 +437,6 @@ export class FederatedCoordinator {
     const b = await this.base();
     const dir = join(this.o.workDir, `current-v${b.manifest.version ?? 0}`);
     mkdirSync(join(dir, 'blobs'), { recursive: true });
-    const { manifestBlobs } = await import('../../core/manifest.ts');
     for (const ref of manifestBlobs(b.manifest)) {
       const bytes = await this.o.store.blobs.get(ref.sha256);
       if (!bytes) throw new LocalrecError('not-found', `the store lacks blob ${ref.sha256}`);
