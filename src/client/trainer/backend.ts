@@ -29,7 +29,15 @@ async function useWasm(paths: TfWasmPaths, reason: string): Promise<TrainBackend
   // workers from its own factory's source text (`Function.toString()`), which a bundler's
   // minifying breaks — on such a page the worker dies with "e is not defined".
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  if (paths) wasm.setWasmPaths(paths as Record<string, string>);
+  // setWasmPaths() throws unless its map names all three builds; the threaded one is never
+  // fetched (multithreading is off above), and ./wasm-assets.ts ships no copy of it: point it at
+  // the SIMD file.
+  const simd = paths?.['tfjs-backend-wasm-simd.wasm'];
+  if (paths)
+    wasm.setWasmPaths({
+      ...(simd !== undefined && { 'tfjs-backend-wasm-threaded-simd.wasm': simd }),
+      ...paths,
+    });
   if (!(await tf.setBackend('wasm')))
     throw new LocalrecError(
       'device-unavailable',
