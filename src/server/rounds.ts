@@ -374,6 +374,8 @@ export function publicRound(round: Round, maxBytes: number) {
     deadline: new Date(round.deadline).toISOString(),
     deltaFormatVersion: 1,
     deltaBytes: maxBytes,
+    /** The server's privacy accounting for this round, or null when it keeps none (a hand-opened round). */
+    privacy: round.privacy ?? null,
     ticketsUrl: `/v1/rounds/${round.id}/tickets`,
     updatesUrl: `/v1/rounds/${round.id}/updates`,
   };

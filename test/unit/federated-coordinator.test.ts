@@ -22,6 +22,7 @@ import { Rng } from '../../src/core/random.ts';
 import { createServer } from '../../src/server/app.ts';
 import { generateKeyFiles, newSigningKey, type SigningKey } from '../../src/server/keys.ts';
 import { federatedServing } from '../../src/cli/federated/serve-federated.ts';
+import { ledgerEpsilon } from '../../src/cli/federated/privacy-ledger.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { RoundService } from '../../src/server/rounds.ts';
 import { MemoryRoundStore } from '../../src/server/store/memory-round-store.ts';
@@ -162,6 +163,15 @@ describe('FederatedCoordinator', () => {
     const r2 = (await l.coordinator.openRound(100))!;
     expect(r2.id).toBe(r1.id + 1);
     expect(r2.baseModelVersion).toBe(v2.modelVersion);
+    // Each round states what it is accounted at: the first spent nothing before it, the second
+    // starts from the first's ε and adds as much again (the same q and z).
+    expect(r1.privacy).toMatchObject({ epsilonSpent: 0, sampleRate: 1, noiseMultiplier: 1 });
+    expect(r1.privacy!.epsilonAfter).toBeCloseTo(fed.privacy.epsilon, 12);
+    expect(r2.privacy!.epsilonSpent).toBeCloseTo(fed.privacy.epsilon, 12);
+    expect(r2.privacy!.epsilonAfter).toBeCloseTo(
+      ledgerEpsilon([{ sampleRate: 1, noiseMultiplier: 1, rounds: 2 }], r2.privacy!.delta),
+      12,
+    );
     expect((await l.coordinator.status()).rounds).toBe(1);
     // Running the closing hook again (a restart after publishing) publishes nothing more.
     await l.coordinator.onClosing((await l.rounds.getRound(r1.id))!, l.rounds);
@@ -235,9 +245,20 @@ describe('FederatedCoordinator', () => {
     expect(summary.federated).toMatchObject({ rounds: 0, epsilon: 0, clipNorm: 10 });
     const res = await app.inject({ method: 'GET', url: '/v1/rounds/current' });
     expect(res.statusCode).toBe(200);
-    const round = res.json() as { baseModelVersion: string; clipNorm: number; slices: unknown[] };
+    const round = res.json() as {
+      baseModelVersion: string;
+      clipNorm: number;
+      slices: unknown[];
+      privacy: { epsilonSpent: number; epsilonAfter: number; delta: number; sampleRate: number };
+    };
     expect(round.baseModelVersion).toBe((await current(store)).modelVersion);
     expect(round.clipNorm).toBe(10);
+    // The round states the ε spent so far and after it, as `localrec dp-epsilon` computes it.
+    expect(round.privacy).toMatchObject({ epsilonSpent: 0, delta: 1e-6, sampleRate: 1 });
+    expect(round.privacy.epsilonAfter).toBeCloseTo(
+      ledgerEpsilon([{ sampleRate: 1, noiseMultiplier: 2, rounds: 1 }], 1e-6),
+      12,
+    );
     expect(round.slices.length).toBeGreaterThan(5);
     await app.close();
     await expect(

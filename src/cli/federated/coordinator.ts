@@ -16,7 +16,7 @@
  * coordinator stops at that stage of publishing a round — writes `federated: paused at <stage>
  * (round <id>)` on stderr and waits there until the process is killed — so that a test can
  * kill -9 the server at a known point (test/unit/crash-federated.test.ts). The stages, in order
- * ({@link PAUSE_STAGES}): `exported` (the next version's export written to the scratch folder,
+ (`PAUSE_STAGES` in ./staged-store.ts): `exported` (the next version's export written to the scratch folder,
  * nothing stored), `blobs` (its first new blob stored, the others not), `manifest` (every blob
  * stored, the manifest not), `current` (the manifest stored as the next version, not yet made
  * current), `published` (the new version current, the round not yet marked closed).
@@ -33,7 +33,6 @@ import {
 } from '../../server/aggregation/index.ts';
 import { addRound, ledgerEpsilon, type PrivacyLedger } from './privacy-ledger.ts';
 import type { SigningKey } from '../../server/keys.ts';
-import { writeFileDurable } from '../../server/store/fs-durable.ts';
 import type { RoundService } from '../../server/rounds.ts';
 import type { PublicationStore } from '../../server/store/registry.ts';
 import type { Round, RoundStore } from '../../server/store/round-store.ts';
@@ -41,37 +40,8 @@ import type { LocalTrainSpec } from '../../../models/federated/local-update.ts';
 import { roundSlices, sliceValues } from '../../../models/federated/parameter-set.ts';
 export { ledgerEpsilon, type LedgerEntry, type PrivacyLedger } from './privacy-ledger.ts';
 import { publishNextVersion, readBaseVersion, type BaseVersion } from './next-version.ts';
-
-/** Where `LOCALREC_FEDERATED_PAUSE_AT` can stop the coordinator (see the header). */
-export const PAUSE_STAGES = ['exported', 'blobs', 'manifest', 'current', 'published'] as const;
-export type PauseStage = (typeof PAUSE_STAGES)[number];
-
-/** The crash-test pause the environment asks for; one that never stops when it asks none. */
-function pauseFromEnv(): (stage: PauseStage, round: number) => Promise<void> {
-  const at = process.env['LOCALREC_FEDERATED_PAUSE_AT'];
-  if (at === undefined || at === '') return async () => undefined;
-  if (!(PAUSE_STAGES as readonly string[]).includes(at))
-    throw new LocalrecError(
-      'bad-input',
-      `LOCALREC_FEDERATED_PAUSE_AT must be one of ${PAUSE_STAGES.join(', ')}, got '${at}'`,
-    );
-  return async (stage, round) => {
-    if (stage !== at) return;
-    process.stderr.write(`federated: paused at ${stage} (round ${round})\n`);
-    await new Promise<never>(() => undefined);
-  };
-}
-
-/** `target` with some of its methods replaced (the others bound to it). */
-function withMethods<T extends object>(target: T, over: Partial<T>): T {
-  return new Proxy(target, {
-    get(t, k) {
-      if (k in over) return over[k as keyof T];
-      const v = Reflect.get(t, k) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
-}
+import { pauseFromEnv, stagedStore } from './staged-store.ts';
+export { PAUSE_STAGES, type PauseStage } from './staged-store.ts';
 
 /** How the coordinator aggregates and publishes. */
 export interface CoordinatorOptions {
@@ -175,8 +145,9 @@ export class FederatedCoordinator {
     if (open) return open;
     if ((await store.listRounds()).some((r) => r.state === 'closing')) return undefined;
     const b = await this.base();
+    const spent = await this.ledger();
+    const next = await this.nextEpsilon();
     if (this.o.epsilonBudget !== null) {
-      const next = await this.nextEpsilon();
       if (!(next <= this.o.epsilonBudget)) {
         this.o.log?.(
           `not opening a round: it would bring ε to ${next.toFixed(3)}, over the budget ${this.o.epsilonBudget} (δ ${this.o.delta})`,
@@ -191,6 +162,15 @@ export class FederatedCoordinator {
         clipNorm: this.o.clipNorm,
         minReports: specMinReports ?? this.o.minReports,
         deadline: Date.now() + this.o.roundSeconds * 1000,
+        privacy: {
+          accounting: 'rdp-subsampled-gaussian',
+          delta: this.o.delta,
+          epsilonSpent: spent.epsilon,
+          epsilonAfter: Number.isFinite(next) ? next : null,
+          noiseMultiplier: this.o.noiseMultiplier,
+          sampleRate: this.o.sampleRate,
+          expectedClients: this.o.expectedClients,
+        },
       },
       Date.now(),
     );
@@ -361,7 +341,12 @@ export class FederatedCoordinator {
     const epsilon = ledgerEpsilon(entries, this.o.delta);
     const workDir = join(this.o.workDir, `round-${r.id}`);
     const published = await publishNextVersion({
-      store: this.stagedStore(r.id, opt.saveState()),
+      store: stagedStore(this.o.store, {
+        round: r.id,
+        optimizerState: opt.saveState(),
+        statePath: `${this.statePath()}.v`,
+        pause: this.pause,
+      }),
       key: this.o.key,
       base: b,
       step,
@@ -391,41 +376,6 @@ export class FederatedCoordinator {
       `round ${r.id}: ${received} reports, |Δ| ${Math.sqrt(dsq).toFixed(4)} → version ${published.version} (${published.modelVersion}), ε ${Number.isFinite(epsilon) ? epsilon.toFixed(3) : '∞'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     await this.pause('published', r.id);
-  }
-
-  /**
-   * The publication store as round `round`'s publication writes to it: the server optimizer's
-   * state after the step is saved under the version number just before the manifest is stored
-   * as that version (so no version is ever current without its state; a crash before leaves a
-   * state file the retry overwrites), and the crash-test stages are marked.
-   */
-  private stagedStore(round: number, optimizerState: Uint8Array): PublicationStore {
-    const { blobs, manifests } = this.o.store;
-    let stored = false;
-    return {
-      blobs: withMethods(blobs, {
-        put: async (bytes, expected) => {
-          const had = expected && (await blobs.stat(expected.sha256)) !== undefined;
-          const ref = await blobs.put(bytes, expected);
-          if (!had && !stored) {
-            stored = true;
-            await this.pause('blobs', round);
-          }
-          return ref;
-        },
-      }),
-      manifests: withMethods(manifests, {
-        putVersion: async (version, bytes) => {
-          await this.pause('manifest', round);
-          await writeFileDurable(`${this.statePath()}.v${version}`, optimizerState);
-          await manifests.putVersion(version, bytes);
-        },
-        setCurrent: async (version) => {
-          await this.pause('current', round);
-          await manifests.setCurrent(version);
-        },
-      }),
-    };
   }
 
   /**

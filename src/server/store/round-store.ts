@@ -40,6 +40,28 @@ export interface RoundSpec {
   minReports: number;
   /** The round closes at this time (epoch ms). */
   deadline: number;
+  /**
+   * The privacy accounting the server that opened the round applies to it (`localrec serve
+   * --federated`); absent for a round an owner opened by hand, which nothing accounts for.
+   */
+  privacy?: RoundPrivacy;
+}
+
+/** What a round states of its differential privacy (shown in `GET /v1/rounds/current`). */
+export interface RoundPrivacy {
+  accounting: 'rdp-subsampled-gaussian';
+  /** The δ every ε here is stated at. */
+  delta: number;
+  /** ε of the rounds the base version learned from; null when one ran without noise (no bound). */
+  epsilonSpent: number | null;
+  /** ε once this round is aggregated too; null when it adds no noise (no bound). */
+  epsilonAfter: number | null;
+  /** z: the round's central noise has standard deviation z·C/n per coordinate. */
+  noiseMultiplier: number;
+  /** q the accountant uses (1: the server does not sample who takes part). */
+  sampleRate: number;
+  /** n, the fixed denominator of the round's mean. */
+  expectedClients: number;
 }
 
 /** A round as stored. */
