@@ -15,7 +15,11 @@ import * as tf from '@tensorflow/tfjs';
 import { makeScorer, trainSasrec, type TrainResult } from '../../models/sasrec/train.ts';
 import { usersByTrainLength } from '../../models/training/examples.ts';
 import { evaluateRanking } from '../core/metrics.ts';
-import { bakedConfig, itemFeatureMatrix } from '../../models/sasrec/item-features.ts';
+import {
+  bakedConfig,
+  itemFeatureMatrix,
+  type ItemFeatureMatrix,
+} from '../../models/sasrec/item-features.ts';
 import { buildItemFeatures } from '../../models/training/item-features.ts';
 import { splitDataset } from './data.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
@@ -124,15 +128,24 @@ export function catalogFor(ds: Dataset, split: SplitData) {
   });
 }
 
+/** What {@link runTrain} trains each model on: the split, the item features and the configs. */
+export interface TrainingSetup {
+  /** The whole split (every user); `split` is the part that trains (see `trainUsers`). */
+  whole: SplitData;
+  split: SplitData;
+  features: ItemFeatureMatrix | undefined;
+  config: SasrecConfig;
+  tc: TrainConfig;
+}
+
 /**
- * Splits the dataset, trains SASRec with progress on stderr, writes `sasrec.ckpt` (best
- * validation epoch, item ids in meta) and `catalog.json` into `out`.
+ * The split, item features and configs `localrec train` uses for these options (defaults
+ * filled in); scripts/bench-train.mjs times training on exactly these.
  */
-export async function runTrain(
+export function prepareTraining(
   ds: Dataset,
-  opts: TrainRunOptions,
-): Promise<{ summary: TrainSummary; split: SplitData }> {
-  await initTf();
+  opts: Pick<TrainRunOptions, 'model' | 'train' | 'itemFeatures' | 'trainUsers'>,
+): TrainingSetup {
   const whole = splitDataset(ds);
   const split = opts.trainUsers
     ? { ...whole, users: whole.users.filter((u, i) => opts.trainUsers!(u, i)) }
@@ -147,9 +160,22 @@ export async function runTrain(
     numItems: split.numItems,
     ...(features && { itemFeatures: features.cols }),
   };
+  const tc: TrainConfig = { ...defaultTrainConfig, ...opts.train };
+  return { whole, split, features, config, tc };
+}
+
+/**
+ * Splits the dataset, trains SASRec with progress on stderr, writes `sasrec.ckpt` (best
+ * validation epoch, item ids in meta) and `catalog.json` into `out`.
+ */
+export async function runTrain(
+  ds: Dataset,
+  opts: TrainRunOptions,
+): Promise<{ summary: TrainSummary; split: SplitData }> {
+  await initTf();
+  const { whole, split, features, config, tc } = prepareTraining(ds, opts);
   // What the checkpoint holds: item features, when trained with, are baked into item_emb.
   const saved = bakedConfig(config);
-  const tc: TrainConfig = { ...defaultTrainConfig, ...opts.train };
   const progress = new ProgressLine();
   const say = (s: string) => (opts.quiet ? undefined : progress.log(s));
   say(
