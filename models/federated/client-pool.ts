@@ -20,6 +20,20 @@ export interface ClientJob {
   sequence: Int32Array;
   spec: LocalTrainSpec;
   seed: number;
+  /**
+   * Also do the rest of the client's part on the thread: privatize the change for this round
+   * (clip, stochastic int8 rounding from `Rng(seed)`) and encode it, as a browser does before
+   * it posts.
+   */
+  privatize?: PrivatizeJob;
+}
+
+/** The round a privatized job's delta is for, and the seed of its rounding. */
+export interface PrivatizeJob {
+  roundId: number;
+  baseVersion: string;
+  clipNorm: number;
+  seed: number;
 }
 
 /** The base weights of a round, sent to every thread once. */
@@ -37,7 +51,17 @@ export interface ClientResult {
   id: number;
   /** The change per slice, or null for a sequence too short to train on. */
   slices: Float32Array[] | null;
+  /** With `privatize`: the encoded delta (the body a browser posts) instead of the change. */
+  body?: Uint8Array;
+  /** With `privatize`: the change's L2 norm before clipping. */
+  normBeforeClip?: number;
   error?: string;
+}
+
+/** A privatized client's result: the body it posts and its norm before clipping. */
+export interface PrivatizedResult {
+  body: Uint8Array;
+  normBeforeClip: number;
 }
 
 export class ClientPool {
@@ -95,7 +119,33 @@ export class ClientPool {
     jobs: { sequence: Int32Array; seed: number }[],
     spec: LocalTrainSpec,
   ): Promise<(Float32Array[] | null)[]> {
-    const out: (Float32Array[] | null)[] = new Array(jobs.length).fill(null);
+    const results = await this.dispatch(config, jobs, spec);
+    return results.map((r) => r.slices);
+  }
+
+  /**
+   * As {@link run}, and each client also privatizes and encodes its change on its thread
+   * (src/core/privacy/privatize.ts, src/core/delta.ts: what the browser's trainer does before
+   * it posts), so the clipping and rounding of a round run on every core. Resolves with each
+   * client's body, or null for a sequence too short to train on.
+   */
+  async runPrivatized(
+    config: SasrecConfig,
+    jobs: { sequence: Int32Array; seed: number; privatize: PrivatizeJob }[],
+    spec: LocalTrainSpec,
+  ): Promise<(PrivatizedResult | null)[]> {
+    const results = await this.dispatch(config, jobs, spec);
+    return results.map((r) =>
+      r.body ? { body: r.body, normBeforeClip: r.normBeforeClip ?? NaN } : null,
+    );
+  }
+
+  private async dispatch(
+    config: SasrecConfig,
+    jobs: { sequence: Int32Array; seed: number; privatize?: PrivatizeJob }[],
+    spec: LocalTrainSpec,
+  ): Promise<ClientResult[]> {
+    const out: ClientResult[] = new Array(jobs.length);
     let next = 0;
     const lane = async (w: Worker) => {
       while (next < jobs.length) {
@@ -107,7 +157,7 @@ export class ClientPool {
           w.postMessage(job);
         });
         if (r.error) throw new LocalrecError('internal', `simulated client failed: ${r.error}`);
-        out[i] = r.slices;
+        out[i] = r;
       }
     };
     await Promise.all(this.workers.map(lane));

@@ -5,6 +5,9 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { encodeDelta } from '../../src/core/delta.ts';
+import { privatizeDelta } from '../../src/core/privacy/privatize.ts';
+import { Rng } from '../../src/core/random.ts';
 import type { WeightArrays } from '../weights.ts';
 import type { ClientJob, ClientResult, PoolMessage } from './client-pool.ts';
 import { localUpdate } from './local-update.ts';
@@ -31,6 +34,21 @@ parentPort!.on('message', async (m: PoolMessage) => {
       job.spec,
       job.seed,
     );
+    if (job.privatize && up) {
+      const p = job.privatize;
+      const rng = new Rng(p.seed);
+      const { delta, normBeforeClip } = privatizeDelta({
+        roundId: p.roundId,
+        baseVersion: p.baseVersion,
+        clipNorm: p.clipNorm,
+        slices: up.slices,
+        random: () => rng.next(),
+      });
+      const body = encodeDelta(delta);
+      const reply: ClientResult = { id: job.id, slices: null, body, normBeforeClip };
+      parentPort!.postMessage(reply, [body.buffer as ArrayBuffer]);
+      return;
+    }
     const reply: ClientResult = { id: job.id, slices: up?.slices ?? null };
     parentPort!.postMessage(reply, up ? up.slices.map((s) => s.buffer as ArrayBuffer) : []);
   } catch (e) {
