@@ -26,3 +26,21 @@ export function poissonSample(users: number, q: number, seed: number, round: num
   for (let u = 0; u < users; u++) if (q === 1 || rng.next() < q) out.push(u);
   return out;
 }
+
+/**
+ * The attackers of one round (the poisoning run): `share` of the round's clients, rounded to the
+ * nearest count, drawn without replacement from an Rng per (seed, round) apart from the
+ * sampling's. Returns positions in `clients`.
+ */
+export function roundAttackers(
+  clients: number,
+  share: number,
+  seed: number,
+  round: number,
+): Set<number> {
+  if (!(share >= 0 && share < 1))
+    throw new LocalrecError('bad-input', `attacker share must be in [0, 1), got ${share}`);
+  const order = Array.from({ length: clients }, (_, i) => i);
+  new Rng((seed * 1_000_033 + round * 104_729 + 17) >>> 0).shuffle(order);
+  return new Set(order.slice(0, Math.round(share * clients)));
+}

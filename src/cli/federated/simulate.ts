@@ -9,11 +9,12 @@
  */
 import { join } from 'node:path';
 import { encodeDelta } from '../../core/delta.ts';
-import { LocalrecError } from '../../core/errors.ts';
+import { isLocalrecError, LocalrecError } from '../../core/errors.ts';
 import { evaluateRanking } from '../../core/metrics.ts';
 import { privatizeDelta, type Uniform } from '../../core/privacy/privatize.ts';
 import { Rng } from '../../core/random.ts';
 import type { SplitData } from '../../core/types.ts';
+import { ApiError } from '../../server/errors.ts';
 import { RoundService } from '../../server/rounds.ts';
 import { MemoryRoundStore } from '../../server/store/memory-round-store.ts';
 import type { Round, RoundStore } from '../../server/store/round-store.ts';
@@ -23,7 +24,8 @@ import type { LocalTrainSpec } from '../../../models/federated/local-update.ts';
 import { usersByTrainLength } from '../../../models/training/examples.ts';
 import { exportScorer } from '../evaluate-export.ts';
 import { FederatedCoordinator, type CoordinatorOptions } from './coordinator.ts';
-import { poissonSample } from './population.ts';
+import type { BaseVersion } from './next-version.ts';
+import { poissonSample, roundAttackers } from './population.ts';
 
 /** NDCG@10 (full ranking) of one published version. */
 export interface VersionScore {
@@ -42,17 +44,45 @@ export interface SimulationResult {
   clientsPerRound: number;
   seconds: number;
   epsilon: number;
+  /**
+   * Deltas the intake refused (its check threw, e.g. an all-zero delta from a user whose change
+   * rounded to nothing) or did not count (its outcome was not 'accepted'), by reason; those
+   * clients are left out of their round, as a browser whose post is refused would be.
+   */
+  refused: { total: number; reasons: Record<string, number> };
+  /** Attackers' deltas sent, over all rounds (the poisoning run). */
+  attackers: number;
+}
+
+/** The poisoning run's attackers: who they are each round and what they send. */
+export interface SimulatedAttack {
+  /** Share of each round's sampled clients that are attackers ({@link roundAttackers}). */
+  share: number;
+  /** The change every attacker of the round sends (one array per slice), from the round's base. */
+  craft: (base: BaseVersion, round: number) => Float32Array[];
 }
 
 /** Options of {@link simulate}. */
 export interface SimulateOptions {
   split: SplitData;
   store: PublicationStore;
+  /**
+   * The server side. Its `sampleRate` q is both the server's own Poisson sampling of who takes
+   * part in each round and what its privacy ledger records.
+   */
   coordinator: Omit<CoordinatorOptions, 'store' | 'rounds'>;
   rounds: number;
-  /** Poisson sampling rate: each user takes part in a round with this probability. */
-  sampleRate: number;
   localTrain: LocalTrainSpec;
+  /** The users the server samples from (indices into `split.users`); default all of them. */
+  population?: readonly number[];
+  /** The users every version is scored on (default all). */
+  evalUsers?: readonly number[];
+  /**
+   * Clients privatize and encode their change on their own thread (the client's whole part
+   * off the main thread) with rounding from a seed of their own; default false: the change comes
+   * back and is privatized here, drawing from the run's one stream (the ML-100K set-up).
+   */
+  clientPrivatize?: boolean;
   /** Evaluate every this many rounds (and after the last). */
   evalEvery: number;
   /** Stop starting rounds after this many seconds (0 = none). */
@@ -60,9 +90,8 @@ export interface SimulateOptions {
   seed: number;
   /** Threads running the clients (default 2). */
   threads?: number;
-  /** Clients whose delta is replaced by `attack(…)` (the poisoning run). */
-  attackers?: Set<number>;
-  attack?: (slices: Float32Array[], round: number) => Float32Array[];
+  /** Attackers among each round's clients (the poisoning run). */
+  attack?: SimulatedAttack;
   log?: (line: string) => void;
   /** Extra evaluation of each version (e.g. the poisoning target's rank). */
   onVersion?: (exportDir: string, round: number) => Promise<void>;
@@ -72,10 +101,12 @@ export interface SimulateOptions {
 export async function scoreExport(
   dir: string,
   split: SplitData,
+  only?: readonly number[],
 ): Promise<{ valid: number; test: number }> {
   const scorer = await exportScorer(dir);
   try {
-    const users = usersByTrainLength(split);
+    const keep = only && new Set(only);
+    const users = usersByTrainLength(split).filter((u) => !keep || keep.has(u));
     const valid = await evaluateRanking(split, 'valid', scorer.score, { users });
     const test = await evaluateRanking(split, 'test', scorer.score, { users });
     return { valid: valid.full.ndcg10, test: test.full.ndcg10 };
@@ -111,7 +142,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
   const evaluate = async (round: number) => {
     const t = performance.now();
     const dir = await coordinator.currentExportDir();
-    const s = await scoreExport(dir, o.split);
+    const s = await scoreExport(dir, o.split, o.evalUsers);
     const status = await coordinator.status();
     history.push({
       round,
@@ -128,6 +159,9 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
   };
   let done = 0;
   let clients = 0;
+  let attackers = 0;
+  const refused: SimulationResult['refused'] = { total: 0, reasons: {} };
+  const population = o.population ?? o.split.users.map((_, i) => i);
   try {
     await evaluate(0);
     for (let round = 1; round <= o.rounds; round++) {
@@ -143,8 +177,16 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         break;
       }
       const base = await coordinator.base();
-      const who = poissonSample(o.split.users.length, o.sampleRate, o.seed, round);
+      // The server samples who takes part: every user of the population independently with
+      // probability q, the coordinator's sampleRate — the q its privacy ledger records for this
+      // round, so the amplification the accountant claims is the sampling that ran. The draw
+      // depends on (population size, q, seed, round) alone, never on a user's data.
+      const drawn = poissonSample(population.length, o.coordinator.sampleRate, o.seed, round);
+      const who = drawn.map((i) => population[i]!);
       clients += who.length;
+      const bad = o.attack
+        ? roundAttackers(who.length, o.attack.share, o.seed, round)
+        : new Set<number>();
       let accepted = 0;
       const updates: Float64Array[] = [];
       const norms: number[] = [];
@@ -155,28 +197,76 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         base.checkpoint.weights,
         base.set,
       );
-      // Seeds drawn in client order, so a client's change does not depend on the thread it ran on.
-      const jobs = who.map((u) => ({ sequence: o.split.users[u]!.train, seed: rng.seed() }));
-      const changes = await pool.run(base.checkpoint.config, jobs, o.localTrain);
-      for (const [k, u] of who.entries()) {
-        const change = changes[k];
-        if (!change) continue;
-        const up = { slices: change };
-        const slices = o.attackers?.has(u) && o.attack ? o.attack(up.slices, round) : up.slices;
-        const { delta, normBeforeClip } = privatizeDelta({
-          roundId: open.id,
-          baseVersion: open.baseModelVersion,
-          clipNorm: open.clipNorm,
-          slices,
-          random: uniform,
-        });
-        norms.push(normBeforeClip);
-        const { input } = await intake.check(open.id, encodeDelta(delta));
-        const outcome = await intake.submit(input);
-        if (outcome.status === 'accepted') {
-          accepted++;
-          if (robust) updates.push(input.values);
+      /** Posts one body through the intake's check and count; a refusal is counted, not fatal. */
+      const post = async (body: Uint8Array) => {
+        let outcome: string;
+        try {
+          const { input } = await intake.check(open.id, body);
+          const out = await intake.submit(input);
+          outcome = out.status;
+          if (out.status === 'accepted') {
+            accepted++;
+            if (robust) updates.push(input.values);
+            return;
+          }
+        } catch (e) {
+          if (!(isLocalrecError(e) || e instanceof ApiError)) throw e;
+          outcome = `${e.code}: ${e.message.replace(/\d[\d.e+-]*/g, '#')}`;
+          if ((refused.reasons[outcome] ?? 0) === 0)
+            log(`round ${round}: the intake refused a delta (${e.message}); counted, not fatal`);
         }
+        refused.total++;
+        refused.reasons[outcome] = (refused.reasons[outcome] ?? 0) + 1;
+      };
+      const honest = who.filter((_, k) => !bad.has(k));
+      if (o.clientPrivatize) {
+        // Seeds drawn in client order, so a client's delta does not depend on the thread it ran on.
+        const jobs = honest.map((u) => ({
+          sequence: o.split.users[u]!.train,
+          seed: rng.seed(),
+          privatize: {
+            roundId: open.id,
+            baseVersion: open.baseModelVersion,
+            clipNorm: open.clipNorm,
+            seed: rng.seed(),
+          },
+        }));
+        const results = await pool.runPrivatized(base.checkpoint.config, jobs, o.localTrain);
+        for (const r of results) {
+          if (!r) continue;
+          norms.push(r.normBeforeClip);
+          await post(r.body);
+        }
+      } else {
+        // Seeds drawn in client order, so a client's change does not depend on the thread it ran on.
+        const jobs = honest.map((u) => ({ sequence: o.split.users[u]!.train, seed: rng.seed() }));
+        const changes = await pool.run(base.checkpoint.config, jobs, o.localTrain);
+        for (const change of changes) {
+          if (!change) continue;
+          const { delta, normBeforeClip } = privatizeDelta({
+            roundId: open.id,
+            baseVersion: open.baseModelVersion,
+            clipNorm: open.clipNorm,
+            slices: change,
+            random: uniform,
+          });
+          norms.push(normBeforeClip);
+          await post(encodeDelta(delta));
+        }
+      }
+      if (bad.size > 0) {
+        const crafted = o.attack!.craft(base, round);
+        for (let k = 0; k < bad.size; k++) {
+          const { delta } = privatizeDelta({
+            roundId: open.id,
+            baseVersion: open.baseModelVersion,
+            clipNorm: open.clipNorm,
+            slices: crafted,
+            random: uniform,
+          });
+          await post(encodeDelta(delta));
+        }
+        attackers += bad.size;
       }
       await intake.closeRound(open.id);
       // closeRound can return while a tick that began before it is still running; the round is
@@ -189,7 +279,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
       if (robust && updates.length > 0) await coordinator.aggregateUpdates(open, updates);
       const secs = (performance.now() - tr) / 1000;
       log(
-        `round ${round}: ${accepted} of ${who.length} clients counted, ${secs.toFixed(1)} s (${((secs / Math.max(1, who.length)) * 1000).toFixed(0)} ms per client), update norms before clipping: median ${quantile(norms, 0.5).toFixed(3)}, p90 ${quantile(norms, 0.9).toFixed(3)}`,
+        `round ${round}: ${accepted} of ${who.length} clients counted${bad.size > 0 ? ` (${bad.size} attackers)` : ''}, ${secs.toFixed(1)} s (${((secs / Math.max(1, who.length)) * 1000).toFixed(0)} ms per client), update norms before clipping: median ${quantile(norms, 0.5).toFixed(3)}, p90 ${quantile(norms, 0.9).toFixed(3)}`,
       );
       done = round;
       if (round % o.evalEvery === 0 || round === o.rounds) await evaluate(round);
@@ -207,6 +297,8 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
     clientsPerRound: done > 0 ? Math.round(clients / done) : 0,
     seconds: Math.round((performance.now() - t0) / 100) / 10,
     epsilon: status.epsilon,
+    refused,
+    attackers,
   };
 }
 
