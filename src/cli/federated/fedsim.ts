@@ -9,14 +9,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
-import { evaluateRanking } from '../../core/metrics.ts';
 import type { Dataset, SplitData } from '../../core/types.ts';
 import { newSigningKey } from '../../server/keys.ts';
 import { publishExport } from '../../server/publish.ts';
 import { openPublicationStore } from '../../server/store/registry.ts';
 import type { LocalTrainSpec } from '../../../models/federated/local-update.ts';
 import { splitDataset } from '../data.ts';
-import { exportScorer } from '../evaluate-export.ts';
 import { exportModelDir } from '../export.ts';
 import { runTrain, CHECKPOINT_FILE, type TrainRunOptions } from '../train.ts';
 import type { CoordinatorOptions } from './coordinator.ts';
@@ -40,7 +38,7 @@ export interface SetupOptions {
 }
 
 /** Trains `dir` unless it holds a model trained with the same options; returns its export. */
-async function trainedExport(
+export async function trainedExport(
   ds: Dataset,
   dir: string,
   opts: Omit<TrainRunOptions, 'out' | 'dataSource' | 'quiet'> & { dataSource: string },
@@ -62,7 +60,7 @@ async function trainedExport(
 }
 
 /** Publishes a starting export into a fresh in-memory store with a fresh key, then simulates. */
-async function federate(
+export async function federate(
   startExport: string,
   split: SplitData,
   o: SetupOptions,
@@ -90,7 +88,6 @@ async function federate(
       log: o.log,
     },
     rounds: o.rounds,
-    sampleRate: o.sampleRate,
     localTrain: o.localTrain,
     evalEvery: o.evalEvery,
     maxSeconds: o.maxSeconds,
@@ -153,35 +150,6 @@ export async function runMl100k(
     history: res.history,
   };
 }
-
-/** Mean rank (0-based, full ranking, history excluded) of `item` over test users, and its HR@10. */
-async function itemStanding(exportDir: string, split: SplitData, item: number) {
-  const scorer = await exportScorer(exportDir);
-  let rankSum = 0;
-  let top10 = 0;
-  let n = 0;
-  try {
-    await evaluateRanking(split, 'test', async (inputs, at) => {
-      const out = await scorer.score(inputs, at);
-      out.forEach((s, k) => {
-        const seen = new Set(inputs[k]);
-        if (seen.has(item)) return;
-        let rank = 0;
-        const x = s[item]!;
-        for (let i = 1; i < s.length; i++) if (i !== item && !seen.has(i) && s[i]! > x) rank++;
-        rankSum += rank;
-        if (rank < 10) top10++;
-        n++;
-      });
-      return out;
-    });
-  } finally {
-    await scorer.release();
-  }
-  return { meanRank: rankSum / Math.max(1, n), top10Share: top10 / Math.max(1, n) };
-}
-
-export { itemStanding };
 
 /** Guards a set-up's input. */
 export function requireData(path: string, file: string): void {

@@ -21,10 +21,17 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'
 const esc = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
+/** One panel of the chart. */
+export interface PlotPanel {
+  title: string;
+  series: PlotSeries[];
+  references: PlotReference[];
+  /** The y axis's label (default test NDCG@10, full ranking). */
+  yLabel?: string;
+}
+
 /** An SVG line chart of `series` (and dashed `references`) in panels side by side. */
-export function lineChartSvg(
-  panels: { title: string; series: PlotSeries[]; references: PlotReference[] }[],
-): string {
+export function lineChartSvg(panels: PlotPanel[]): string {
   const W = 460;
   const H = 320;
   const m = { l: 58, r: 16, t: 34, b: 96 };
@@ -49,7 +56,7 @@ export function lineChartSvg(
       `<line x1="${X(0)}" y1="${Y(yMin)}" x2="${X(xMax)}" y2="${Y(yMin)}" stroke="#333"/>`,
       `<line x1="${X(0)}" y1="${Y(yMin)}" x2="${X(0)}" y2="${Y(yMax)}" stroke="#333"/>`,
       `<text x="${ox + W / 2}" y="${H - m.b + 32}" text-anchor="middle" font-size="12">federated rounds</text>`,
-      `<text x="${ox + 14}" y="${(m.t + H - m.b) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${ox + 14} ${(m.t + H - m.b) / 2})">test NDCG@10 (full)</text>`,
+      `<text x="${ox + 14}" y="${(m.t + H - m.b) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${ox + 14} ${(m.t + H - m.b) / 2})">${esc(p.yLabel ?? 'test NDCG@10 (full)')}</text>`,
     );
     for (let i = 0; i <= 4; i++) {
       const y = yMin + ((yMax - yMin) * i) / 4;
