@@ -364,6 +364,7 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
     let prevCount = 0;
     let timed = { steps: 0, seconds: 0, positions: 0 };
     let cpu0 = null;
+    let elu0 = null;
     let wall0 = 0;
     let peakRss = process.memoryUsage.rss();
     let stepsPerEpoch = 0;
@@ -391,12 +392,14 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
         );
         if (step === cfg.warmup) {
           cpu0 = process.cpuUsage();
+          elu0 = performance.eventLoopUtilization();
           wall0 = now;
         }
         return;
       }
       if (cpu0 === null) {
         cpu0 = process.cpuUsage();
+        elu0 = performance.eventLoopUtilization();
         wall0 = now - seconds * 1000;
       }
       timed.steps++;
@@ -409,6 +412,7 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
       if ((cfg.steps > 0 && timed.steps >= cfg.steps) || timed.seconds >= cfg.seconds) {
         const u = process.cpuUsage(cpu0);
         timed.cpuCoresBusy = (u.user + u.system) / 1000 / (now - wall0);
+        timed.mainThreadBusy = performance.eventLoopUtilization(elu0).utilization;
         throw new Stop();
       }
     };
@@ -455,7 +459,9 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
       warmupSteps: cfg.warmup,
       firstStepSeconds: firstStepSeconds === null ? null : r1(firstStepSeconds),
       setupSeconds: r1(setupSeconds),
+      // CPU time of all threads over the timed wall time; the main thread's share not waiting.
       cpuCoresBusy: r3(timed.cpuCoresBusy),
+      mainThreadBusy: r3(timed.mainThreadBusy),
       epochsDone: epochs,
       flops: {
         perPosition: Math.round(flopsPerPosition),
@@ -482,7 +488,7 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
     };
     say(
       `${run.positionsPerSecond} pos/s, ${run.secondsPerEpoch} s/epoch, ${run.gflops} GFLOP/s ` +
-        `(+${run.itemFeatureGflops} in the item-feature mix), ${run.cpuCoresBusy} cores busy, peak rss ${run.peakRssMb} MB`,
+        `(+${run.itemFeatureGflops} in the item-feature mix), ${run.cpuCoresBusy} cores busy (main thread ${run.mainThreadBusy}), peak rss ${run.peakRssMb} MB`,
     );
     process.stdout.write(`${JSON.stringify(run)}\n`);
     process.exit(0);
