@@ -11,7 +11,7 @@ import {
 } from '../tf-ops.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
 import { withItemFeatures } from './item-features.ts';
-import { forward, outputSides, type SasrecWeights } from './model.ts';
+import { forward, itemRows, outputSides, queryRows, type SasrecWeights } from './model.ts';
 
 /** How a slice of a batch is scored in training: the same on the main thread and in a gradient worker. */
 export interface SliceLossOptions {
@@ -67,7 +67,8 @@ export function sliceLoss(
  * Next-item training loss over every non-padding position.
  * inputs, targets: (batch, T) int32; targets[b, t] is the item after inputs[b, t] (0 = no target).
  * 'full' is softmax cross-entropy over the whole catalog (SASRec+); 'sampled' is cross-entropy
- * over the positive and `negatives` uniform items shared by the batch, accidental hits masked.
+ * over the positive and `negatives` uniform items shared by the batch, accidental hits masked,
+ * each item scored with the model's own score (see {@link sampledSoftmaxLoss}).
  * With `excludeSeen` (full loss), items already in the sequence up to each position are left
  * out of that position's softmax, the target excepted: the same rule the evaluation protocol
  * and the product's `excludeHistory` apply, so no capacity goes into pushing seen items down.
@@ -121,15 +122,41 @@ export function sasrecLoss(
   if (future && future.weight > 0)
     throw new LocalrecError('bad-input', 'future-window targets need the full softmax loss');
 
-  const k = loss.negatives;
+  return sampledSoftmaxLoss(c, w, h, labels, weights, drawNegatives(c, loss.negatives, rng));
+}
+
+/** The sampled loss's negatives: `k` item ids drawn uniformly from 1..numItems (with repeats). */
+export function drawNegatives(c: SasrecConfig, k: number, rng: Rng): Int32Array {
   const negIds = new Int32Array(k);
   for (let i = 0; i < k; i++) negIds[i] = 1 + rng.int(c.numItems);
+  return negIds;
+}
+
+/**
+ * Sampled softmax cross-entropy: each row of `h` (rows, dim) against its label and the
+ * negatives `negIds` shared by all rows, a negative equal to the row's label masked out.
+ * Items are scored as the full softmax, validation and the export score them (the model's
+ * {@link queryRows} · {@link itemRows}: cosine / temperature or dot products, plus the item
+ * bias where the config has one), on the gathered rows only.
+ * weights: (rows) loss weights (0 = padding), as in the full loss.
+ */
+export function sampledSoftmaxLoss(
+  c: SasrecConfig,
+  w: SasrecWeights,
+  h: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  weights: tf.Tensor1D,
+  negIds: Int32Array,
+): tf.Scalar {
+  const table = w['item_emb'] as tf.Tensor2D; // (numItems+1, dim)
+  const bias = c.itemBias ? (w['item_bias']?.reshape([-1, 1]) as tf.Tensor2D) : undefined;
   const negs = tf.tensor1d(negIds, 'int32');
-  const posEmb = lookup(table, labels); // (rows, dim)
-  const negEmb = lookup(table, negs); // (k, dim)
-  const posLogit = tf.sum(tf.mul(h, posEmb), 1, true); // (rows, 1)
+  const q = queryRows(c, h); // (rows, dim [+1])
+  const pos = itemRows(c, lookup(table, labels), bias && lookup(bias, labels)); // (rows, dim [+1])
+  const neg = itemRows(c, lookup(table, negs), bias && lookup(bias, negs)); // (k, dim [+1])
+  const posLogit = tf.sum(tf.mul(q, pos), 1, true); // (rows, 1)
   const hits = tf.cast(tf.equal(labels.expandDims(1), negs.expandDims(0)), 'float32'); // (rows, k)
-  const negLogits = tf.add(matMul(h, negEmb, false, true), tf.mul(hits, MASK_VALUE)); // (rows, k)
+  const negLogits = tf.add(matMul(q, neg, false, true), tf.mul(hits, MASK_VALUE)); // (rows, k)
   const logits = tf.concat([posLogit, negLogits], 1) as tf.Tensor2D; // (rows, 1 + k)
   return softmaxCrossEntropy(logits, tf.zeros([labels.shape[0]], 'int32') as tf.Tensor1D, weights);
 }

@@ -249,15 +249,26 @@ export function outputSides(
   table: tf.Tensor2D,
   bias?: tf.Tensor,
 ): [tf.Tensor2D, tf.Tensor2D] {
+  return [queryRows(c, h), itemRows(c, table, bias)];
+}
+
+/** The query side of {@link outputSides}: h, or h / (|h| · temperature); [q, 1] with an item bias. */
+export function queryRows(c: SasrecConfig, h: tf.Tensor2D): tf.Tensor2D {
   const t = c.cosineTemperature ?? 0;
-  let [q, items] =
-    t > 0 ? [tf.div(l2Normalize(h), t) as tf.Tensor2D, l2Normalize(table)] : [h, table];
-  if (c.itemBias) {
-    if (!bias) throw new LocalrecError('bad-format', 'SASRec weights lack item_bias');
-    q = tf.concat([q, tf.ones([q.shape[0], 1])], 1) as tf.Tensor2D;
-    items = tf.concat([items, bias.reshape([-1, 1])], 1) as tf.Tensor2D;
-  }
-  return [q, items];
+  const q = t > 0 ? (tf.div(l2Normalize(h), t) as tf.Tensor2D) : h;
+  return c.itemBias ? (tf.concat([q, tf.ones([q.shape[0], 1])], 1) as tf.Tensor2D) : q;
+}
+
+/**
+ * The item side of {@link outputSides} for some rows of the item table (the whole table, or the
+ * rows a sampled loss gathered) and their biases (one per row, any shape of that size): the
+ * rows, or the rows at unit norm for a cosine model; [e, b] with an item bias.
+ */
+export function itemRows(c: SasrecConfig, rows: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor2D {
+  const items = (c.cosineTemperature ?? 0) > 0 ? l2Normalize(rows) : rows;
+  if (!c.itemBias) return items;
+  if (!bias) throw new LocalrecError('bad-format', 'SASRec weights lack item_bias');
+  return tf.concat([items, bias.reshape([-1, 1])], 1) as tf.Tensor2D;
 }
 
 /**
