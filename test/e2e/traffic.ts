@@ -44,6 +44,27 @@ function origin(r: Request): string {
   }
 }
 
+/**
+ * How long to wait for what Playwright learns of a request after it was sent (all its headers, a
+ * ticket answer). A request cut off by the end of its worker — the trainer's worker is
+ * terminated when a page call interrupts it, possibly while its script is still loading — never
+ * gets a response, and Playwright's `allHeaders()` and `response()` for it never settle.
+ */
+const REQUEST_DETAILS_MS = 5_000;
+
+/** `p`, or `fallback()` if it has not settled within REQUEST_DETAILS_MS. */
+async function orAfterAWhile<T>(p: Promise<T>, fallback: () => T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((ok) => {
+    timer = setTimeout(() => ok(fallback()), REQUEST_DETAILS_MS);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts recording a context's traffic (call before the first page opens). */
 export function recordTraffic(context: BrowserContext): Traffic {
   const requests: SentRequest[] = [];
@@ -53,17 +74,21 @@ export function recordTraffic(context: BrowserContext): Traffic {
     const p = (async () => {
       let headers: Record<string, string>;
       try {
-        headers = await r.allHeaders();
+        // Cut off (no answer in a while): the headers it was sent with, as far as known.
+        headers = await orAfterAWhile(r.allHeaders(), () => r.headers());
       } catch {
         headers = r.headers();
       }
       const ticketRequest =
         r.method() === 'POST' && TICKET_PATH.test(URL.parse(r.url())?.pathname ?? '');
       const responseBody = ticketRequest
-        ? await r
-            .response()
-            .then((res) => res?.body() ?? null)
-            .catch(() => null)
+        ? await orAfterAWhile(
+            r
+              .response()
+              .then((res) => res?.body() ?? null)
+              .catch(() => null),
+            () => null,
+          )
         : undefined;
       requests.push({
         method: r.method(),
