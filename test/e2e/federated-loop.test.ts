@@ -104,10 +104,20 @@ afterAll(async () => {
   await app?.close();
 });
 
+/** `promise`, or a failure naming `what` after `ms` (a hang then says where it hung). */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 async function admin(path: string, method = 'GET') {
   const res = await fetch(`${serverUrl}/v1/admin${path}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN}` },
+    signal: AbortSignal.timeout(60_000),
   });
   expect(res.status, `${method} /v1/admin${path}`).toBe(200);
   return (await res.json()) as { id: number; state: string; reports: number };
@@ -171,12 +181,17 @@ async function contribute(v: Visitor, roundId: number): Promise<Contribution> {
     v.liked.map((i) => i.id),
   );
   // Idle for idleMs (5 s), it fine-tunes in its worker and the outbox posts the delta.
+  // (What the trainer says comes with it: a failure shows why nothing was sent.)
   await expect
-    .poll(async () => (await contributions(v.page)).map((c) => [c.roundId, c.status]), {
-      timeout: 120_000,
-      interval: 500,
-    })
-    .toEqual([[roundId, 'sent']]);
+    .poll(
+      async () => {
+        const { state, reason } = (await status(v.page)).federated;
+        const sent = (await contributions(v.page)).map((c) => [c.roundId, c.status]);
+        return { sent, trainer: `${state}: ${reason}` };
+      },
+      { timeout: 120_000, interval: 500 },
+    )
+    .toMatchObject({ sent: [[roundId, 'sent']] });
   return (await contributions(v.page))[0]!;
 }
 
@@ -263,7 +278,11 @@ it('two browsers fine-tune the shipped model for a round; the server publishes t
 
   // Both pages take the new version through the SDK's update path, and recommend with it.
   for (const v of visitors) {
-    const r = await v.page.evaluate(() => (window as unknown as Lr).localrec.refresh());
+    const r = await within(
+      60_000,
+      `refresh() in ${v.name}`,
+      v.page.evaluate(() => (window as unknown as Lr).localrec.refresh()),
+    );
     expect(r).toEqual({ changed: true, modelVersion: after.modelVersion });
     const s = await status(v.page);
     expect(s).toMatchObject({
