@@ -366,6 +366,29 @@ describe('the scheduler', () => {
     u.close();
   });
 
+  it('a visit tracked while the history is read is not missed: it trains once idle, not at the next check', async () => {
+    const f = fakes({ round });
+    const history = ['a'];
+    let t: FederatedTrainer | undefined = undefined;
+    const memory = f.deps.memory()!;
+    const racing = {
+      ...memory,
+      history: async () => {
+        const before = [...history];
+        // The visitor's next events land while the trainer awaits the read.
+        history.push('b', 'c');
+        t!.tracked();
+        return before;
+      },
+    } as typeof memory;
+    t = new FederatedTrainer({ ...f.deps, memory: () => racing });
+    t.start();
+    // roundCheckMs is 60 s: only the idle kick can start the second pass within the poll.
+    await expect.poll(() => f.jobs.length, { timeout: 5_000 }).toBe(1);
+    expect(f.jobs[0]).toMatchObject({ history: ['a', 'b', 'c'] });
+    t.close();
+  });
+
   it('off when the visitor’s choices forbid it, or the model has no trainable weights', async () => {
     const f = fakes({ round });
     const t = new FederatedTrainer({ ...f.deps, blocked: () => 'no consent here' });

@@ -92,6 +92,8 @@ export class FederatedTrainer {
   private readonly skipped = new Map<number, number>();
   /** The round the last pass found too little history for (null: none). */
   private shortOf: number | null = null;
+  /** Calls of {@link tracked} so far: a pass that read the history compares it afterwards. */
+  private tracks = 0;
   private readonly idleMs: number;
   private readonly checkMs: number;
 
@@ -118,6 +120,7 @@ export class FederatedTrainer {
 
   /** The visitor did something: when only history was missing, look again once idle. */
   tracked(): void {
+    this.tracks++;
     if (this.shortOf !== null) this.kick(this.idleMs);
   }
 
@@ -273,7 +276,11 @@ export class FederatedTrainer {
       return this.kick(Math.max(wait, 250));
     }
     const memory = this.o.memory();
+    const tracksBefore = this.tracks;
     const history = (await memory?.history({ limit: HISTORY_LIMIT })) ?? [];
+    // Too little history: look again at the next check, or once idle if the visitor did
+    // something since the history was read (tracked() saw no shortOf then and did not kick).
+    const retry = () => this.kick(this.tracks !== tracksBefore ? this.idleMs : this.checkMs);
     if (history.length < 2 || this.skipped.get(round.id) === history.length) {
       this.shortOf = round.id;
       this.set(
@@ -281,7 +288,7 @@ export class FederatedTrainer {
         `round ${round.id} is open, but there is too little history to learn from yet`,
         round,
       );
-      return this.kick(this.checkMs);
+      return retry();
     }
     await idleCallback();
     const trainable = await this.o.blob(plan.trainable);
@@ -320,7 +327,7 @@ export class FederatedTrainer {
         `round ${round.id} is open, but fewer than two items of the history are in the model`,
         round,
       );
-      return this.kick(this.checkMs);
+      return retry();
     }
     await this.queue(r, round, plan);
   }
