@@ -263,7 +263,7 @@ export const fedsimCommand: Command = {
         title: `Synthetic, ${r.users.toLocaleString('en')} users: with and without DP`,
         series: [
           {
-            label: `DP: ε ${r.epsilon === null ? '∞' : r.epsilon.toFixed(2)}, δ ${r.delta} (q ${r.sampleRate}, z ${r.noiseMultiplier})`,
+            label: `DP: ε ${r.epsilon === null ? '∞' : r.epsilon.toFixed(2)}, δ ${r.delta.toExponential(0)} (q ${r.sampleRate}, z ${r.noiseMultiplier})`,
             points: history.private.map((h) => ({ x: h.round, y: h.test })),
           },
           {
