@@ -47,7 +47,8 @@ export function lineChartSvg(panels: PlotPanel[]): string {
     let yMin = Math.min(...ys);
     let yMax = Math.max(...ys);
     const pad = (yMax - yMin) * 0.08 || 0.01;
-    yMin -= pad;
+    // Padding never takes the axis below zero for values that cannot be negative (shares).
+    yMin = Math.min(...ys) >= 0 ? Math.max(0, yMin - pad) : yMin - pad;
     yMax += pad;
     const X = (x: number) => ox + m.l + (x / xMax) * (W - m.l - m.r);
     const Y = (y: number) => m.t + (1 - (y - yMin) / (yMax - yMin)) * (H - m.t - m.b);
@@ -64,7 +65,8 @@ export function lineChartSvg(panels: PlotPanel[]): string {
         `<text x="${X(0) - 6}" y="${Y(y) + 4}" text-anchor="end" font-size="10">${y.toFixed(3)}</text>`,
         `<line x1="${X(0)}" y1="${Y(y)}" x2="${X(xMax)}" y2="${Y(y)}" stroke="#ddd"/>`,
       );
-      const x = (xMax * i) / 4;
+      // Whole rounds, placed where they are (not a rounded label at a fractional place).
+      const x = Math.round((xMax * i) / 4);
       parts.push(
         `<text x="${X(x)}" y="${H - m.b + 16}" text-anchor="middle" font-size="10">${Math.round(x)}</text>`,
       );
