@@ -23,6 +23,7 @@ import { prepareTraining } from '../src/cli/train.ts';
 import { Rng } from '../src/core/random.ts';
 import { generateSyntheticCatalog } from '../src/core/synthetic.ts';
 import { sliceLoss, seenMask } from '../models/sasrec/loss.ts';
+import { featureMix } from '../models/sasrec/item-features.ts';
 import { initWeights } from '../models/sasrec/model.ts';
 import { padBatch, toVariables } from '../models/tf-ops.ts';
 import { lengthBatches } from '../models/training/batches.ts';
@@ -62,7 +63,7 @@ const { split, features, config, tc } = prepareTraining(ds, flags);
 const rng = new Rng(tc.seed);
 const vars = toVariables(initWeights(config, rng.seed()));
 const varList = Object.values(vars);
-const F = features ? tf.tensor2d(features.data, [features.rows, features.cols]) : null;
+const F = features ? featureMix(features) : null;
 const optimizer = tf.train.adam(tc.learningRate, 0.9, 0.98);
 
 let t = performance.now();

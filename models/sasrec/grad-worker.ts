@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../../src/core/random.ts';
+import { featureMix, type FeatureMix } from './item-features.ts';
 import { sliceLoss, type SliceLossOptions } from './loss.ts';
 import type { SasrecWeights } from './model.ts';
 import type { GradRequest, GradResponse } from './parallel.ts';
@@ -14,14 +15,14 @@ import type { GradRequest, GradResponse } from './parallel.ts';
 await tf.setBackend('wasm');
 await tf.ready();
 
-/** The item feature matrix of this training run (sent once). */
-let F: tf.Tensor2D | null = null;
+/** The item feature matrix of this training run (sent once), as its nonzeros. */
+let F: FeatureMix | null = null;
 
 parentPort!.on('message', (m: GradRequest) => {
   try {
     if (m.itemFeatures) {
       F?.dispose();
-      F = tf.tensor2d(m.itemFeatures.data, [m.itemFeatures.rows, m.itemFeatures.cols]);
+      F = featureMix(m.itemFeatures);
     }
     const out = tf.tidy(() => {
       const xs = m.names.map((_, i) => tf.tensor(m.weights[i]!, m.shapes[i]!, 'float32'));

@@ -10,7 +10,7 @@ import {
   softmaxCrossEntropy,
 } from '../tf-ops.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
-import { withItemFeatures } from './item-features.ts';
+import { withItemFeatures, type FeatureMix } from './item-features.ts';
 import { forward, itemRows, outputSides, queryRows, type SasrecWeights } from './model.ts';
 
 /** How a slice of a batch is scored in training: the same on the main thread and in a gradient worker. */
@@ -18,8 +18,8 @@ export interface SliceLossOptions {
   loss: SasrecLoss;
   excludeSeen: boolean;
   perUser: boolean;
-  /** The item feature matrix, for a config with `itemFeatures` (else null). */
-  F: tf.Tensor2D | null;
+  /** The item feature matrix's nonzeros, for a config with `itemFeatures` (else null). */
+  F: FeatureMix | null;
   /** With item features: share of items whose id embedding is dropped for this step. */
   idDropout: number;
   /** Future-window targets: per example, k items per input position (models/training/examples.ts buildExamples). */

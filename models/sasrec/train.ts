@@ -17,6 +17,7 @@ import { sliceLoss, type SliceLossOptions } from './loss.ts';
 import {
   bakedConfig,
   checkFeatureMatrix,
+  featureMix,
   withItemFeatures,
   type ItemFeatureMatrix,
 } from './item-features.ts';
@@ -83,9 +84,7 @@ export async function trainSasrec(
 ): Promise<TrainResult> {
   const tc: TrainConfig = { ...defaultTrainConfig, ...config };
   checkFeatureMatrix(c, itemFeatures);
-  const F = c.itemFeatures
-    ? tf.tensor2d(itemFeatures!.data, [itemFeatures!.rows, itemFeatures!.cols])
-    : null;
+  const F = c.itemFeatures ? featureMix(itemFeatures!) : null;
   /** What evaluation and checkpoints see: a plain SASRec (item features baked into item_emb). */
   const plain = bakedConfig(c);
   const rng = new Rng(tc.seed);

@@ -5,7 +5,9 @@ import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import {
   bakedConfig,
   checkFeatureMatrix,
+  featureMix,
   itemFeatureMatrix,
+  mixFeatures,
   withItemFeatures,
 } from '../../models/sasrec/item-features.ts';
 import { initWeights, scoreAll } from '../../models/sasrec/model.ts';
@@ -73,14 +75,36 @@ describe('SASRec item features', () => {
     expect(() => checkFeatureMatrix(cfg(3, m.cols), undefined)).toThrow(/pass their matrix/);
   });
 
+  it('the sparse mix is bit-for-bit the dense F · item_feat, and its gradient Fᵀ · dy; F gets none', () => {
+    // A sparse F with rows of different fill, an empty row (padding) and repeated columns.
+    const rows = 40;
+    const cols = 9;
+    const data = new Float32Array(rows * cols);
+    for (let r = 1; r < rows; r++)
+      for (let c = 0; c < cols; c++)
+        if ((r * 7 + c * 3) % 5 < 2) data[r * cols + c] = 1 / (1 + ((r + c) % 4));
+    const m = { rows, cols, data };
+    const F = tf.tensor2d(data, [rows, cols]);
+    const mix = tf.randomNormal([cols, 16], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const dy = tf.randomNormal([rows, 16], 0, 1, 'float32', 6);
+    const sparse = featureMix(m);
+    expect(sparse.nnz).toBe(data.filter((x) => x !== 0).length);
+    expect(mixFeatures(sparse, mix).dataSync()).toEqual(tf.matMul(F, mix).dataSync());
+    const g = tf.grad((x) => tf.sum(tf.mul(mixFeatures(sparse, x as tf.Tensor2D), dy)))(mix);
+    expect(g.dataSync()).toEqual(tf.matMul(tf.transpose(F), dy).dataSync());
+    sparse.dispose();
+  });
+
   it('baking folds F · item_feat into item_emb, and the baked plain model scores the same', () => {
     const c = cfg(6, 3);
     const w = initWeights(c, 4);
-    const F = tf.tensor2d(
-      Float32Array.from({ length: 7 * 3 }, (_, k) => (k < 3 ? 0 : ((k * 7) % 5) / 5)),
-      [7, 3],
-    );
-    const baked = withItemFeatures(c, w, F);
+    const m = {
+      rows: 7,
+      cols: 3,
+      data: Float32Array.from({ length: 7 * 3 }, (_, k) => (k < 3 ? 0 : ((k * 7) % 5) / 5)),
+    };
+    const F = tf.tensor2d(m.data, [7, 3]);
+    const baked = withItemFeatures(c, w, featureMix(m));
     expect(baked['item_feat']).toBeUndefined();
     const want = tf.add(w['item_emb']!, tf.matMul(F, w['item_feat']!));
     expect(tf.max(tf.abs(tf.sub(baked['item_emb']!, want))).dataSync()[0]).toBeLessThan(1e-6);
