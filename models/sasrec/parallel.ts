@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
 import type { ItemFeatureMatrix } from './item-features.ts';
@@ -30,6 +31,17 @@ export interface GradResponse {
   /** One gradient per name, in request order. */
   grads?: Float32Array[];
   error?: string;
+}
+
+/**
+ * `a` itself when it is the whole of its own buffer (what tfjs-backend-wasm's dataSync returns: a
+ * fresh copy of the tensor's bytes), so that buffer can be transferred to another thread; else a
+ * copy (e.g. the cpu backend's dataSync, which is the tensor's own storage).
+ */
+export function ownedArray(a: Float32Array): Float32Array {
+  return tf.getBackend() === 'wasm' && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength
+    ? a
+    : a.slice();
 }
 
 /**
@@ -72,14 +84,23 @@ export class GradPool {
     return this.workers.length;
   }
 
-  compute(worker: number, req: Omit<GradRequest, 'id'>): Promise<GradResponse> {
+  /**
+   * One slice's gradients from worker `worker`. `transfer`: buffers of `req` (e.g. its weights,
+   * when no other worker gets them after this one) handed over instead of copied; the caller
+   * must not read them afterwards.
+   */
+  compute(
+    worker: number,
+    req: Omit<GradRequest, 'id'>,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<GradResponse> {
     const w = this.workers[worker];
     if (!w || this.closed)
       return Promise.reject(new LocalrecError('internal', `no gradient worker ${worker}`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage({ ...req, id } satisfies GradRequest);
+      w.postMessage({ ...req, id } satisfies GradRequest, transfer);
     });
   }
 

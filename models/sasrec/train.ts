@@ -21,7 +21,7 @@ import {
   withItemFeatures,
   type ItemFeatureMatrix,
 } from './item-features.ts';
-import { GradPool } from './parallel.ts';
+import { GradPool, ownedArray } from './parallel.ts';
 import { initWeights, scoreAll, type SasrecWeights } from './model.ts';
 
 /** Progress after every step. */
@@ -149,24 +149,30 @@ export async function trainSasrec(
       () => [],
     );
     batch.forEach((e, i) => parts[i % parts.length]!.push(e));
-    const weights = varList.map((v) => (v.dataSync() as Float32Array).slice());
-    const remote = parts.slice(1).map((part, i) =>
-      pool.compute(i, {
-        config: c,
-        names,
-        shapes,
-        weights,
-        inputs: part.map((e) => e.input),
-        targets: part.map((e) => e.target),
-        loss: tc.loss,
-        excludeSeen: tc.excludeSeen,
-        perUser: tc.perUserLoss,
-        idDropout: tc.idDropout,
-        // The feature matrix goes to each worker once; it keeps it for the rest of training.
-        ...(itemFeatures && !sentFeatures.has(i) && (sentFeatures.add(i), { itemFeatures })),
-        ...(window > 1 && { future: futureOf(part) }),
-        seed: rng.seed(),
-      }),
+    // One copy of the weights for all workers: structured-cloned to each, and handed over
+    // (transferred, not copied) to the last, after which this thread no longer needs it.
+    const weights = varList.map((v) => ownedArray(v.dataSync() as Float32Array));
+    const remote = parts.slice(1).map((part, i, rest) =>
+      pool.compute(
+        i,
+        {
+          config: c,
+          names,
+          shapes,
+          weights,
+          inputs: part.map((e) => e.input),
+          targets: part.map((e) => e.target),
+          loss: tc.loss,
+          excludeSeen: tc.excludeSeen,
+          perUser: tc.perUserLoss,
+          idDropout: tc.idDropout,
+          // The feature matrix goes to each worker once; it keeps it for the rest of training.
+          ...(itemFeatures && !sentFeatures.has(i) && (sentFeatures.add(i), { itemFeatures })),
+          ...(window > 1 && { future: futureOf(part) }),
+          seed: rng.seed(),
+        },
+        i === rest.length - 1 ? weights.map((a) => a.buffer as ArrayBuffer) : [],
+      ),
     );
     const local = optimizer.computeGradients(() => lossOf(parts[0]!), varList);
     const results = await Promise.all(remote);
