@@ -81,17 +81,43 @@ export function layerNorm(
  * Weighted mean softmax cross-entropy with integer labels and an analytic gradient,
  * so no gather/oneHot gradient is needed: d loss / d logits = (softmax - onehot) * w / sum(w).
  * logits: (rows, classes); labels: (rows) int32; weights: (rows) 0/1.
+ * `masked`: (n, 2) int32 [row, class] pairs, no pair twice, left out of their row's softmax:
+ * MASK_VALUE is added to those logits, as adding a dense mask of MASK_VALUE and 0 would.
+ *
+ * The same numbers as {@link softCrossEntropy} against one-hot targets (and a dense mask added
+ * to the logits), without any (rows, classes) tensor besides the logits' own: the label's
+ * log-probability is picked (a one-hot row's sum of products is exactly that term), the mask
+ * and the gradient's −1 at each label are written where they belong (x + 0 and x − 0 are x),
+ * and the op saves only the log-probabilities for its gradient.
  */
 export function softmaxCrossEntropy(
   logits: tf.Tensor2D,
   labels: tf.Tensor1D,
   weights: tf.Tensor1D,
+  masked?: tf.Tensor2D | null,
 ): tf.Scalar {
-  return softCrossEntropy(
-    logits,
-    tf.oneHot(labels, logits.shape[1]).toFloat() as tf.Tensor2D,
-    weights,
-  );
+  const rows = logits.shape[0];
+  const f = tf.customGrad((lg, save) => {
+    let l = lg as tf.Tensor2D;
+    if (masked && masked.shape[0] > 0)
+      l = tf.tensorScatterUpdate(l, masked, tf.add(tf.gatherND(l, masked), MASK_VALUE));
+    const logp = tf.logSoftmax(l);
+    const pick = tf.stack([tf.range(0, rows, 1, 'int32'), labels.toInt()], 1) as tf.Tensor2D;
+    const total = tf.maximum(tf.sum(weights), 1);
+    const perRow = tf.neg(tf.gatherND(logp, pick)); // (rows)
+    const value = tf.div(tf.sum(tf.mul(perRow, weights)), total) as tf.Scalar;
+    (save as tf.GradSaveFunc)([logp, pick, total, weights]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [lp, pk, tot, wts] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
+        const scale = tf.div(tf.mul(wts, dy), tot).expandDims(1); // (rows, 1)
+        const p = tf.exp(lp);
+        return tf.mul(tf.tensorScatterUpdate(p, pk, tf.sub(tf.gatherND(p, pk), 1)), scale);
+      },
+    };
+  });
+  return (f as (t: tf.Tensor) => tf.Tensor)(logits) as tf.Scalar;
 }
 
 /**

@@ -95,9 +95,7 @@ export function sasrecLoss(
     ? futureTargets(inputs, targets, future, c.numItems + 1, excludeSeen)
     : undefined;
   const seen =
-    loss.kind === 'full' && !fullFuture && excludeSeen
-      ? seenMask(inputs, targets, c.numItems + 1)
-      : undefined;
+    loss.kind === 'full' && !fullFuture && excludeSeen ? seenPairs(inputs, targets) : undefined;
   const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
   let weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
@@ -116,8 +114,7 @@ export function sasrecLoss(
       if (soft.mask) logits = tf.add(logits, soft.mask) as tf.Tensor2D;
       return softCrossEntropy(logits, soft.dist, weights);
     }
-    if (seen) logits = tf.add(logits, seen) as tf.Tensor2D;
-    return softmaxCrossEntropy(logits, labels, weights);
+    return softmaxCrossEntropy(logits, labels, weights, seen);
   }
   if (future && future.weight > 0)
     throw new LocalrecError('bad-input', 'future-window targets need the full softmax loss');
@@ -162,28 +159,59 @@ export function sampledSoftmaxLoss(
 }
 
 /**
- * Additive mask (rows = batch*T, classes): MASK_VALUE where the item occurs in the input
- * sequence at or before that position and is not that position's target; 0 elsewhere.
+ * The entries the full softmax leaves out, as (n, 2) int32 [row, item] pairs (row = b*T + t),
+ * each once: the items that occur in the input sequence at or before that position and are not
+ * that position's target (padding rows: none). {@link softmaxCrossEntropy} adds MASK_VALUE to
+ * exactly these logits, what adding {@link seenMask} does, without a (rows, classes) array.
  */
-export function seenMask(inputs: tf.Tensor2D, targets: tf.Tensor2D, classes: number): tf.Tensor2D {
+export function seenPairs(inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2D {
   const [batch, T] = inputs.shape;
   const ins = inputs.dataSync();
   const tgs = targets.dataSync();
-  const out = new Float32Array(batch * T * classes);
-  const seen = new Float32Array(classes); // running mask of the current sequence
+  let out = new Int32Array(1024);
+  let n = 0;
+  const items: number[] = []; // distinct items of the current sequence so far
+  const has = new Set<number>();
   for (let b = 0; b < batch; b++) {
-    seen.fill(0);
+    items.length = 0;
+    has.clear();
     for (let t = 0; t < T; t++) {
       const r = b * T + t;
       const item = ins[r]!;
       if (item === 0) continue; // padding row: no target, weight 0
-      seen[item] = MASK_VALUE;
-      const row = out.subarray(r * classes, (r + 1) * classes);
-      row.set(seen);
-      row[tgs[r]!] = 0;
+      if (!has.has(item)) {
+        has.add(item);
+        items.push(item);
+      }
+      const target = tgs[r]!;
+      if (2 * (n + items.length) > out.length) {
+        const grown = new Int32Array(Math.max(2 * out.length, 2 * (n + items.length)));
+        grown.set(out.subarray(0, 2 * n));
+        out = grown;
+      }
+      for (const s of items) {
+        if (s === target) continue;
+        out[2 * n] = r;
+        out[2 * n + 1] = s;
+        n++;
+      }
     }
   }
-  return tf.tensor2d(out, [batch * T, classes]);
+  return tf.tensor2d(out.subarray(0, 2 * n), [n, 2], 'int32');
+}
+
+/**
+ * Additive mask (rows = batch*T, classes): MASK_VALUE where the item occurs in the input
+ * sequence at or before that position and is not that position's target; 0 elsewhere (the
+ * dense form of {@link seenPairs}).
+ */
+export function seenMask(inputs: tf.Tensor2D, targets: tf.Tensor2D, classes: number): tf.Tensor2D {
+  const rows = inputs.shape[0] * inputs.shape[1];
+  return tf.tidy(() => {
+    const pairs = seenPairs(inputs, targets);
+    if (pairs.shape[0] === 0) return tf.zeros([rows, classes]) as tf.Tensor2D;
+    return tf.scatterND(pairs, tf.fill([pairs.shape[0]], MASK_VALUE), [rows, classes]);
+  });
 }
 
 /**

@@ -10,8 +10,10 @@ import { trainSasrec } from '../../models/sasrec/train.ts';
 import { exportSasrecEncoder } from '../../models/sasrec/export-onnx.ts';
 import {
   lookup,
+  MASK_VALUE,
   matMul,
   padBatch,
+  softCrossEntropy,
   softmaxCrossEntropy,
   weightsToArrays,
 } from '../../models/tf-ops.ts';
@@ -72,6 +74,26 @@ describe('tf-ops gradients (wasm backend)', () => {
     const ga = tf.grad((l) => softmaxCrossEntropy(l as tf.Tensor2D, labels, w))(logits);
     const gb = tf.grad((l) => ref(l))(logits);
     expect(maxAbsDiff(ga, gb)).toBeLessThan(1e-6);
+  });
+
+  it('softmaxCrossEntropy with masked pairs is bit-for-bit the one-hot soft loss over logits + a dense mask', () => {
+    // Labels picked, mask and gradient written in place: the same numbers as the dense forms.
+    const [rows, classes] = [6, 9];
+    const logits = tf.mul(tf.randomNormal([rows, classes], 0, 1, 'float32', 7), 5) as tf.Tensor2D;
+    const labels = tf.tensor1d([1, 2, 0, 8, 3, 3], 'int32');
+    const w = tf.tensor1d([1, 1, 0, 1, 1, 1]);
+    const pairs = [0, 4, 1, 1, 1, 7, 3, 0, 3, 2, 5, 8];
+    const masked = tf.tensor2d(pairs, [pairs.length / 2, 2], 'int32');
+    const dense = tf.scatterND(masked, tf.fill([pairs.length / 2], MASK_VALUE), [rows, classes]);
+    const oneHot = tf.oneHot(labels, classes).toFloat() as tf.Tensor2D;
+    const ref = (l: tf.Tensor) => softCrossEntropy(tf.add(l, dense) as tf.Tensor2D, oneHot, w);
+    const got = (l: tf.Tensor) => softmaxCrossEntropy(l as tf.Tensor2D, labels, w, masked);
+    expect(got(logits).dataSync()[0]).toBe(ref(logits).dataSync()[0]);
+    expect(tf.grad(got)(logits).dataSync()).toEqual(tf.grad(ref)(logits).dataSync());
+    // Unmasked, likewise.
+    const plain = (l: tf.Tensor) => softCrossEntropy(l as tf.Tensor2D, oneHot, w);
+    const g0 = tf.grad((l) => softmaxCrossEntropy(l as tf.Tensor2D, labels, w))(logits);
+    expect(g0.dataSync()).toEqual(tf.grad(plain)(logits).dataSync());
   });
 
   it('matMul with explicit transposes has the same value and gradients as tf.matMul', () => {
