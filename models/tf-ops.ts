@@ -4,14 +4,16 @@ import type { WeightArrays } from './weights.ts';
 /**
  * Row lookup `table[ids]` whose gradient is a `scatterND` into the table's shape.
  * tf.gather's own gradient needs UnsortedSegmentSum, which tfjs-backend-wasm lacks;
- * scatterND sums the updates of repeated ids, which is exactly the embedding gradient.
+ * scatterND sums the updates of repeated ids, which is exactly the embedding gradient. The rows
+ * are read with gatherND, not tf.gather: the same copy, and tfjs-backend-wasm's GatherV2 is
+ * ~10× slower (measured: 1,300 rows of a (25001, 64) table, 2.9 ms vs 0.2 ms).
  */
 export function lookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   const f = tf.customGrad((t, save) => {
     const tt = t as tf.Tensor2D;
     (save as tf.GradSaveFunc)([ids]);
     return {
-      value: tf.gather(tt, ids),
+      value: tf.gatherND(tt, ids.expandDims(1)),
       // dy: (ids.length, dim) -> (rows, dim)
       // Saved tensors outlive the forward tidy; captured ones would not.
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
