@@ -96,6 +96,7 @@ export function sasrecLoss(
     : undefined;
   const seen =
     loss.kind === 'full' && !fullFuture && excludeSeen ? seenPairs(inputs, targets) : undefined;
+  const labelIds = loss.kind === 'sampled' ? (targets.dataSync() as Int32Array) : undefined;
   const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
   let weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
@@ -119,7 +120,15 @@ export function sasrecLoss(
   if (future && future.weight > 0)
     throw new LocalrecError('bad-input', 'future-window targets need the full softmax loss');
 
-  return sampledSoftmaxLoss(c, w, h, labels, weights, drawNegatives(c, loss.negatives, rng));
+  return sampledSoftmaxLoss(
+    c,
+    w,
+    h,
+    labels,
+    weights,
+    drawNegatives(c, loss.negatives, rng),
+    labelIds,
+  );
 }
 
 /** The sampled loss's negatives: `k` item ids drawn uniformly from 1..numItems (with repeats). */
@@ -135,7 +144,8 @@ export function drawNegatives(c: SasrecConfig, k: number, rng: Rng): Int32Array 
  * Items are scored as the full softmax, validation and the export score them (the model's
  * {@link queryRows} · {@link itemRows}: cosine / temperature or dot products, plus the item
  * bias where the config has one), on the gathered rows only.
- * weights: (rows) loss weights (0 = padding), as in the full loss.
+ * weights: (rows) loss weights (0 = padding), as in the full loss. `labelIds`: the labels'
+ * values, where the caller has them on the CPU (else they are read from `labels`).
  */
 export function sampledSoftmaxLoss(
   c: SasrecConfig,
@@ -144,6 +154,7 @@ export function sampledSoftmaxLoss(
   labels: tf.Tensor1D,
   weights: tf.Tensor1D,
   negIds: Int32Array,
+  labelIds?: Int32Array,
 ): tf.Scalar {
   const table = w['item_emb'] as tf.Tensor2D; // (numItems+1, dim)
   const bias = c.itemBias ? (w['item_bias']?.reshape([-1, 1]) as tf.Tensor2D) : undefined;
@@ -152,10 +163,35 @@ export function sampledSoftmaxLoss(
   const pos = itemRows(c, lookup(table, labels), bias && lookup(bias, labels)); // (rows, dim [+1])
   const neg = itemRows(c, lookup(table, negs), bias && lookup(bias, negs)); // (k, dim [+1])
   const posLogit = tf.sum(tf.mul(q, pos), 1, true); // (rows, 1)
-  const hits = tf.cast(tf.equal(labels.expandDims(1), negs.expandDims(0)), 'float32'); // (rows, k)
-  const negLogits = tf.add(matMul(q, neg, false, true), tf.mul(hits, MASK_VALUE)); // (rows, k)
+  const negLogits = matMul(q, neg, false, true); // (rows, k)
   const logits = tf.concat([posLogit, negLogits], 1) as tf.Tensor2D; // (rows, 1 + k)
-  return softmaxCrossEntropy(logits, tf.zeros([labels.shape[0]], 'int32') as tf.Tensor1D, weights);
+  // Accidental hits (a negative equal to the row's label) are masked inside the loss: MASK_VALUE
+  // added to just those logits, the numbers a dense (rows, k) mask added to negLogits gives.
+  const hits = accidentalHits((labelIds ?? labels.dataSync()) as Int32Array, negIds);
+  return softmaxCrossEntropy(
+    logits,
+    tf.zeros([labels.shape[0]], 'int32') as tf.Tensor1D,
+    weights,
+    hits,
+  );
+}
+
+/**
+ * [row, 1 + j] for every negative j equal to row's label (label 0, padding, never matches: the
+ * negatives are 1..numItems): the sampled logits' entries that are masked, as (n, 2) int32.
+ */
+function accidentalHits(labels: Int32Array, negIds: Int32Array): tf.Tensor2D {
+  const where = new Map<number, number[]>();
+  negIds.forEach((id, j) => {
+    const js = where.get(id);
+    if (js) js.push(j);
+    else where.set(id, [j]);
+  });
+  const out: number[] = [];
+  labels.forEach((l, r) => {
+    for (const j of where.get(l) ?? []) out.push(r, 1 + j);
+  });
+  return tf.tensor2d(Int32Array.from(out), [out.length / 2, 2], 'int32');
 }
 
 /**

@@ -10,8 +10,14 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { drawNegatives, sampledSoftmaxLoss, sasrecLoss } from '../../models/sasrec/loss.ts';
-import { forward, initWeights, type SasrecWeights } from '../../models/sasrec/model.ts';
-import { padBatch } from '../../models/tf-ops.ts';
+import {
+  forward,
+  initWeights,
+  itemRows,
+  queryRows,
+  type SasrecWeights,
+} from '../../models/sasrec/model.ts';
+import { lookup, MASK_VALUE, matMul, padBatch, softCrossEntropy } from '../../models/tf-ops.ts';
 import { Rng } from '../../src/core/random.ts';
 
 beforeAll(async () => {
@@ -107,5 +113,37 @@ describe('sampled softmax over the whole catalog = full softmax', () => {
     const weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
     const direct = sampledSoftmaxLoss(c, w, h, labels, weights, drawNegatives(c, 12, new Rng(5)));
     expect(viaLoss.dataSync()[0]).toBe(direct.dataSync()[0]);
+  });
+
+  it('accidental hits are masked: bit-for-bit a dense MASK_VALUE mask added to the negatives', () => {
+    const c = { ...base, cosineTemperature: 0.07, itemBias: true };
+    const w = weightsFor(c);
+    const h = tf.randomNormal([6, c.dim], 0, 1, 'float32', 9) as tf.Tensor2D;
+    const labels = tf.tensor1d([3, 7, 0, 3, 40, 12], 'int32');
+    const weights = tf.tensor1d([1, 1, 0, 1, 1, 1]);
+    // Label 3 drawn twice, 7 and 40 once, 12 never.
+    const negIds = Int32Array.from([3, 5, 7, 3, 9, 40, 1]);
+    // The dense form the loss used before (issue #14): MASK_VALUE · [label = negative] added.
+    const dense = (hh: tf.Tensor2D) => {
+      const negs = tf.tensor1d(negIds, 'int32');
+      const bias = w['item_bias']!.reshape([-1, 1]) as tf.Tensor2D;
+      const q = queryRows(c, hh);
+      const table = w['item_emb'] as tf.Tensor2D;
+      const pos = itemRows(c, lookup(table, labels), lookup(bias, labels));
+      const neg = itemRows(c, lookup(table, negs), lookup(bias, negs));
+      const hits = tf.cast(tf.equal(labels.expandDims(1), negs.expandDims(0)), 'float32');
+      const negLogits = tf.add(matMul(q, neg, false, true), tf.mul(hits, MASK_VALUE));
+      const logits = tf.concat([tf.sum(tf.mul(q, pos), 1, true), negLogits], 1) as tf.Tensor2D;
+      const oneHot = tf.oneHot(tf.zeros([6], 'int32') as tf.Tensor1D, 1 + negIds.length);
+      return softCrossEntropy(logits, oneHot.toFloat() as tf.Tensor2D, weights);
+    };
+    const got = (hh: tf.Tensor) =>
+      sampledSoftmaxLoss(c, w, hh as tf.Tensor2D, labels, weights, negIds);
+    expect(got(h).dataSync()[0]).toBe(dense(h).dataSync()[0]);
+    expect(tf.grad(got)(h).dataSync()).toEqual(
+      tf
+        .grad((hh) => dense(hh as tf.Tensor2D))(h)
+        .dataSync(),
+    );
   });
 });
