@@ -61,21 +61,67 @@ export function itemFeatureMatrix(f: ItemFeatures): ItemFeatureMatrix {
 }
 
 /**
- * F's nonzeros as tensors, for {@link mixFeatures}: entry k is F[row_k, col_k] = value_k, in
- * row-major order (by row, then column), which is the order a dense matmul adds them in.
- * Tensors the caller owns (created outside any tidy): `dispose()` when training ends.
+ * out[to_k] += value_k · x[from_k] for k = 0, 1, … in order (a sparse product), with each
+ * distinct (from, value) product computed once: p = value_u · x[from_u] for the u distinct
+ * pairs, then out = scatterND(to, p[pick]). The same float products, added in the same order.
+ */
+interface ScaledSum {
+  /** (u, 1) int32 source row and (u, 1) float32 value of each distinct product. */
+  from: tf.Tensor2D;
+  value: tf.Tensor2D;
+  /** (nnz, 1) int32: the distinct product nonzero k adds, and the output row it adds it to. */
+  pick: tf.Tensor2D;
+  to: tf.Tensor2D;
+  /** Output rows. */
+  size: number;
+}
+
+function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: number): ScaledSum {
+  const bits = new Uint32Array(value.buffer, value.byteOffset, value.length);
+  const ids = new Map<string, number>();
+  const uFrom: number[] = [];
+  const uValue: number[] = [];
+  const pick = new Int32Array(from.length);
+  for (let k = 0; k < from.length; k++) {
+    const key = `${from[k]}:${bits[k]}`;
+    let u = ids.get(key);
+    if (u === undefined) {
+      u = uFrom.length;
+      ids.set(key, u);
+      uFrom.push(from[k]!);
+      uValue.push(value[k]!);
+    }
+    pick[k] = u;
+  }
+  return {
+    from: tf.tensor2d(Int32Array.from(uFrom), [uFrom.length, 1], 'int32'),
+    value: tf.tensor2d(Float32Array.from(uValue), [uValue.length, 1], 'float32'),
+    pick: tf.tensor2d(pick, [pick.length, 1], 'int32'),
+    to: tf.tensor2d(to, [to.length, 1], 'int32'),
+    size,
+  };
+}
+
+/** {@link ScaledSum} applied to the rows of x (n, dim): (size, dim). */
+function applyScaledSum(s: ScaledSum, x: tf.Tensor): tf.Tensor2D {
+  const products = tf.mul(tf.gatherND(x, s.from), s.value); // (u, dim)
+  return tf.scatterND(s.to, tf.gatherND(products, s.pick), [s.size, x.shape[1]!]) as tf.Tensor2D;
+}
+
+/**
+ * F's nonzeros, for {@link mixFeatures}: F · x and Fᵀ · y as {@link ScaledSum}s over them in
+ * row-major order (by row, then column), the order a dense matmul adds them in. Tensors the
+ * caller owns (created outside any tidy): `dispose()` when training ends.
  */
 export interface FeatureMix {
   rows: number;
   cols: number;
   /** Nonzeros of F. */
   nnz: number;
-  /** (nnz, 1) int32 row of each nonzero (gatherND / scatterND indices). */
-  rowIdx: tf.Tensor2D;
-  /** (nnz, 1) int32 column of each nonzero. */
-  colIdx: tf.Tensor2D;
-  /** (nnz, 1) float32 values. */
-  value: tf.Tensor2D;
+  /** F · x: row r of the result sums value · x[col] over row r's nonzeros. */
+  forward: ScaledSum;
+  /** Fᵀ · y: row c of the result sums value · y[row] over column c's nonzeros, by row. */
+  backward: ScaledSum;
   dispose(): void;
 }
 
@@ -95,12 +141,10 @@ export function featureMix(m: ItemFeatureMatrix): FeatureMix {
       col[k] = c;
       value[k++] = v;
     }
-  const t = {
-    rowIdx: tf.tensor2d(row, [nnz, 1], 'int32'),
-    colIdx: tf.tensor2d(col, [nnz, 1], 'int32'),
-    value: tf.tensor2d(value, [nnz, 1], 'float32'),
-  };
-  return { rows: m.rows, cols: m.cols, nnz, ...t, dispose: () => tf.dispose(Object.values(t)) };
+  const forward = scaledSum(col, row, value, m.rows);
+  const backward = scaledSum(row, col, value, m.cols);
+  const all = [forward, backward].flatMap((s) => [s.from, s.value, s.pick, s.to]);
+  return { rows: m.rows, cols: m.cols, nnz, forward, backward, dispose: () => tf.dispose(all) };
 }
 
 /**
@@ -108,18 +152,15 @@ export function featureMix(m: ItemFeatureMatrix): FeatureMix {
  * nonzeros times mix's rows, added in column order, the same products and the same order as
  * a dense matmul (zeros add nothing), so the values are those of matMul(F, mix). The gradient
  * goes to `mix` only (F is a constant): Fᵀ · dy, again over the nonzeros, in row order as the
- * dense Fᵀ · dy adds them. (gatherND, not tf.gather: tfjs-backend-wasm's GatherV2 takes ~40 ns
- * an element, ~130× its GatherNd, measured on (171k, 64) rows.)
+ * dense Fᵀ · dy adds them. Each distinct product is computed once (F's values are a few
+ * fractions 1/n: the forward multiplies a few hundred rows of mix, not one per nonzero).
+ * gatherND, not tf.gather: tfjs-backend-wasm's GatherV2 takes ~40 ns an element, ~130× its
+ * GatherNd, measured on (171k, 64) rows.
  */
 export function mixFeatures(F: FeatureMix, mix: tf.Tensor2D): tf.Tensor2D {
-  const dim = mix.shape[1];
   const f = tf.customGrad((m) => ({
-    value: tf.scatterND(F.rowIdx, tf.mul(tf.gatherND(m as tf.Tensor, F.colIdx), F.value), [
-      F.rows,
-      dim,
-    ]),
-    gradFunc: (dy: tf.Tensor) =>
-      tf.scatterND(F.colIdx, tf.mul(tf.gatherND(dy, F.rowIdx), F.value), [F.cols, dim]),
+    value: applyScaledSum(F.forward, m as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => applyScaledSum(F.backward, dy),
   }));
   return (f as (m: tf.Tensor) => tf.Tensor)(mix) as tf.Tensor2D;
 }
