@@ -11,14 +11,12 @@ import { num, type Command } from '../command.ts';
 import { runMl100k, requireData, type ServerSide } from '../federated/fedsim.ts';
 import { lineChartSvg } from '../federated/plot.ts';
 import {
-  POISONING_DEFAULTS,
-  runPoisoning,
   runSynthetic,
   SYNTHETIC_DEFAULTS,
   SYNTHETIC_POPULATION,
-  type PoisoningResult,
   type SyntheticResult,
 } from '../federated/synthetic.ts';
+import { POISONING_DEFAULTS, runPoisoning, type PoisoningResult } from '../federated/poisoning.ts';
 import { SHARED_ML100K } from './bench-accuracy.ts';
 import { federatedFlags, serverSideFromFlags } from './federated-flags.ts';
 
