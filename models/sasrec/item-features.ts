@@ -63,15 +63,16 @@ export function itemFeatureMatrix(f: ItemFeatures): ItemFeatureMatrix {
 /**
  * out[to_k] += value_k · x[from_k] for k = 0, 1, … in order (a sparse product), with each
  * distinct (from, value) product computed once: p = value_u · x[from_u] for the u distinct
- * pairs, then out = scatterND(to, p[pick]). The same float products, added in the same order.
+ * pairs, then out[r] = Σ p[pick_k] over the terms of row r, in order. The same float products,
+ * added in the same order.
  */
 interface ScaledSum {
   /** (u, 1) int32 source row and (u, 1) float32 value of each distinct product. */
   from: tf.Tensor2D;
   value: tf.Tensor2D;
-  /** (nnz, 1) int32: the distinct product nonzero k adds, and the output row it adds it to. */
-  pick: tf.Tensor2D;
-  to: tf.Tensor2D;
+  /** (nnz) int32, by output row: the distinct product each term adds, and its output row. */
+  pick: tf.Tensor1D;
+  to: tf.Tensor1D;
   /** Output rows. */
   size: number;
 }
@@ -81,8 +82,15 @@ function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: 
   const ids = new Map<string, number>();
   const uFrom: number[] = [];
   const uValue: number[] = [];
+  // Stably by output row: each output row's terms stay in the order given.
+  const order = Array.from({ length: from.length }, (_, k) => k).sort(
+    (a, b) => to[a]! - to[b]! || a - b,
+  );
   const pick = new Int32Array(from.length);
-  for (let k = 0; k < from.length; k++) {
+  const sortedTo = new Int32Array(from.length);
+  for (let j = 0; j < order.length; j++) {
+    const k = order[j]!;
+    sortedTo[j] = to[k]!;
     const key = `${from[k]}:${bits[k]}`;
     let u = ids.get(key);
     if (u === undefined) {
@@ -91,21 +99,29 @@ function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: 
       uFrom.push(from[k]!);
       uValue.push(value[k]!);
     }
-    pick[k] = u;
+    pick[j] = u;
   }
   return {
     from: tf.tensor2d(Int32Array.from(uFrom), [uFrom.length, 1], 'int32'),
     value: tf.tensor2d(Float32Array.from(uValue), [uValue.length, 1], 'float32'),
-    pick: tf.tensor2d(pick, [pick.length, 1], 'int32'),
-    to: tf.tensor2d(to, [to.length, 1], 'int32'),
+    pick: tf.tensor1d(pick, 'int32'),
+    to: tf.tensor1d(sortedTo, 'int32'),
     size,
   };
 }
 
-/** {@link ScaledSum} applied to the rows of x (n, dim): (size, dim). */
+/**
+ * {@link ScaledSum} applied to the rows of x (n, dim): (size, dim). The sum is a sparse segment
+ * sum over the distinct products (segments = output rows, sorted; each one's terms added in
+ * order from zero, as scatterND and a dense matmul add them), so no (nnz, dim) array is made.
+ */
 function applyScaledSum(s: ScaledSum, x: tf.Tensor): tf.Tensor2D {
   const products = tf.mul(tf.gatherND(x, s.from), s.value); // (u, dim)
-  return tf.scatterND(s.to, tf.gatherND(products, s.pick), [s.size, x.shape[1]!]) as tf.Tensor2D;
+  const out = tf.sparse.sparseSegmentSum(products, s.pick, s.to); // (last output row + 1, dim)
+  const n = out.shape[0]!;
+  return (
+    n === s.size ? out : tf.concat([out, tf.zeros([s.size - n, x.shape[1]!])], 0)
+  ) as tf.Tensor2D;
 }
 
 /**
@@ -153,9 +169,9 @@ export function featureMix(m: ItemFeatureMatrix): FeatureMix {
  * a dense matmul (zeros add nothing), so the values are those of matMul(F, mix). The gradient
  * goes to `mix` only (F is a constant): Fᵀ · dy, again over the nonzeros, in row order as the
  * dense Fᵀ · dy adds them. Each distinct product is computed once (F's values are a few
- * fractions 1/n: the forward multiplies a few hundred rows of mix, not one per nonzero).
- * gatherND, not tf.gather: tfjs-backend-wasm's GatherV2 takes ~40 ns an element, ~130× its
- * GatherNd, measured on (171k, 64) rows.
+ * fractions 1/n: the forward multiplies a few hundred rows of mix, not one per nonzero), and
+ * summed by a sparse segment sum, with no (nonzeros, dim) array. gatherND, not tf.gather:
+ * tfjs-backend-wasm's GatherV2 takes ~40 ns an element, ~130× its GatherNd ((171k, 64) rows).
  */
 export function mixFeatures(F: FeatureMix, mix: tf.Tensor2D): tf.Tensor2D {
   const f = tf.customGrad((m) => ({

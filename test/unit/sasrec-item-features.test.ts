@@ -76,12 +76,13 @@ describe('SASRec item features', () => {
   });
 
   it('the sparse mix is bit-for-bit the dense F · item_feat, and its gradient Fᵀ · dy; F gets none', () => {
-    // A sparse F with rows of different fill, an empty row (padding) and repeated columns.
+    // A sparse F with rows of different fill, empty first and last rows (padding, and a tail
+    // the segment sum must pad), an empty last column and repeated values.
     const rows = 40;
     const cols = 9;
     const data = new Float32Array(rows * cols);
-    for (let r = 1; r < rows; r++)
-      for (let c = 0; c < cols; c++)
+    for (let r = 1; r < rows - 1; r++)
+      for (let c = 0; c < cols - 1; c++)
         if ((r * 7 + c * 3) % 5 < 2) data[r * cols + c] = 1 / (1 + ((r + c) % 4));
     const m = { rows, cols, data };
     const F = tf.tensor2d(data, [rows, cols]);
