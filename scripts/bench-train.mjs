@@ -281,37 +281,14 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
   const partial = {};
   try {
     const { initTf } = await imp('../src/cli/tf-node.ts');
-    const { loadDataset } = await imp('../src/cli/data.ts');
-    const { generateSyntheticCatalog } = await imp('../src/core/synthetic.ts');
+    const { trainCatalog } = await imp('./train-catalogs.ts');
     const { prepareTraining } = await imp('../src/cli/train.ts');
     const { trainSasrec } = await imp('../models/sasrec/train.ts');
     const { buildExamples } = await imp('../models/training/examples.ts');
     const { Rng } = await imp('../src/core/random.ts');
     await initTf();
     const s0 = performance.now();
-    const ds =
-      catalog === 'ml-100k'
-        ? { ...loadDataset(data), name: 'ml-100k' }
-        : catalog === 'synthetic-25k'
-          ? generateSyntheticCatalog({
-              items: 25_000,
-              users: 30_000,
-              seed: 1,
-              minEvents: 5,
-              maxEvents: 20,
-              name: catalog,
-            })
-          : catalog === 'synthetic-1m'
-            ? generateSyntheticCatalog({
-                items: 1_000_000,
-                users: 462_000,
-                seed: 1,
-                minEvents: 5,
-                maxEvents: 20,
-                name: catalog,
-              })
-            : null;
-    if (!ds) throw new Error(`unknown catalog ${catalog}`);
+    const ds = trainCatalog(catalog, data);
     if (lossName !== 'full' && lossName !== 'sampled') throw new Error(`unknown loss ${lossName}`);
     const flags = parseTrainFlags({
       ...trainValues,

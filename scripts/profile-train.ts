@@ -17,11 +17,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { parseTrainFlags, trainOptions } from '../src/cli/commands/train.ts';
-import { loadDataset } from '../src/cli/data.ts';
+import { trainCatalog } from './train-catalogs.ts';
 import { initTf } from '../src/cli/tf-node.ts';
 import { prepareTraining } from '../src/cli/train.ts';
 import { Rng } from '../src/core/random.ts';
-import { generateSyntheticCatalog } from '../src/core/synthetic.ts';
 import { sliceLoss, seenMask } from '../models/sasrec/loss.ts';
 import { featureMix } from '../models/sasrec/item-features.ts';
 import { initWeights } from '../models/sasrec/model.ts';
@@ -43,17 +42,7 @@ const catalog = values.catalog!;
 const steps = Number(values.steps);
 
 await initTf();
-const ds =
-  catalog === 'ml-100k'
-    ? { ...loadDataset(resolve(import.meta.dirname, '../../shared/data/ml-100k')), name: 'ml-100k' }
-    : generateSyntheticCatalog({
-        items: 25_000,
-        users: 30_000,
-        seed: 1,
-        minEvents: 5,
-        maxEvents: 20,
-        name: catalog,
-      });
+const ds = trainCatalog(catalog, resolve(import.meta.dirname, '../../shared/data/ml-100k'));
 const flags = parseTrainFlags({
   ...values,
   workers: '1',

@@ -14,10 +14,9 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseTrainFlags, trainOptions } from '../src/cli/commands/train.ts';
-import { loadDataset } from '../src/cli/data.ts';
+import { trainCatalog } from './train-catalogs.ts';
 import { initTf } from '../src/cli/tf-node.ts';
 import { prepareTraining } from '../src/cli/train.ts';
-import { generateSyntheticCatalog } from '../src/core/synthetic.ts';
 import { trainSasrec } from '../models/sasrec/train.ts';
 
 const { values } = parseArgs({
@@ -31,17 +30,7 @@ const { values } = parseArgs({
 });
 await initTf();
 const catalog = values.catalog!;
-const ds =
-  catalog === 'ml-100k'
-    ? { ...loadDataset(values.data!), name: 'ml-100k' }
-    : generateSyntheticCatalog({
-        items: 25_000,
-        users: 30_000,
-        seed: 1,
-        minEvents: 5,
-        maxEvents: 20,
-        name: catalog,
-      });
+const ds = trainCatalog(catalog, values.data!);
 const flags = parseTrainFlags({
   ...values,
   epochs: values.epochs ?? '2',
