@@ -30,23 +30,21 @@ import { readBaseVersion } from '../../src/cli/federated/next-version.ts';
 import { exportModelDir } from '../../src/cli/export.ts';
 import { initTf } from '../../src/cli/tf-node.ts';
 import { CATALOG_FILE, CHECKPOINT_FILE } from '../../src/cli/train.ts';
-import { encodeDelta } from '../../src/core/delta.ts';
 import {
   manifestBlobs,
   parseManifest,
   verifyManifest,
   type Manifest,
 } from '../../src/core/manifest.ts';
-import { privatizeDelta } from '../../src/core/privacy/privatize.ts';
 import { Rng } from '../../src/core/random.ts';
 import { generateKeyFiles, readSigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
 import { openPublicationStore, openRoundStore } from '../../src/server/store/registry.ts';
 import { encodeCheckpoint } from '../../models/checkpoint.ts';
-import { DEFAULT_LOCAL_TRAIN, localUpdate } from '../../models/federated/local-update.ts';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import { initWeights } from '../../models/sasrec/model.ts';
 import { weightsToArrays } from '../../models/tf-ops.ts';
+import { clientDelta } from './federated-fixture.ts';
 import { getTicket, postDelta } from './server-fixture.ts';
 
 const bin = join(import.meta.dirname, '../../bin/localrec.js');
@@ -269,24 +267,9 @@ async function contribute(base: string, round: PublicRound): Promise<string[]> {
   const rng = new Rng(100 + round.id);
   const acked: string[] = [];
   for (let c = 0; c < CLIENTS; c++) {
-    const seq = Int32Array.from({ length: 8 }, () => 1 + rng.int(b.checkpoint.config.numItems));
-    const up = await localUpdate(
-      b.checkpoint.config,
-      b.checkpoint.weights,
-      b.set,
-      seq,
-      DEFAULT_LOCAL_TRAIN,
-      round.id * 10 + c,
-    );
-    const { delta } = privatizeDelta({
-      roundId: round.id,
-      baseVersion: round.baseModelVersion,
-      clipNorm: round.clipNorm,
-      slices: up!.slices,
-      random: () => rng.next(),
-    });
+    const delta = await clientDelta(b, round, rng, round.id * 10 + c);
     const ticket = await getTicket(base, round.id, client(round.id, c));
-    const res = await postDelta(base, round.id, encodeDelta(delta), client(round.id, c), ticket);
+    const res = await postDelta(base, round.id, delta.bytes, client(round.id, c), ticket);
     expect(res.status, await res.clone().text()).toBe(202);
     const body = (await res.json()) as { updateId: string; receipt: number };
     expect(body.receipt).toBe(c + 1);

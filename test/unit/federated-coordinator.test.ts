@@ -15,9 +15,7 @@ import {
   FederatedCoordinator,
   type CoordinatorOptions,
 } from '../../src/cli/federated/coordinator.ts';
-import { encodeDelta } from '../../src/core/delta.ts';
 import { parseManifest, verifyManifest } from '../../src/core/manifest.ts';
-import { privatizeDelta } from '../../src/core/privacy/privatize.ts';
 import { Rng } from '../../src/core/random.ts';
 import { createServer } from '../../src/server/app.ts';
 import { generateKeyFiles, newSigningKey, type SigningKey } from '../../src/server/keys.ts';
@@ -28,8 +26,9 @@ import { RoundService } from '../../src/server/rounds.ts';
 import { MemoryRoundStore } from '../../src/server/store/memory-round-store.ts';
 import { openPublicationStore, type PublicationStore } from '../../src/server/store/registry.ts';
 import type { Round, RoundStore } from '../../src/server/store/round-store.ts';
-import { DEFAULT_LOCAL_TRAIN, localUpdate } from '../../models/federated/local-update.ts';
+import { DEFAULT_LOCAL_TRAIN } from '../../models/federated/local-update.ts';
 import { trainTinyModel } from '../setup/tiny-model.ts';
+import { clientDelta } from './federated-fixture.ts';
 
 let root: string;
 let exportDir: string;
@@ -90,23 +89,8 @@ async function contribute(l: Loop, round: Round, n: number): Promise<void> {
   const base = await l.coordinator.base();
   const rng = new Rng(round.id);
   for (let c = 0; c < n; c++) {
-    const seq = Int32Array.from({ length: 8 }, () => 1 + rng.int(base.checkpoint.config.numItems));
-    const up = await localUpdate(
-      base.checkpoint.config,
-      base.checkpoint.weights,
-      base.set,
-      seq,
-      DEFAULT_LOCAL_TRAIN,
-      c,
-    );
-    const { delta } = privatizeDelta({
-      roundId: round.id,
-      baseVersion: round.baseModelVersion,
-      clipNorm: round.clipNorm,
-      slices: up!.slices,
-      random: () => rng.next(),
-    });
-    const { input } = await l.intake.check(round.id, encodeDelta(delta));
+    const delta = await clientDelta(base, round, rng, c);
+    const { input } = await l.intake.check(round.id, delta.bytes);
     expect((await l.intake.submit(input)).status).toBe('accepted');
   }
 }
