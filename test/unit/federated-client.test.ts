@@ -179,6 +179,8 @@ describe('privatizeDelta', () => {
     expect(normBeforeClip).toBeCloseTo(norm, 6);
     expect(clipped).toBe(true);
     expect(deltaNorm(delta)).toBeLessThanOrEqual(C);
+    // Fitted to the bound, not shrunk far below it by the room left for rounding.
+    expect(deltaNorm(delta)).toBeGreaterThan(C * 0.995);
     // Decodes as the server reads it.
     expect(decodeDelta(encodeDelta(delta)).slices[0]!.values).toEqual(delta.slices[0]!.values);
     // Unbiased: the mean of many roundings of a value between two steps is that value.

@@ -164,7 +164,6 @@ describe('a simulated run with q < 1', () => {
       localTrain: DEFAULT_LOCAL_TRAIN,
       population,
       evalUsers: population.slice(0, 50),
-      clientPrivatize: true,
       evalEvery: 2,
       seed: 4,
       threads: 1,

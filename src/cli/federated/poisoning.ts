@@ -162,7 +162,6 @@ export async function runPoisoning(o: PoisoningOptions): Promise<PoisoningResult
       {
         population: b.population,
         evalUsers: b.evalUsers,
-        clientPrivatize: true,
         ...(p.attacked && {
           attack: {
             share: o.attackerShare,

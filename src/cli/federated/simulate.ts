@@ -77,12 +77,6 @@ export interface SimulateOptions {
   population?: readonly number[];
   /** The users every version is scored on (default all). */
   evalUsers?: readonly number[];
-  /**
-   * Clients privatize and encode their change on their own thread (the client's whole part
-   * off the main thread) with rounding from a seed of their own; default false: the change comes
-   * back and is privatized here, drawing from the run's one stream (the ML-100K set-up).
-   */
-  clientPrivatize?: boolean;
   /** Evaluate every this many rounds (and after the last). */
   evalEvery: number;
   /** Stop starting rounds after this many seconds (0 = none). */
@@ -219,40 +213,24 @@ export async function simulate(o: SimulateOptions): Promise<SimulationResult> {
         refused.reasons[outcome] = (refused.reasons[outcome] ?? 0) + 1;
       };
       const honest = who.filter((_, k) => !bad.has(k));
-      if (o.clientPrivatize) {
-        // Seeds drawn in client order, so a client's delta does not depend on the thread it ran on.
-        const jobs = honest.map((u) => ({
-          sequence: o.split.users[u]!.train,
+      // Every client privatizes and encodes its change on its own thread (the client's whole
+      // part off the main thread), with rounding from a seed of its own; seeds are drawn in
+      // client order, so a client's delta does not depend on the thread it ran on.
+      const jobs = honest.map((u) => ({
+        sequence: o.split.users[u]!.train,
+        seed: rng.seed(),
+        privatize: {
+          roundId: open.id,
+          baseVersion: open.baseModelVersion,
+          clipNorm: open.clipNorm,
           seed: rng.seed(),
-          privatize: {
-            roundId: open.id,
-            baseVersion: open.baseModelVersion,
-            clipNorm: open.clipNorm,
-            seed: rng.seed(),
-          },
-        }));
-        const results = await pool.runPrivatized(base.checkpoint.config, jobs, o.localTrain);
-        for (const r of results) {
-          if (!r) continue;
-          norms.push(r.normBeforeClip);
-          await post(r.body);
-        }
-      } else {
-        // Seeds drawn in client order, so a client's change does not depend on the thread it ran on.
-        const jobs = honest.map((u) => ({ sequence: o.split.users[u]!.train, seed: rng.seed() }));
-        const changes = await pool.run(base.checkpoint.config, jobs, o.localTrain);
-        for (const change of changes) {
-          if (!change) continue;
-          const { delta, normBeforeClip } = privatizeDelta({
-            roundId: open.id,
-            baseVersion: open.baseModelVersion,
-            clipNorm: open.clipNorm,
-            slices: change,
-            random: uniform,
-          });
-          norms.push(normBeforeClip);
-          await post(encodeDelta(delta));
-        }
+        },
+      }));
+      const results = await pool.runPrivatized(base.checkpoint.config, jobs, o.localTrain);
+      for (const r of results) {
+        if (!r) continue;
+        norms.push(r.normBeforeClip);
+        await post(r.body);
       }
       if (bad.size > 0) {
         const crafted = o.attack!.craft(base, round);

@@ -242,7 +242,6 @@ export async function runSynthetic(o: SyntheticOptions): Promise<SyntheticResult
   const extra = {
     population: b.population,
     evalUsers: b.evalUsers,
-    clientPrivatize: true,
   };
   const seeded = () => {
     const r = new Rng(o.seed + 31);

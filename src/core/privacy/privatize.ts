@@ -89,12 +89,47 @@ function roundSlice(x: Float64Array, index: number, u: Uniform): DeltaSlice {
   return { index, scale, values };
 }
 
+/** The expected squared-norm increase of {@link roundSlice} over `x`: Σ scale² · f(1 − f). */
+function roundingVariance(x: Float64Array): number {
+  let max = 0;
+  for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i]!));
+  const scale = max > 0 ? Math.fround(max / 127) : 0;
+  if (scale === 0) return 0;
+  let v = 0;
+  for (let i = 0; i < x.length; i++) {
+    const y = x[i]! / scale;
+    const f = y - Math.floor(y);
+    v += f * (1 - f);
+  }
+  return v * scale * scale;
+}
+
+/**
+ * Scales `xs` (in place) so that its squared norm plus twice the rounding's expected variance
+ * is at most C²; leaves a change that already fits as it is.
+ */
+function fitRounding(xs: Float64Array[], C: number): void {
+  let sq = 0;
+  let variance = 0;
+  for (const x of xs) {
+    for (let i = 0; i < x.length; i++) sq += x[i]! * x[i]!;
+    variance += roundingVariance(x);
+  }
+  const need = sq + 2 * variance;
+  if (need <= C * C) return;
+  const f = C / Math.sqrt(need);
+  for (const x of xs) for (let i = 0; i < x.length; i++) x[i]! *= f;
+}
+
 /**
  * Clips, optionally noises, and stochastically rounds a change into a delta whose dequantized
- * L2 norm — what the server checks — is at most C. Rounding can push the norm a hair over C
- * (its variance adds about scale²/6 per value); the rounding is then drawn again (up to 8
- * times), and as a last resort the scales are shrunk. The redraw keeps the rounding unbiased up
- * to that rare conditioning (in practice the first draw fits: its excess is ~10⁻⁴ of the norm).
+ * L2 norm — what the server checks — is at most C. Unbiased rounding adds its variance to the
+ * squared norm (Σ scale² · f(1 − f) over the values, f the fraction between two steps), so a
+ * change clipped to exactly C would round to just over C about every time: where the squared
+ * norm plus twice that expected variance passes C², the change is first scaled to fit it (a
+ * factor within about 10⁻⁴ of 1 for a model's worth of values, applied only to changes already
+ * at the bound). One rounding is drawn; in the rare case it still lands over C, the scales are
+ * shrunk to meet the bound.
  *
  * ```ts
  * import { encodeDelta, privatizeDelta } from 'localrec/core';
@@ -138,10 +173,8 @@ export function privatizeDelta(input: PrivatizeInput): PrivatizedDelta {
     clipNorm: Math.fround(C),
     slices: [],
   };
-  for (let tries = 0; tries < 8; tries++) {
-    d.slices = xs.map((x, i) => roundSlice(x, i, u));
-    if (deltaNorm(d) <= C) break;
-  }
+  fitRounding(xs, C);
+  d.slices = xs.map((x, i) => roundSlice(x, i, u));
   for (let tries = 0; deltaNorm(d) > C && tries < 64; tries++) {
     const shrink = (C / deltaNorm(d)) * (1 - 1e-7);
     for (const s of d.slices) s.scale = Math.fround(s.scale * shrink);
