@@ -211,6 +211,47 @@ describe('server optimizers', () => {
     expect(opt.steps).toBe(2);
   });
 
+  it('warm-up: η rises linearly over W rounds, also after a restart, then stays', () => {
+    // sgd makes the effective η visible: w + η_t·Δ with η_t = η·min(1, t/W).
+    const opt = createServerOptimizer({ kind: 'sgd', slices, learningRate: 1, warmupRounds: 4 });
+    const moves: number[] = [];
+    let w: Float64Array = f64([0, 0]);
+    for (let t = 1; t <= 3; t++) {
+      const next = opt.apply(w, f64([1, 1]));
+      moves.push(next[0]! - w[0]!);
+      w = next;
+    }
+    // A restarted server continues the ramp from the saved step count.
+    const resumed = createServerOptimizer({
+      kind: 'sgd',
+      slices,
+      learningRate: 1,
+      warmupRounds: 4,
+      state: opt.saveState(),
+    });
+    for (let t = 4; t <= 6; t++) {
+      const next = resumed.apply(w, f64([1, 1]));
+      moves.push(next[0]! - w[0]!);
+      w = next;
+    }
+    expect(moves).toEqual([0.25, 0.5, 0.75, 1, 1, 1]);
+    // FedAdam: the first step of a 10-round warm-up is a tenth of the plain first step.
+    const plain = createServerOptimizer({ kind: 'fedadam', slices, learningRate: 0.1 });
+    const warm = createServerOptimizer({
+      kind: 'fedadam',
+      slices,
+      learningRate: 0.1,
+      warmupRounds: 10,
+    });
+    const a = plain.apply(f64([0, 0]), f64([0.5, -0.1]));
+    const b = warm.apply(f64([0, 0]), f64([0.5, -0.1]));
+    expect(b[0]).toBeCloseTo(a[0]! / 10, 12);
+    expect(b[1]).toBeCloseTo(a[1]! / 10, 12);
+    expect(
+      errorOf(() => createServerOptimizer({ kind: 'sgd', slices, warmupRounds: 1.5 })).message,
+    ).toMatch(/warmupRounds must be an integer ≥ 0/);
+  });
+
   it('FedAdam state round-trips through bytes: a restored optimizer takes the same next step', () => {
     const make = (state?: Uint8Array) =>
       createServerOptimizer({ kind: 'fedadam', slices, learningRate: 0.1, state });

@@ -22,6 +22,7 @@ export const FEDERATED_DEFAULTS = {
   serverOptimizer: 'fedadam' as 'sgd' | 'fedadam',
   serverLearningRate: 2e-3,
   serverTau: 1e-7,
+  serverWarmup: 0,
 };
 
 const d = FEDERATED_DEFAULTS;
@@ -68,6 +69,14 @@ export const federatedFlags = {
   'server-lr': {
     type: 'string',
     description: `server learning rate (default ${d.serverLearningRate}; FedAdam: 0.01)`,
+  },
+  'server-tau': {
+    type: 'string',
+    description: `FedAdam's τ, its adaptivity (default ${d.serverTau})`,
+  },
+  'server-warmup': {
+    type: 'string',
+    description: `rounds over which the server learning rate rises linearly to its value (default ${d.serverWarmup}: none)`,
   },
   'local-steps': {
     type: 'string',
@@ -120,6 +129,7 @@ export function serverSideFromFlags(v: FlagValues, defaults: Partial<ServerSide>
         ? 1
         : base.serverLearningRate),
     serverTau: num(v, 'server-tau', { min: 0 }) ?? base.serverTau,
+    serverWarmup: num(v, 'server-warmup', { int: true, min: 0 }) ?? base.serverWarmup,
     localTrain: base.localTrain ?? { ...DEFAULT_LOCAL_TRAIN },
   };
 }

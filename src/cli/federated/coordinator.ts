@@ -76,6 +76,8 @@ export interface CoordinatorOptions {
   serverLearningRate: number;
   /** FedAdam's τ (its adaptivity; default 1e-3). */
   serverTau?: number;
+  /** Rounds of linear server learning-rate warm-up (default 0: none). */
+  serverWarmup?: number;
   localTrain: LocalTrainSpec;
   /** Injected randomness for the noise (tests and simulations); default the CSPRNG. */
   random?: () => number;
@@ -181,21 +183,15 @@ export class FederatedCoordinator {
   }
 
   private optimizer(b: BaseVersion): ServerOptimizer {
-    const slices = roundSlices(b.set);
-    const path = this.statePath();
     // The state saved with the current version (named by its version number), if any.
-    const tagged = `${path}.v${b.manifest.version ?? 0}`;
+    const tagged = `${this.statePath()}.v${b.manifest.version ?? 0}`;
     const state = existsSync(tagged) ? new Uint8Array(readFileSync(tagged)) : undefined;
+    const { serverLearningRate: learningRate, serverWarmup: warmupRounds, serverTau: tau } = this.o;
+    const common = { slices: roundSlices(b.set), learningRate, warmupRounds, state };
     return createServerOptimizer(
       this.o.serverOptimizer === 'fedadam'
-        ? {
-            kind: 'fedadam',
-            slices,
-            learningRate: this.o.serverLearningRate,
-            ...(this.o.serverTau !== undefined && { tau: this.o.serverTau }),
-            state,
-          }
-        : { kind: 'sgd', slices, learningRate: this.o.serverLearningRate, state },
+        ? { kind: 'fedadam', ...common, ...(tau !== undefined && { tau }) }
+        : { kind: 'sgd', ...common },
     );
   }
 

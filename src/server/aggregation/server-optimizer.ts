@@ -33,6 +33,8 @@ export interface SgdOptions {
   slices: readonly SliceSpec[];
   /** η > 0; default 1 (FedAvg). */
   learningRate?: number;
+  /** Rounds over which η rises linearly from η/W to η (W ≥ 0; default 0: none). */
+  warmupRounds?: number;
   /** Bytes from {@link ServerOptimizer.saveState} to resume from. */
   state?: Uint8Array;
 }
@@ -50,6 +52,13 @@ export interface FedAdamOptions {
   beta2?: number;
   /** τ > 0, the adaptivity; default 1e-3. */
   tau?: number;
+  /**
+   * Rounds over which η rises linearly from η/W to η (W ≥ 0; default 0: none). FedAdam's
+   * first steps move every coordinate by about η whatever its signal (m and v hold one round),
+   * which knocks a trained model back before the moments settle; a warm-up keeps those steps
+   * small.
+   */
+  warmupRounds?: number;
   /** Bytes from {@link ServerOptimizer.saveState} to resume from (its moments). */
   state?: Uint8Array;
 }
@@ -116,7 +125,7 @@ export function createServerOptimizer(options: ServerOptimizerOptions): ServerOp
   const slices = options.slices.map((s) => ({ name: s.name, shape: [...s.shape] }));
   if (slices.length < 1) throw bad('the parameter set must have at least one slice');
   const length = sliceOffsets(slices).at(-1)!;
-  const eta = check(
+  const baseEta = check(
     'learningRate',
     options.learningRate ?? (options.kind === 'sgd' ? 1 : 0.01),
     (x) => x > 0,
@@ -136,6 +145,12 @@ export function createServerOptimizer(options: ServerOptimizerOptions): ServerOp
     );
   }
   const kind = options.kind;
+  const warmup = check(
+    'warmupRounds',
+    options.warmupRounds ?? 0,
+    (x) => Number.isInteger(x) && x >= 0,
+    'an integer ≥ 0',
+  );
 
   let steps = 0;
   let m: Float64Array = new Float64Array(kind === 'fedadam' ? length : 0);
@@ -150,6 +165,8 @@ export function createServerOptimizer(options: ServerOptimizerOptions): ServerOp
   }
 
   function step(w: Float32Array | Float64Array, delta: Float64Array, out: typeof w): void {
+    // This step is number steps + 1; during the warm-up η grows by η/W a round.
+    const eta = warmup > 0 ? baseEta * Math.min(1, (steps + 1) / warmup) : baseEta;
     if (kind === 'sgd') {
       for (let i = 0; i < length; i++) out[i] = w[i]! + eta * delta[i]!;
       return;
