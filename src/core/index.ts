@@ -97,3 +97,5 @@ export {
   type SpendOptions,
 } from './privacy/accountant.ts';
 export type { Dataset, Interaction, ItemInfo } from './types.ts';
+export { parseGgufHeader, type GgufHeader } from './gguf/reader.ts';
+export type { GgufTensorInfo, GgufValue } from './gguf/format.ts';
