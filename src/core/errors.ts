@@ -7,6 +7,7 @@ export type LocalrecErrorCode =
   | 'not-found'
   | 'not-loaded' // an API used before the model/shards it needs were loaded
   | 'device-unavailable' // the requested device (webgpu/wasm) cannot run here
+  | 'llm-unavailable' // no on-device LLM engine fits this device (or the llm option is 'off')
   | 'quota' // the browser refused to store more (storage quota exceeded); nothing stored was lost
   | 'internal';
 

@@ -57,6 +57,8 @@ export const httpStatusForCode: Record<ApiErrorCode, number> = {
   // The server itself has nothing loaded to serve (no export yet): a temporary condition.
   'not-loaded': 503,
   'device-unavailable': 503,
+  // Only the browser raises it (no LLM engine fits the device); never expected over HTTP.
+  'llm-unavailable': 503,
   // Only the browser's storage raises it; 507 Insufficient Storage should one ever reach HTTP.
   quota: 507,
   internal: 500,
