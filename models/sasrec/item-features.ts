@@ -116,6 +116,7 @@ function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: 
  * order from zero, as scatterND and a dense matmul add them), so no (nnz, dim) array is made.
  */
 function applyScaledSum(s: ScaledSum, x: tf.Tensor): tf.Tensor2D {
+  if (s.pick.shape[0] === 0) return tf.zeros([s.size, x.shape[1]!]);
   const products = tf.mul(tf.gatherND(x, s.from), s.value); // (u, dim)
   const out = tf.sparse.sparseSegmentSum(products, s.pick, s.to); // (last output row + 1, dim)
   const n = out.shape[0]!;
@@ -138,6 +139,10 @@ export interface FeatureMix {
   forward: ScaledSum;
   /** Fᵀ · y: row c of the result sums value · y[row] over column c's nonzeros, by row. */
   backward: ScaledSum;
+  /** The nonzeros on the CPU, row-major: row r's are [rowStart[r], rowStart[r + 1]) of col, value. */
+  rowStart: Int32Array;
+  col: Int32Array;
+  value: Float32Array;
   dispose(): void;
 }
 
@@ -157,10 +162,46 @@ export function featureMix(m: ItemFeatureMatrix): FeatureMix {
       col[k] = c;
       value[k++] = v;
     }
+  const rowStart = new Int32Array(m.rows + 1);
+  for (let j = 0; j < nnz; j++) rowStart[row[j]! + 1]!++;
+  for (let r = 0; r < m.rows; r++) rowStart[r + 1]! += rowStart[r]!;
   const forward = scaledSum(col, row, value, m.rows);
   const backward = scaledSum(row, col, value, m.cols);
   const all = [forward, backward].flatMap((s) => [s.from, s.value, s.pick, s.to]);
-  return { rows: m.rows, cols: m.cols, nnz, forward, backward, dispose: () => tf.dispose(all) };
+  return {
+    rows: m.rows,
+    cols: m.cols,
+    nnz,
+    forward,
+    backward,
+    rowStart,
+    col,
+    value,
+    dispose: () => tf.dispose(all),
+  };
+}
+
+/**
+ * Fᵀ · y over the nonzeros of some rows of F only (any order, repeats allowed): the terms of
+ * {@link FeatureMix.backward} whose row is one of `rows`, in the same order. Where every other
+ * row of y is zero (a sampled loss reads only these rows of the table), the sums are those of
+ * the whole Fᵀ · y bit for bit: each column's sum starts from +0 and skips only +0 terms.
+ */
+function rowsBackward(F: FeatureMix, rows: Iterable<number>): ScaledSum {
+  const sorted = Int32Array.from(new Set(rows)).sort();
+  let n = 0;
+  for (const r of sorted) n += F.rowStart[r + 1]! - F.rowStart[r]!;
+  const from = new Int32Array(n);
+  const to = new Int32Array(n);
+  const value = new Float32Array(n);
+  let k = 0;
+  for (const r of sorted)
+    for (let j = F.rowStart[r]!; j < F.rowStart[r + 1]!; j++, k++) {
+      from[k] = r;
+      to[k] = F.col[j]!;
+      value[k] = F.value[j]!;
+    }
+  return scaledSum(from, to, value, F.cols);
 }
 
 /**
@@ -173,10 +214,14 @@ export function featureMix(m: ItemFeatureMatrix): FeatureMix {
  * summed by a sparse segment sum, with no (nonzeros, dim) array. gatherND, not tf.gather:
  * tfjs-backend-wasm's GatherV2 takes ~40 ns an element, ~130× its GatherNd ((171k, 64) rows).
  */
-export function mixFeatures(F: FeatureMix, mix: tf.Tensor2D): tf.Tensor2D {
+export function mixFeatures(F: FeatureMix, mix: tf.Tensor2D, touched?: Set<number>): tf.Tensor2D {
   const f = tf.customGrad((m) => ({
     value: applyScaledSum(F.forward, m as tf.Tensor),
-    gradFunc: (dy: tf.Tensor) => applyScaledSum(F.backward, dy),
+    // Read when the gradient is taken: by then the loss has added every row it looked up.
+    gradFunc: (dy: tf.Tensor) =>
+      touched
+        ? tf.tidy(() => applyScaledSum(rowsBackward(F, touched), dy))
+        : applyScaledSum(F.backward, dy),
   }));
   return (f as (m: tf.Tensor) => tf.Tensor)(mix) as tf.Tensor2D;
 }
@@ -196,13 +241,16 @@ export function checkFeatureMatrix(c: SasrecConfig, m: ItemFeatureMatrix | undef
 /**
  * The weights as the rest of SASRec reads them: `item_emb` is the id embedding plus F ·
  * item_feat (differentiable: use inside a loss), `item_feat` dropped. Without item features,
- * `w` itself.
+ * `w` itself. `touched`: where the loss reads only some rows of the table, a set it fills with
+ * their ids before the gradient is taken; item_feat's gradient then sums over those rows'
+ * nonzeros only (the same numbers: the other rows' gradient is zero).
  */
 export function withItemFeatures(
   c: SasrecConfig,
   w: SasrecWeights,
   F: FeatureMix | null,
   idDropout?: { rate: number; seed: number },
+  touched?: Set<number>,
 ): SasrecWeights {
   if (!c.itemFeatures) return w;
   if (!F) throw new LocalrecError('bad-input', 'this SASRec model needs its item feature matrix');
@@ -221,7 +269,7 @@ export function withItemFeatures(
     );
     ids = tf.mul(ids, keep);
   }
-  return { ...rest, item_emb: tf.add(ids, mixFeatures(F, mix as tf.Tensor2D)) };
+  return { ...rest, item_emb: tf.add(ids, mixFeatures(F, mix as tf.Tensor2D, touched)) };
 }
 
 /** The config of a baked model: a plain SASRec (see {@link withItemFeatures}). */

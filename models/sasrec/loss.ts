@@ -50,9 +50,11 @@ export function sliceLoss(
     weight: o.future.weight,
   };
   const drop = o.F && o.idDropout > 0 ? { rate: o.idDropout, seed: rng.seed() } : undefined;
+  // The sampled loss reads only some rows of the table: item_feat's gradient sums over those.
+  const touched = o.F && o.loss.kind === 'sampled' ? new Set<number>() : undefined;
   return sasrecLoss(
     c,
-    withItemFeatures(c, w, o.F, drop),
+    withItemFeatures(c, w, o.F, drop, touched),
     ins,
     tgs,
     o.loss,
@@ -60,6 +62,7 @@ export function sliceLoss(
     o.excludeSeen,
     o.perUser,
     future,
+    touched,
   );
 }
 
@@ -75,6 +78,8 @@ export function sliceLoss(
  * With `future` (full loss only), each position's target is a distribution instead of one item:
  * `1 - future.weight` on the next item and `future.weight` shared by the items after it inside
  * the window (see {@link FutureTargets}).
+ * `touched` (sampled loss): filled with every item id whose row of the table the loss reads
+ * (inputs, labels, negatives), for {@link withItemFeatures}' sparse gradient.
  */
 export function sasrecLoss(
   c: SasrecConfig,
@@ -86,6 +91,7 @@ export function sasrecLoss(
   excludeSeen = false,
   perUser = false,
   future?: FutureTargets,
+  touched?: Set<number>,
 ): tf.Scalar {
   // The masks and soft targets read the ids back to the CPU: built before forward() uploads
   // the ids to a GPU backend, where that read would be a synchronous GPU readback (tfjs WebGPU
@@ -97,6 +103,9 @@ export function sasrecLoss(
   const seen =
     loss.kind === 'full' && !fullFuture && excludeSeen ? seenPairs(inputs, targets) : undefined;
   const labelIds = loss.kind === 'sampled' ? (targets.dataSync() as Int32Array) : undefined;
+  if (touched)
+    for (const ids of [inputs.dataSync(), labelIds ?? targets.dataSync()])
+      for (const id of ids) touched.add(id);
   const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
   let weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
@@ -120,15 +129,9 @@ export function sasrecLoss(
   if (future && future.weight > 0)
     throw new LocalrecError('bad-input', 'future-window targets need the full softmax loss');
 
-  return sampledSoftmaxLoss(
-    c,
-    w,
-    h,
-    labels,
-    weights,
-    drawNegatives(c, loss.negatives, rng),
-    labelIds,
-  );
+  const negIds = drawNegatives(c, loss.negatives, rng);
+  if (touched) for (const id of negIds) touched.add(id);
+  return sampledSoftmaxLoss(c, w, h, labels, weights, negIds, labelIds);
 }
 
 /** The sampled loss's negatives: `k` item ids drawn uniformly from 1..numItems (with repeats). */

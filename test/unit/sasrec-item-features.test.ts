@@ -11,6 +11,7 @@ import {
   withItemFeatures,
 } from '../../models/sasrec/item-features.ts';
 import { initWeights, scoreAll } from '../../models/sasrec/model.ts';
+import { lookup } from '../../models/tf-ops.ts';
 import { makeScorer, trainSasrec } from '../../models/sasrec/train.ts';
 import { buildItemFeatures } from '../../models/training/item-features.ts';
 import { evaluateRanking } from '../../src/core/metrics.ts';
@@ -93,6 +94,35 @@ describe('SASRec item features', () => {
     expect(mixFeatures(sparse, mix).dataSync()).toEqual(tf.matMul(F, mix).dataSync());
     const g = tf.grad((x) => tf.sum(tf.mul(mixFeatures(sparse, x as tf.Tensor2D), dy)))(mix);
     expect(g.dataSync()).toEqual(tf.matMul(tf.transpose(F), dy).dataSync());
+    sparse.dispose();
+  });
+
+  it('with the rows a loss read, the gradient sums over those rows only and equals the whole Fᵀ · dy', () => {
+    const rows = 40;
+    const cols = 9;
+    const data = new Float32Array(rows * cols);
+    for (let r = 1; r < rows - 1; r++)
+      for (let c = 0; c < cols - 1; c++)
+        if ((r * 5 + c * 3) % 4 < 2) data[r * cols + c] = 1 / (1 + ((r + c) % 3));
+    const sparse = featureMix({ rows, cols, data });
+    const mix = tf.randomNormal([cols, 8], 0, 1, 'float32', 7) as tf.Tensor2D;
+    // The gradient a sampled loss gives the table: nonzero only on the rows it looked up.
+    const read = [0, 3, 17, 3, 38, 39, 21];
+    const ids = tf.tensor1d(read, 'int32');
+    const up = tf.randomNormal([read.length, 8], 0, 1, 'float32', 8);
+    const loss = (touched?: Set<number>) => (x: tf.Tensor) =>
+      tf.sum(tf.mul(lookup(mixFeatures(sparse, x as tf.Tensor2D, touched), ids), up));
+    const whole = tf.grad(loss())(mix);
+    const touched = new Set<number>();
+    const some = tf.grad((x) => {
+      const l = loss(touched)(x);
+      for (const r of read) touched.add(r); // as sasrecLoss fills it: before the gradient
+      return l;
+    })(mix);
+    expect(some.dataSync()).toEqual(whole.dataSync());
+    // Rows with no nonzeros only (padding, the empty last row): a zero gradient of mix's shape.
+    const none = tf.grad(loss(new Set([0, 39])))(mix);
+    expect(none.shape).toEqual(mix.shape);
     sparse.dispose();
   });
 
