@@ -45,16 +45,21 @@ export const fedsimCommand: Command = {
       default: '0.3',
       description: 'share of ML-100K users the starting model is trained on',
     },
-    rounds: { type: 'string', default: '400', description: 'most federated rounds per run' },
+    rounds: {
+      type: 'string',
+      default: '2000',
+      description: 'ML-100K: most federated rounds (the time limit usually stops it first)',
+    },
     'sample-rate': {
       type: 'string',
-      default: '0.07',
-      description: 'ML-100K: each user takes part in a round with this probability',
+      default: '0.02',
+      description:
+        'ML-100K: each user takes part in a round with this probability (0.02: about 19 clients)',
     },
     'eval-every': {
       type: 'string',
-      default: '5',
-      description: 'score the published model every N rounds',
+      default: '20',
+      description: 'ML-100K: score the published model every N rounds',
     },
     'max-seconds': {
       type: 'string',
