@@ -18,6 +18,7 @@ import { isLocalrecError } from '../../src/core/errors.ts';
 import type {
   LlmEngine,
   LlmGenerateRequest,
+  LlmLoadOptions,
   LlmModel,
   WebLlmModel,
   WllamaModel,
@@ -310,8 +311,9 @@ function fakeEngine(kind: 'wllama' | 'webllm', log: string[]): LlmEngine {
   let model: string | null = null;
   return {
     kind,
-    async load(m: LlmModel) {
+    async load(m: LlmModel, o?: LlmLoadOptions) {
       log.push(`${kind}.load ${m.id}`);
+      o?.onProgress?.({ phase: 'init', progress: 1, text: 'ready' });
       model = m.id;
       return {
         engine: kind,
@@ -410,6 +412,23 @@ describe('the llm host and its client', () => {
     const run = client.generate({ user: 'u', maxTokens: 150 });
     crash(new Error('the llm worker failed: out of memory'));
     await expect(run).rejects.toThrow('the llm worker failed: out of memory');
+  });
+
+  it('resolves a call only once every token and progress callback has returned', async () => {
+    // As across comlink, where a callback's calls travel on their own port: each takes a while.
+    const { host } = setup();
+    const progress: number[] = [];
+    await host.load(1, { choice: 'wasm', models: [gguf('a')] }, async () => {
+      await new Promise((ok) => setTimeout(ok, 5));
+      progress.push(1);
+    });
+    expect(progress).toEqual([1]);
+    const seen: string[] = [];
+    const slow = (t: string) =>
+      new Promise<void>((ok) => setTimeout(() => ok(void seen.push(t)), 5));
+    const g = await host.generate(2, { user: 'u', maxTokens: 12 }, slow);
+    expect(seen.join('')).toBe(g.text);
+    expect(g.text).toHaveLength(12);
   });
 
   it('probes the device once', async () => {

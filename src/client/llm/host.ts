@@ -67,6 +67,20 @@ export function createLlmHost(options: LlmHostOptions): LlmWorkerApi {
   const running = new Map<number, AbortController>();
   let device: Promise<LlmDevice> | undefined;
 
+  /**
+   * `callback` for an engine, and a promise of every call to it having returned. Across comlink
+   * a callback is a proxy on a port of its own, so its calls may still be in flight when the
+   * call's result arrives on the worker's port; a result waits for them, so a caller has every
+   * token and progress report by the time its call resolves. (Calls on one port are handled in
+   * order: waiting for the last one is waiting for all.)
+   */
+  function delivered<A>(callback: ((a: A) => unknown) | undefined) {
+    let last: Promise<unknown> = Promise.resolve();
+    const wrapped =
+      callback && ((a: A) => void (last = Promise.resolve(callback(a)).catch(() => undefined)));
+    return { wrapped, flushed: () => last };
+  }
+
   /** Runs `f` with a signal that `cancel(id)` aborts. */
   async function cancellable<T>(id: number, f: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (running.has(id)) throw new LocalrecError('bad-input', `call id ${id} is already running`);
@@ -90,17 +104,29 @@ export function createLlmHost(options: LlmHostOptions): LlmWorkerApi {
       engine = null;
       await old?.unload();
       const next = make[decision.engine](decision.threads);
+      const progress = delivered(onProgress);
       return cancellable(id, async (signal) => {
-        const loaded = await next.load(model, { signal, ...(onProgress ? { onProgress } : {}) });
+        const loaded = await next.load(model, {
+          signal,
+          ...(progress.wrapped ? { onProgress: progress.wrapped } : {}),
+        });
         engine = next;
+        await progress.flushed();
         return loaded;
       });
     },
     generate(id, request, onToken) {
-      return cancellable(id, (signal) => {
+      const tokens = delivered(onToken);
+      return cancellable(id, async (signal) => {
         if (!engine)
           throw new LocalrecError('not-loaded', 'no LLM model is loaded: call load() first');
-        return engine.generate({ ...request, signal, ...(onToken ? { onToken } : {}) });
+        const g = await engine.generate({
+          ...request,
+          signal,
+          ...(tokens.wrapped ? { onToken: tokens.wrapped } : {}),
+        });
+        await tokens.flushed();
+        return g;
       });
     },
     cancel(id) {
