@@ -42,6 +42,9 @@ export default defineConfig({
             '@tensorflow/tfjs',
             '@tensorflow/tfjs-backend-wasm',
             '@tensorflow/tfjs-backend-webgpu',
+            // The llm worker imports its engines late too.
+            '@wllama/wllama',
+            '@mlc-ai/web-llm',
           ],
         },
         test: {
@@ -49,11 +52,13 @@ export default defineConfig({
           include: ['test/browser/**/*.test.ts'],
           // Node side: trains and exports the tiny SASRec the ranker tests load (provide/inject),
           // and publishes a signed model served by the real server for the SDK tests; computes
-          // the Node reference of a local fine-tuning run for the trainer tests.
+          // the Node reference of a local fine-tuning run for the trainer tests; writes and serves
+          // the tiny llama GGUF for the LLM tests.
           globalSetup: [
             'test/setup/ranker-fixtures.ts',
             'test/setup/recommender-server.ts',
             'test/setup/trainer-fixtures.ts',
+            'test/setup/llm-fixtures.ts',
           ],
           testTimeout: 180_000,
           hookTimeout: 300_000,
