@@ -54,6 +54,16 @@ const serverFlags = {
     type: 'string',
     description: `largest request body (default ${DEFAULT_MAX_BODY_BYTES})`,
   },
+  'tickets-per-network': {
+    type: 'string',
+    description:
+      'round tickets one client network (an IPv4 address or IPv6 /64) may take per round; one ticket is one report (default 4)',
+  },
+  'max-queued-updates': {
+    type: 'string',
+    description:
+      'update posts and ticket requests the intake holds at once; past it, 503 with Retry-After (default 256; each waiting update holds its body)',
+  },
   'trust-proxy': {
     type: 'string',
     description:
@@ -92,6 +102,22 @@ function flagOrEnv(v: Record<string, unknown>, key: string, env: string): string
   if (typeof x === 'string') return x;
   const e = process.env[env];
   return e === undefined || e === '' ? undefined : e;
+}
+
+/**
+ * The intake's limits from `--tickets-per-network` and `--max-queued-updates` (defaults 4 and
+ * 256, as the server's own).
+ *
+ * @throws LocalrecError `bad-input` for a value that is not an integer ≥ 1.
+ */
+export function intakeLimits(v: Record<string, unknown>): {
+  tickets: { perNetwork: number };
+  maxQueuedUpdates: number;
+} {
+  return {
+    tickets: { perNetwork: num(v, 'tickets-per-network', { int: true, min: 1 }) ?? 4 },
+    maxQueuedUpdates: num(v, 'max-queued-updates', { int: true, min: 1 }) ?? 256,
+  };
 }
 
 /** What {@link startServer} serves. */
@@ -146,6 +172,7 @@ export async function startServer(
     rateLimit: { perSecond: rate },
     maxBodyBytes: num(v, 'max-body-bytes', { int: true, min: 1024 }) ?? DEFAULT_MAX_BODY_BYTES,
     trustProxy: v['trust-proxy'] as string | undefined,
+    ...intakeLimits(v),
     ...(target.onRoundClosing && { onRoundClosing: target.onRoundClosing }),
   });
   const url = await listen(app, { host, port, log: () => undefined });
