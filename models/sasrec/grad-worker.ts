@@ -10,7 +10,7 @@ import { Rng } from '../../src/core/random.ts';
 import { featureMix, type FeatureMix } from './item-features.ts';
 import { sliceLoss, type SliceLossOptions } from './loss.ts';
 import type { SasrecWeights } from './model.ts';
-import { ownedArray, type GradRequest, type GradResponse } from './parallel.ts';
+import { nonzeroRows, ownedArray, type GradRequest, type GradResponse } from './parallel.ts';
 
 await tf.setBackend('wasm');
 await tf.ready();
@@ -47,11 +47,20 @@ parentPort!.on('message', (m: GradRequest) => {
     const loss = value.dataSync()[0]!;
     const grads = gradTensors.map((g) => ownedArray(g.dataSync() as Float32Array));
     tf.dispose([value, ...gradTensors]);
-    const res: GradResponse = { id: m.id, loss, grads };
-    parentPort!.postMessage(
-      res,
-      grads.map((g) => g.buffer as ArrayBuffer),
-    );
+    // The item table's gradient as its nonzero rows, where a sampled loss read only a few.
+    const rows: NonNullable<GradResponse['rows']> = [];
+    const t = m.names.indexOf('item_emb');
+    const sparse =
+      t >= 0 && m.loss.kind === 'sampled' ? nonzeroRows(grads[t]!, m.shapes[t]![1]!) : null;
+    if (sparse) {
+      rows.push({ index: t, ...sparse });
+      grads[t] = new Float32Array(0);
+    }
+    const res: GradResponse = { id: m.id, loss, grads, ...(rows.length > 0 && { rows }) };
+    parentPort!.postMessage(res, [
+      ...grads.map((g) => g.buffer as ArrayBuffer),
+      ...rows.flatMap((r) => [r.ids.buffer as ArrayBuffer, r.values.buffer as ArrayBuffer]),
+    ]);
   } catch (e) {
     const res: GradResponse = { id: m.id, error: e instanceof Error ? e.message : String(e) };
     parentPort!.postMessage(res);

@@ -28,9 +28,37 @@ export interface GradRequest {
 export interface GradResponse {
   id: number;
   loss?: number;
-  /** One gradient per name, in request order. */
+  /** One gradient per name, in request order (empty for those sent as {@link GradResponse.rows}). */
   grads?: Float32Array[];
+  /**
+   * Gradients sent as their nonzero rows only (a sampled loss reads a few rows of the item
+   * table): by gradient index, the row ids and those rows' values, row-major; every other row is
+   * zero.
+   */
+  rows?: { index: number; ids: Int32Array; values: Float32Array }[];
   error?: string;
+}
+
+/**
+ * The rows of a (rows, dim) gradient `g` that are not all zero, when they are under half of
+ * them (else null: the dense array is as cheap to send): their ids and values.
+ */
+export function nonzeroRows(
+  g: Float32Array,
+  dim: number,
+): { ids: Int32Array; values: Float32Array } | null {
+  const n = g.length / dim;
+  const ids: number[] = [];
+  for (let r = 0; r < n; r++)
+    for (let j = r * dim; j < (r + 1) * dim; j++)
+      if (g[j] !== 0) {
+        ids.push(r);
+        break;
+      }
+  if (ids.length * 2 >= n) return null;
+  const values = new Float32Array(ids.length * dim);
+  ids.forEach((r, k) => values.set(g.subarray(r * dim, (r + 1) * dim), k * dim));
+  return { ids: Int32Array.from(ids), values };
 }
 
 /**

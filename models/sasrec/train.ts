@@ -186,7 +186,18 @@ export async function trainSasrec(
       tensor: tf.tidy(() => {
         let acc = tf.mul(local.grads[v.name]!, n[0]! / total);
         results.forEach((r, i) => {
-          acc = tf.add(acc, tf.mul(tf.tensor(r.grads![j]!, v.shape), n[i + 1]! / total));
+          // Sent as its nonzero rows: the same gradient, zero elsewhere.
+          const rows = r.rows?.find((s) => s.index === j);
+          const g = rows
+            ? rows.ids.length === 0
+              ? tf.zeros(v.shape)
+              : tf.scatterND(
+                  tf.tensor2d(rows.ids, [rows.ids.length, 1], 'int32'),
+                  tf.tensor2d(rows.values, [rows.ids.length, v.shape[1]!]),
+                  v.shape,
+                )
+            : tf.tensor(r.grads![j]!, v.shape);
+          acc = tf.add(acc, tf.mul(g, n[i + 1]! / total));
         });
         return acc;
       }),
