@@ -12,6 +12,8 @@
 // - lib/src/client/ranker/ort-assets.js: replaced (see ORT_ASSETS below).
 // - lib/src/client/trainer/wasm-assets.js: replaced by one that names tfjs-backend-wasm's two
 //   .wasm builds with `new URL('./….wasm', import.meta.url)`, copied beside it (see TF_ASSETS).
+// - lib/src/client/llm/wllama-assets.js: replaced by one that names wllama's .wasm (llama.cpp)
+//   with `new URL('./wllama.wasm', import.meta.url)`, copied beside it (see LLM_ASSETS).
 // - lib/embed: the script-tag build (`localrec.js`, its worker chunk, ONNX Runtime's .wasm and
 //   their .br/.gz), exactly as `npm run build` makes it beside the demo site; `localrec serve`
 //   serves it from the installed package.
@@ -67,6 +69,22 @@ const TF_ASSETS_DTS = `/** \`setWasmPaths()\` of tfjs-backend-wasm: every build'
 export declare const tfWasmPaths: Readonly<Record<string, string>>;
 `;
 
+/**
+ * The package's llm wasm-assets module: wllama names no .wasm by import.meta.url itself (its
+ * default is a CDN, which localrec never uses), so the package ships `wllama.wasm` beside this
+ * module, named the way a site's bundler emits and rewrites. Fetched only when the llm worker
+ * runs the wasm engine.
+ */
+const LLM_ASSETS = `// Written by scripts/build-package.mjs in place of the compiled src/client/llm/wllama-assets.ts,
+// whose \`?url\` import only vite resolves: wllama's .wasm lies beside this file, named so that a
+// site's bundler emits it and rewrites this URL.
+/** wllama's \`AssetsPathConfig\`. */
+export const wllamaAssets = { default: new URL('./wllama.wasm', import.meta.url).href };
+`;
+const LLM_ASSETS_DTS = `/** wllama's \`AssetsPathConfig\`. */
+export declare const wllamaAssets: { default: string };
+`;
+
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
@@ -89,6 +107,14 @@ for (const f of TF_WASM)
     join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist', f),
     join(lib, 'src/client/trainer', f),
   );
+const llmAssets = join(lib, 'src/client/llm/wllama-assets.js');
+if (!existsSync(llmAssets)) throw new Error(`${llmAssets} is missing: did wllama-assets.ts move?`);
+writeFileSync(llmAssets, LLM_ASSETS);
+writeFileSync(llmAssets.replace(/\.js$/, '.d.ts'), LLM_ASSETS_DTS);
+copyFileSync(
+  join(root, 'node_modules/@wllama/wllama/esm/wasm/wllama.wasm'),
+  join(lib, 'src/client/llm/wllama.wasm'),
+);
 // The worker threads' entries (gradient workers, fedsim's clients) are plain JavaScript, which
 // tsc does not copy.
 for (const boot of ['models/sasrec/grad-worker-boot.js', 'models/federated/client-worker-boot.js'])
@@ -97,6 +123,7 @@ for (const file of [
   'src/client/index.js',
   'workers/recommender.worker.js',
   'workers/trainer.worker.js',
+  'workers/llm.worker.js',
   'src/cli/main.js',
 ])
   if (!existsSync(join(lib, file))) throw new Error(`lib/${file} was not built`);
