@@ -183,6 +183,16 @@ describe('the wllama engine in the llm worker', () => {
     expect((await refusal(llm.generate({ user: 'x', maxTokens: 2 }))).code).toBe('not-loaded');
   });
 
+  it('stops a load on abort, leaving nothing loaded', async () => {
+    const ac = new AbortController();
+    const run = llm.load(
+      { choice: 'wasm', models: [model(fx.gguf.chat)] },
+      { signal: ac.signal, onProgress: () => ac.abort() },
+    );
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect((await refusal(llm.generate({ user: 'x', maxTokens: 2 }))).code).toBe('not-loaded');
+  });
+
   it('answers llm-unavailable when no engine fits the choice, saying why', async () => {
     expect(await refusal(llm.load({ choice: 'off', models: [model(fx.gguf.chat)] }))).toEqual({
       code: 'llm-unavailable',

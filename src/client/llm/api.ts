@@ -136,10 +136,10 @@ export interface LlmEngine {
   unload(): Promise<void>;
 }
 
-/** The DOMException a cancelled load or generation rejects with. */
+/**
+ * What a cancelled load or generation rejects with: the signal's reason, as `fetch` does — an
+ * `AbortError` DOMException unless the caller aborted with a reason of its own.
+ */
 export function abortError(signal?: AbortSignal): unknown {
-  const r: unknown = signal?.reason;
-  return r instanceof Error || (typeof DOMException !== 'undefined' && r instanceof DOMException)
-    ? r
-    : new DOMException('the LLM call was cancelled', 'AbortError');
+  return signal?.reason ?? new DOMException('the LLM call was cancelled', 'AbortError');
 }
