@@ -443,3 +443,34 @@ describe('the llm host and its client', () => {
     expect(probe).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('the engines load on demand', () => {
+  it('no module imports wllama or web-llm statically, only their types', async () => {
+    const { readdirSync, readFileSync, statSync } = await import('node:fs');
+    const { join, relative, resolve } = await import('node:path');
+    const root = resolve(import.meta.dirname, '..', '..');
+    const walk = (dir: string): string[] =>
+      readdirSync(dir).flatMap((n) => {
+        const p = join(dir, n);
+        return statSync(p).isDirectory() ? walk(p) : /\.(ts|js|mjs)$/.test(n) ? [p] : [];
+      });
+    const files = [...walk(join(root, 'src')), ...walk(join(root, 'workers'))];
+    const statics: string[] = [];
+    const dynamics: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(
+        /^\s*import\s+(type\s+)?[^;]*?from\s+'(@wllama\/wllama|@mlc-ai\/web-llm)'/gm,
+      ))
+        if (!m[1]) statics.push(`${relative(root, f)}: ${m[2]}`);
+      for (const m of text.matchAll(/import\(\s*'(@wllama\/wllama|@mlc-ai\/web-llm)'\s*\)/g))
+        dynamics.push(`${relative(root, f)}: ${m[1]}`);
+    }
+    // The .wasm URL module is the one static import: `?url` gives a string, not wllama's code.
+    expect(statics).toEqual([]);
+    expect(dynamics.sort()).toEqual([
+      'src/client/llm/webllm-engine.ts: @mlc-ai/web-llm',
+      'src/client/llm/wllama-engine.ts: @wllama/wllama',
+    ]);
+  });
+});
