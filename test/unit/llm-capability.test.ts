@@ -110,13 +110,23 @@ describe('chooseLlmEngine', () => {
     });
   });
 
-  it('wasm needs SIMD, exceptions, JSPI and Memory64 (wllama 3, no CDN compat build)', () => {
-    const old = device({
-      wasm: { simd: true, exceptions: true, jspi: false, memory64: false, threads: false },
-    });
-    expect(chooseLlmEngine('wasm', old, both)).toEqual({
+  it('wasm needs SIMD, exceptions and Memory64 (wllama 3, no compat build), not JSPI', () => {
+    const wasm = (over: Partial<LlmDevice['wasm']>) =>
+      device({ wasm: { ...device().wasm, ...over } });
+    expect(chooseLlmEngine('wasm', wasm({ memory64: false, simd: false }), both)).toEqual({
       engine: null,
-      reasons: ['wasm: WebAssembly lacks JSPI, Memory64'],
+      reasons: ['wasm: WebAssembly lacks SIMD, Memory64'],
+    });
+    expect(chooseLlmEngine('wasm', wasm({ exceptions: false }), both)).toEqual({
+      engine: null,
+      reasons: ['wasm: WebAssembly lacks exception handling'],
+    });
+    // Firefox: no JSPI, Memory64 — wllama copies the model into its heap and runs on the CPU.
+    expect(chooseLlmEngine('auto', wasm({ jspi: false }), both)).toMatchObject({
+      engine: 'webllm',
+    });
+    expect(chooseLlmEngine('wasm', wasm({ jspi: false }), both)).toMatchObject({
+      engine: 'wllama',
     });
   });
 

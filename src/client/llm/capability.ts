@@ -5,7 +5,8 @@
  * device in a page or worker.
  *
  * `auto` wants a real GPU adapter (not a software fallback such as SwiftShader) with every
- * feature and limit the web-llm model states, else a WASM runtime wllama's build can run on;
+ * feature and limit the web-llm model states, else a WASM runtime wllama's build can run on
+ * (SIMD, exceptions, Memory64 — so not Safari, whose build would be @wllama/wllama-compat's);
  * it declines on Save-Data (the weights are large downloads) and when the device's memory is
  * known to be short of the model's. `webgpu` and `wasm` name one engine and skip the
  * Save-Data and fallback-adapter rules (the owner asked); `off` runs none.
@@ -26,8 +27,12 @@ export interface LlmDevice {
   wasm: {
     simd: boolean;
     exceptions: boolean;
-    /** JavaScript Promise Integration and Memory64: wllama 3's build needs both. */
+    /**
+     * JavaScript Promise Integration: wllama reads the model file asynchronously with it, and
+     * copies it into its heap without (Firefox); on the CPU it runs either way.
+     */
     jspi: boolean;
+    /** 64-bit WebAssembly memory: wllama 3's build needs it (Safari lacks it). */
     memory64: boolean;
     /** SharedArrayBuffer under cross-origin isolation: threads are possible. */
     threads: boolean;
@@ -83,7 +88,6 @@ function wasmShort(device: LlmDevice, needs: LlmNeeds): string | undefined {
     [
       ['SIMD', w.simd],
       ['exception handling', w.exceptions],
-      ['JSPI', w.jspi],
       ['Memory64', w.memory64],
     ] as const
   )
