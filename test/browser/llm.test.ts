@@ -88,6 +88,7 @@ describe('the wllama engine in the llm worker', () => {
       });
       runs.push(g);
       expect(g.finish).toBe('stop');
+      expect(g.decodeTokensPerSecond).toBeGreaterThan(0);
       expect(pieces.join('')).toBe(g.text);
       const answer = parseGrounded(g.text, { ids: IDS, maxReasonChars: 120 });
       expect(answer.evidence.length).toBeGreaterThan(0);
@@ -97,8 +98,9 @@ describe('the wllama engine in the llm worker', () => {
     expect(new Set(runs.map((r) => r.text)).size).toBeGreaterThan(1);
     const tokens = runs.reduce((a, r) => a + r.tokens, 0);
     const ms = runs.reduce((a, r) => a + (r.totalMs - r.ttftMs), 0);
+    const decode = runs.map((r) => r.decodeTokensPerSecond!.toFixed(0)).join('/');
     console.log(
-      `[llm] ${runs.length} grounded answers, ${tokens} tokens, ${((1000 * (tokens - runs.length)) / ms).toFixed(0)} tokens/s after the first, ttft ${runs.map((r) => r.ttftMs.toFixed(0)).join('/')} ms; e.g. ${runs[0]!.text}`,
+      `[llm] ${runs.length} grounded answers, ${tokens} tokens, ${((1000 * (tokens - runs.length)) / ms).toFixed(0)} tokens/s after the first (llama.cpp's decode ${decode}), ttft ${runs.map((r) => r.ttftMs.toFixed(0)).join('/')} ms; e.g. ${runs[0]!.text}`,
     );
   });
 

@@ -168,7 +168,14 @@ function scriptedMlc(pieces: string[], opts: { reloadError?: Error; slowReload?:
                   { index: 0, delta: { content: p }, finish_reason: last ? 'length' : null },
                 ],
                 ...(last
-                  ? { usage: { completion_tokens: 42, prompt_tokens: 1, total_tokens: 43 } }
+                  ? {
+                      usage: {
+                        completion_tokens: 42,
+                        prompt_tokens: 1,
+                        total_tokens: 43,
+                        extra: { decode_tokens_per_s: 31.5 },
+                      },
+                    }
                   : {}),
               } as ChatCompletionChunk;
             }
@@ -226,6 +233,7 @@ describe('WebLlmEngine on a scripted MLC engine', () => {
       text: '{"reason":"x","evidence":["a"]}',
       tokens: 42,
       finish: 'length',
+      decodeTokensPerSecond: 31.5,
     });
     expect(tokens).toHaveLength(3);
     expect(calls.create[0]).toMatchObject({

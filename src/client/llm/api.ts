@@ -118,6 +118,11 @@ export interface LlmGeneration {
   /** Time to the first token, ms. */
   ttftMs: number;
   totalMs: number;
+  /**
+   * The engine's own decode rate where it reports one (llama.cpp's timings, web-llm's usage),
+   * tokens/s: the model's speed without the worker hops and streaming around it.
+   */
+  decodeTokensPerSecond?: number;
 }
 
 /**

@@ -149,6 +149,7 @@ export class WebLlmEngine implements LlmEngine {
     let ttft = -1;
     let pieces = 0;
     let tokens: number | undefined;
+    let decode: number | undefined;
     let finish: LlmGeneration['finish'] = 'stop';
     try {
       for await (const chunk of stream) {
@@ -161,7 +162,10 @@ export class WebLlmEngine implements LlmEngine {
           req.onToken?.(piece);
         }
         if (choice?.finish_reason === 'length') finish = 'length';
-        if (chunk.usage) tokens = chunk.usage.completion_tokens;
+        if (chunk.usage) {
+          tokens = chunk.usage.completion_tokens;
+          decode = chunk.usage.extra?.decode_tokens_per_s;
+        }
       }
     } catch (e) {
       if (signal?.aborted) throw abortError(signal);
@@ -171,7 +175,15 @@ export class WebLlmEngine implements LlmEngine {
     }
     if (signal?.aborted) throw abortError(signal);
     const totalMs = performance.now() - t0;
-    return { text, tokens: tokens ?? pieces, finish, ttftMs: ttft < 0 ? totalMs : ttft, totalMs };
+    const g: LlmGeneration = {
+      text,
+      tokens: tokens ?? pieces,
+      finish,
+      ttftMs: ttft < 0 ? totalMs : ttft,
+      totalMs,
+    };
+    if (decode !== undefined) g.decodeTokensPerSecond = decode;
+    return g;
   }
 
   async unload(): Promise<void> {

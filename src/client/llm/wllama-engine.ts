@@ -187,11 +187,14 @@ export class WllamaEngine implements LlmEngine {
     let pieces = 0;
     let tokens: number | undefined;
     let finish: LlmGeneration['finish'] = 'stop';
+    let decode: number | undefined;
     const take = (
       piece: string | null | undefined,
       reason: string | null | undefined,
       usage?: number,
+      timings?: { predicted_per_second?: number },
     ) => {
+      if (timings?.predicted_per_second) decode = timings.predicted_per_second;
       if (piece) {
         if (ttft < 0) ttft = performance.now() - t0;
         text += piece;
@@ -223,6 +226,7 @@ export class WllamaEngine implements LlmEngine {
               c.choices[0]?.delta?.content,
               c.choices[0]?.finish_reason,
               c.usage?.completion_tokens,
+              c.timings,
             ),
         });
       } else {
@@ -230,7 +234,12 @@ export class WllamaEngine implements LlmEngine {
           ...common,
           prompt: req.system ? `${req.system}\n\n${req.user}` : req.user,
           onData: (c) =>
-            take(c.choices[0]?.text, c.choices[0]?.finish_reason, c.usage?.completion_tokens),
+            take(
+              c.choices[0]?.text,
+              c.choices[0]?.finish_reason,
+              c.usage?.completion_tokens,
+              c.timings,
+            ),
         });
       }
     } catch (e) {
@@ -241,7 +250,15 @@ export class WllamaEngine implements LlmEngine {
     }
     if (req.signal?.aborted) throw abortError(req.signal);
     const totalMs = performance.now() - t0;
-    return { text, tokens: tokens ?? pieces, finish, ttftMs: ttft < 0 ? totalMs : ttft, totalMs };
+    const g: LlmGeneration = {
+      text,
+      tokens: tokens ?? pieces,
+      finish,
+      ttftMs: ttft < 0 ? totalMs : ttft,
+      totalMs,
+    };
+    if (decode !== undefined) g.decodeTokensPerSecond = decode;
+    return g;
   }
 
   async unload(): Promise<void> {
