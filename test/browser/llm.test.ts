@@ -195,6 +195,28 @@ describe('the wllama engine in the llm worker', () => {
     expect((await refusal(llm.generate({ user: 'x', maxTokens: 2 }))).code).toBe('not-loaded');
   });
 
+  it('reads SwiftShader as a software adapter, so auto passes over a web-llm model', async () => {
+    const device = await llm.probe();
+    expect(device.webgpu?.isFallbackAdapter).toBe(true);
+    expect(device.wasm).toEqual({
+      simd: true,
+      exceptions: true,
+      jspi: true,
+      memory64: true,
+      threads: false,
+    });
+    const webllm = {
+      engine: 'webllm' as const,
+      id: 'never-fetched',
+      baseUrl: `${fx.url}/nothing`,
+      modelLibUrl: `${fx.url}/nothing.wasm`,
+      contextSize: 1024,
+      needs: { memoryMB: 64 },
+    };
+    const loaded = await llm.load({ choice: 'auto', models: [webllm, model(fx.gguf.chat)] });
+    expect(loaded).toMatchObject({ engine: 'wllama', device: 'wasm' });
+  });
+
   it('answers llm-unavailable when no engine fits the choice, saying why', async () => {
     expect(await refusal(llm.load({ choice: 'off', models: [model(fx.gguf.chat)] }))).toEqual({
       code: 'llm-unavailable',
