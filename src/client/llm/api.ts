@@ -78,7 +78,7 @@ export interface LlmLoaded {
   device: 'webgpu' | 'wasm';
   /** CPU threads (1 unless the page is cross-origin isolated). */
   threads: number;
-  /** Bytes of model weights read. */
+  /** Bytes of the model file read (wllama); 0 where the engine does not say (web-llm). */
   bytes: number;
   loadMs: number;
 }
