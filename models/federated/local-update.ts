@@ -11,7 +11,7 @@ import { LocalrecError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/random.ts';
 import { buildExamples } from '../training/examples.ts';
 import { defaultTrainConfig, type SasrecConfig } from '../sasrec/config.ts';
-import { sliceLoss } from '../sasrec/loss.ts';
+import { sliceLoss } from '../sasrec/slice.ts';
 import { memberConfig, memberCount, memberPrefix } from '../sasrec/model.ts';
 import { toVariables } from '../tf-ops.ts';
 import type { WeightArrays } from '../weights.ts';

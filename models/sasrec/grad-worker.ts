@@ -8,9 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Rng } from '../../src/core/random.ts';
 import { featureMix, type FeatureMix } from './item-features.ts';
-import { sliceLoss, type SliceLossOptions } from './loss.ts';
+import { rowsLoss, sliceLoss, type SliceLossOptions } from './slice.ts';
 import type { SasrecWeights } from './model.ts';
-import { nonzeroRows, ownedArray, type GradRequest, type GradResponse } from './parallel.ts';
+import { ownedArray, type GradRequest, type GradResponse } from './parallel.ts';
 
 await tf.setBackend('wasm');
 await tf.ready();
@@ -40,27 +40,21 @@ parentPort!.on('message', (m: GradRequest) => {
       };
       const f = (...ws: tf.Tensor[]) => {
         const w: SasrecWeights = Object.fromEntries(m.names.map((n, i) => [n, ws[i]!]));
-        return sliceLoss(m.config, w, m.inputs, m.targets, options, rng);
+        return m.rows && m.draws
+          ? rowsLoss(m.config, w, m.inputs, m.targets, options, m.draws, m.rows)
+          : sliceLoss(m.config, w, m.inputs, m.targets, options, rng);
       };
       return tf.valueAndGrads(f)(xs);
     });
     const loss = value.dataSync()[0]!;
     const grads = gradTensors.map((g) => ownedArray(g.dataSync() as Float32Array));
     tf.dispose([value, ...gradTensors]);
-    // The item table's gradient as its nonzero rows, where a sampled loss read only a few.
-    const rows: NonNullable<GradResponse['rows']> = [];
-    const t = m.names.indexOf('item_emb');
-    const sparse =
-      t >= 0 && m.loss.kind === 'sampled' ? nonzeroRows(grads[t]!, m.shapes[t]![1]!) : null;
-    if (sparse) {
-      rows.push({ index: t, ...sparse });
-      grads[t] = new Float32Array(0);
-    }
-    const res: GradResponse = { id: m.id, loss, grads, ...(rows.length > 0 && { rows }) };
-    parentPort!.postMessage(res, [
-      ...grads.map((g) => g.buffer as ArrayBuffer),
-      ...rows.flatMap((r) => [r.ids.buffer as ArrayBuffer, r.values.buffer as ArrayBuffer]),
-    ]);
+    // Under the sampled loss the item tables' gradients are already just the rows sent.
+    const res: GradResponse = { id: m.id, loss, grads };
+    parentPort!.postMessage(
+      res,
+      grads.map((g) => g.buffer as ArrayBuffer),
+    );
   } catch (e) {
     const res: GradResponse = { id: m.id, error: e instanceof Error ? e.message : String(e) };
     parentPort!.postMessage(res);

@@ -77,21 +77,43 @@ interface ScaledSum {
   size: number;
 }
 
-function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: number): ScaledSum {
+/** A {@link ScaledSum}'s index arrays, before they become tensors. */
+interface ScaledSumArrays {
+  from: Int32Array;
+  value: Float32Array;
+  pick: Int32Array;
+  to: Int32Array;
+  size: number;
+}
+
+/**
+ * The terms out[to_k] += value_k · x[from_k] grouped as {@link ScaledSum}: stably by output row
+ * (a counting sort, so each output row's terms stay in the order given), each distinct (from,
+ * value) pair numbered at its first occurrence in that order. `from` < 2^21 (the key below is
+ * exact in a double).
+ */
+function scaledSumArrays(
+  from: Int32Array,
+  to: Int32Array,
+  value: Float32Array,
+  size: number,
+): ScaledSumArrays {
   const bits = new Uint32Array(value.buffer, value.byteOffset, value.length);
-  const ids = new Map<string, number>();
+  const n = from.length;
+  const start = new Int32Array(size + 1);
+  for (let k = 0; k < n; k++) start[to[k]! + 1]!++;
+  for (let r = 0; r < size; r++) start[r + 1]! += start[r]!;
+  const order = new Int32Array(n);
+  for (let k = 0; k < n; k++) order[start[to[k]!]!++] = k;
+  const ids = new Map<number, number>();
   const uFrom: number[] = [];
   const uValue: number[] = [];
-  // Stably by output row: each output row's terms stay in the order given.
-  const order = Array.from({ length: from.length }, (_, k) => k).sort(
-    (a, b) => to[a]! - to[b]! || a - b,
-  );
-  const pick = new Int32Array(from.length);
-  const sortedTo = new Int32Array(from.length);
-  for (let j = 0; j < order.length; j++) {
+  const pick = new Int32Array(n);
+  const sortedTo = new Int32Array(n);
+  for (let j = 0; j < n; j++) {
     const k = order[j]!;
     sortedTo[j] = to[k]!;
-    const key = `${from[k]}:${bits[k]}`;
+    const key = from[k]! * 4294967296 + bits[k]!;
     let u = ids.get(key);
     if (u === undefined) {
       u = uFrom.length;
@@ -102,12 +124,26 @@ function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: 
     pick[j] = u;
   }
   return {
-    from: tf.tensor2d(Int32Array.from(uFrom), [uFrom.length, 1], 'int32'),
-    value: tf.tensor2d(Float32Array.from(uValue), [uValue.length, 1], 'float32'),
-    pick: tf.tensor1d(pick, 'int32'),
-    to: tf.tensor1d(sortedTo, 'int32'),
+    from: Int32Array.from(uFrom),
+    value: Float32Array.from(uValue),
+    pick,
+    to: sortedTo,
     size,
   };
+}
+
+function toTensors(a: ScaledSumArrays): ScaledSum {
+  return {
+    from: tf.tensor2d(a.from, [a.from.length, 1], 'int32'),
+    value: tf.tensor2d(a.value, [a.value.length, 1], 'float32'),
+    pick: tf.tensor1d(a.pick, 'int32'),
+    to: tf.tensor1d(a.to, 'int32'),
+    size: a.size,
+  };
+}
+
+function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: number): ScaledSum {
+  return toTensors(scaledSumArrays(from, to, value, size));
 }
 
 /**
@@ -126,35 +162,37 @@ function applyScaledSum(s: ScaledSum, x: tf.Tensor): tf.Tensor2D {
 }
 
 /**
- * F's nonzeros, for {@link mixFeatures}: F · x and Fᵀ · y as {@link ScaledSum}s over them in
- * row-major order (by row, then column), the order a dense matmul adds them in. Tensors the
- * caller owns (created outside any tidy): `dispose()` when training ends.
+ * F's nonzeros, for {@link mixFeatures} and {@link mixRows}: row-major (by row, then column),
+ * the order a dense matmul adds them in. The whole-table F · x and Fᵀ · y ({@link ScaledSum}s
+ * over every nonzero) are built on first use. Tensors the caller owns (created outside any
+ * tidy): `dispose()` when training ends.
  */
 export interface FeatureMix {
   rows: number;
   cols: number;
   /** Nonzeros of F. */
   nnz: number;
-  /** F · x: row r of the result sums value · x[col] over row r's nonzeros. */
-  forward: ScaledSum;
-  /** Fᵀ · y: row c of the result sums value · y[row] over column c's nonzeros, by row. */
-  backward: ScaledSum;
-  /** The nonzeros on the CPU, row-major: row r's are [rowStart[r], rowStart[r + 1]) of col, value. */
-  rowStart: Int32Array;
+  /** Row r's nonzeros are col[start[r]..start[r+1]) and value[…] (CSR). */
+  start: Int32Array;
   col: Int32Array;
   value: Float32Array;
+  /** F · x over the whole table: row r of the result sums value · x[col] over row r's nonzeros. */
+  forward(): ScaledSum;
+  /** Fᵀ · y over the whole table: row c of the result sums value · y[row] over column c's nonzeros, by row. */
+  backward(): ScaledSum;
   dispose(): void;
 }
 
-/** The nonzeros of a feature matrix, as {@link FeatureMix} tensors. */
+/** The nonzeros of a feature matrix, as a {@link FeatureMix}. */
 export function featureMix(m: ItemFeatureMatrix): FeatureMix {
   let nnz = 0;
   for (let i = 0; i < m.data.length; i++) if (m.data[i] !== 0) nnz++;
   const row = new Int32Array(nnz);
   const col = new Int32Array(nnz);
   const value = new Float32Array(nnz);
+  const start = new Int32Array(m.rows + 1);
   let k = 0;
-  for (let r = 0; r < m.rows; r++)
+  for (let r = 0; r < m.rows; r++) {
     for (let c = 0; c < m.cols; c++) {
       const v = m.data[r * m.cols + c]!;
       if (v === 0) continue;
@@ -162,46 +200,31 @@ export function featureMix(m: ItemFeatureMatrix): FeatureMix {
       col[k] = c;
       value[k++] = v;
     }
-  const rowStart = new Int32Array(m.rows + 1);
-  for (let j = 0; j < nnz; j++) rowStart[row[j]! + 1]!++;
-  for (let r = 0; r < m.rows; r++) rowStart[r + 1]! += rowStart[r]!;
-  const forward = scaledSum(col, row, value, m.rows);
-  const backward = scaledSum(row, col, value, m.cols);
-  const all = [forward, backward].flatMap((s) => [s.from, s.value, s.pick, s.to]);
+    start[r + 1] = k;
+  }
+  let sums: [ScaledSum, ScaledSum] | null = null;
+  const whole = () => {
+    if (!sums) {
+      // Kept: the first use may come inside a tidy (validation's baking), the sums outlive it.
+      sums = [scaledSum(col, row, value, m.rows), scaledSum(row, col, value, m.cols)];
+      for (const s of sums) for (const t of [s.from, s.value, s.pick, s.to]) tf.keep(t);
+    }
+    return sums;
+  };
   return {
     rows: m.rows,
     cols: m.cols,
     nnz,
-    forward,
-    backward,
-    rowStart,
+    start,
     col,
     value,
-    dispose: () => tf.dispose(all),
+    forward: () => whole()[0],
+    backward: () => whole()[1],
+    dispose: () => {
+      if (sums) tf.dispose(sums.flatMap((s) => [s.from, s.value, s.pick, s.to]));
+      sums = null;
+    },
   };
-}
-
-/**
- * Fᵀ · y over the nonzeros of some rows of F only (any order, repeats allowed): the terms of
- * {@link FeatureMix.backward} whose row is one of `rows`, in the same order. Where every other
- * row of y is zero (a sampled loss reads only these rows of the table), the sums are those of
- * the whole Fᵀ · y bit for bit: each column's sum starts from +0 and skips only +0 terms.
- */
-function rowsBackward(F: FeatureMix, rows: Iterable<number>): ScaledSum {
-  const sorted = Int32Array.from(new Set(rows)).sort();
-  let n = 0;
-  for (const r of sorted) n += F.rowStart[r + 1]! - F.rowStart[r]!;
-  const from = new Int32Array(n);
-  const to = new Int32Array(n);
-  const value = new Float32Array(n);
-  let k = 0;
-  for (const r of sorted)
-    for (let j = F.rowStart[r]!; j < F.rowStart[r + 1]!; j++, k++) {
-      from[k] = r;
-      to[k] = F.col[j]!;
-      value[k] = F.value[j]!;
-    }
-  return scaledSum(from, to, value, F.cols);
 }
 
 /**
@@ -214,14 +237,44 @@ function rowsBackward(F: FeatureMix, rows: Iterable<number>): ScaledSum {
  * summed by a sparse segment sum, with no (nonzeros, dim) array. gatherND, not tf.gather:
  * tfjs-backend-wasm's GatherV2 takes ~40 ns an element, ~130× its GatherNd ((171k, 64) rows).
  */
-export function mixFeatures(F: FeatureMix, mix: tf.Tensor2D, touched?: Set<number>): tf.Tensor2D {
+export function mixFeatures(F: FeatureMix, mix: tf.Tensor2D): tf.Tensor2D {
   const f = tf.customGrad((m) => ({
-    value: applyScaledSum(F.forward, m as tf.Tensor),
-    // Read when the gradient is taken: by then the loss has added every row it looked up.
-    gradFunc: (dy: tf.Tensor) =>
-      touched
-        ? tf.tidy(() => applyScaledSum(rowsBackward(F, touched), dy))
-        : applyScaledSum(F.backward, dy),
+    value: applyScaledSum(F.forward(), m as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => applyScaledSum(F.backward(), dy),
+  }));
+  return (f as (m: tf.Tensor) => tf.Tensor)(mix) as tf.Tensor2D;
+}
+
+/**
+ * Rows `rows` (sorted, distinct item ids) of F · mix, (rows.length, dim): the rows of
+ * {@link mixFeatures}' result, value for value (each row the same products added in the same
+ * order). The gradient Fᵀ · dy sums over those rows' nonzeros only, by row as the whole-table
+ * gradient does: the rows left out have dy = 0 there, whose products add nothing. For a step
+ * that reads a few thousand rows of a large table (the sampled loss).
+ */
+export function mixRows(F: FeatureMix, rows: Int32Array, mix: tf.Tensor2D): tf.Tensor2D {
+  let n = 0;
+  for (const r of rows) n += F.start[r + 1]! - F.start[r]!;
+  const out = new Int32Array(n);
+  const col = new Int32Array(n);
+  const value = new Float32Array(n);
+  let k = 0;
+  rows.forEach((r, i) => {
+    for (let j = F.start[r]!; j < F.start[r + 1]!; j++) {
+      out[k] = i;
+      col[k] = F.col[j]!;
+      value[k++] = F.value[j]!;
+    }
+  });
+  const fwd = scaledSumArrays(col, out, value, rows.length);
+  const bwd = scaledSumArrays(out, col, value, F.cols);
+  const f = tf.customGrad((m) => ({
+    value: tf.tidy(() => {
+      const s = toTensors(fwd);
+      return applyScaledSum(s, m as tf.Tensor);
+    }),
+    // Index tensors made here, not captured: the forward's tensors are gone by the backward.
+    gradFunc: (dy: tf.Tensor) => applyScaledSum(toTensors(bwd), dy),
   }));
   return (f as (m: tf.Tensor) => tf.Tensor)(mix) as tf.Tensor2D;
 }
@@ -241,16 +294,13 @@ export function checkFeatureMatrix(c: SasrecConfig, m: ItemFeatureMatrix | undef
 /**
  * The weights as the rest of SASRec reads them: `item_emb` is the id embedding plus F ·
  * item_feat (differentiable: use inside a loss), `item_feat` dropped. Without item features,
- * `w` itself. `touched`: where the loss reads only some rows of the table, a set it fills with
- * their ids before the gradient is taken; item_feat's gradient then sums over those rows'
- * nonzeros only (the same numbers: the other rows' gradient is zero).
+ * `w` itself.
  */
 export function withItemFeatures(
   c: SasrecConfig,
   w: SasrecWeights,
   F: FeatureMix | null,
   idDropout?: { rate: number; seed: number },
-  touched?: Set<number>,
 ): SasrecWeights {
   if (!c.itemFeatures) return w;
   if (!F) throw new LocalrecError('bad-input', 'this SASRec model needs its item feature matrix');
@@ -269,7 +319,38 @@ export function withItemFeatures(
     );
     ids = tf.mul(ids, keep);
   }
-  return { ...rest, item_emb: tf.add(ids, mixFeatures(F, mix as tf.Tensor2D, touched)) };
+  return { ...rest, item_emb: tf.add(ids, mixFeatures(F, mix as tf.Tensor2D)) };
+}
+
+/**
+ * {@link withItemFeatures} for some rows of the table: `w`'s item_emb (and item_bias) hold the
+ * rows `rows` (sorted, distinct ids) of the id table; the result's item_emb is those rows of
+ * the id embedding plus F · item_feat, value for value the rows of withItemFeatures' table
+ * (the id dropout mask drawn for the whole table, as there, and read at these rows).
+ */
+export function withItemFeatureRows(
+  c: SasrecConfig,
+  w: SasrecWeights,
+  F: FeatureMix | null,
+  rows: Int32Array,
+  idDropout?: { rate: number; seed: number },
+): SasrecWeights {
+  if (!c.itemFeatures) return w;
+  if (!F) throw new LocalrecError('bad-input', 'this SASRec model needs its item feature matrix');
+  const { item_feat: mix, ...rest } = w;
+  if (!mix) throw new LocalrecError('bad-format', 'SASRec weights lack item_feat');
+  let ids = w['item_emb']!;
+  if (idDropout && idDropout.rate > 0) {
+    const keep = tf.cast(
+      tf.greaterEqual(
+        tf.randomUniform([F.rows, 1], 0, 1, 'float32', idDropout.seed),
+        idDropout.rate,
+      ),
+      'float32',
+    );
+    ids = tf.mul(ids, tf.gatherND(keep, tf.tensor2d(rows, [rows.length, 1], 'int32')));
+  }
+  return { ...rest, item_emb: tf.add(ids, mixRows(F, rows, mix as tf.Tensor2D)) };
 }
 
 /** The config of a baked model: a plain SASRec (see {@link withItemFeatures}). */

@@ -1,70 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { Rng } from '../../src/core/random.ts';
-import {
-  lookup,
-  MASK_VALUE,
-  matMul,
-  padBatch,
-  softCrossEntropy,
-  softmaxCrossEntropy,
-} from '../tf-ops.ts';
+import { lookup, MASK_VALUE, matMul, softCrossEntropy, softmaxCrossEntropy } from '../tf-ops.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
-import { withItemFeatures, type FeatureMix } from './item-features.ts';
-import { forward, itemRows, outputSides, queryRows, type SasrecWeights } from './model.ts';
-
-/** How a slice of a batch is scored in training: the same on the main thread and in a gradient worker. */
-export interface SliceLossOptions {
-  loss: SasrecLoss;
-  excludeSeen: boolean;
-  perUser: boolean;
-  /** The item feature matrix's nonzeros, for a config with `itemFeatures` (else null). */
-  F: FeatureMix | null;
-  /** With item features: share of items whose id embedding is dropped for this step. */
-  idDropout: number;
-  /** Future-window targets: per example, k items per input position (models/training/examples.ts buildExamples). */
-  future?: { items: Int32Array[]; k: number; weight: number };
-}
-
-/**
- * The training loss of one slice of a batch from its unpadded sequences: pads inputs, targets
- * and future items, adds the item features to the embeddings, then {@link sasrecLoss}.
- */
-export function sliceLoss(
-  c: SasrecConfig,
-  w: SasrecWeights,
-  inputs: Int32Array[],
-  targets: Int32Array[],
-  o: SliceLossOptions,
-  rng: Rng,
-): tf.Scalar {
-  const ins = padBatch(inputs, c.maxLen);
-  const tgs = padBatch(targets, c.maxLen);
-  const future = o.future && {
-    items: padFutures(
-      o.future.items,
-      inputs.map((x) => x.length),
-      ins.shape[1],
-      o.future.k,
-    ),
-    weight: o.future.weight,
-  };
-  const drop = o.F && o.idDropout > 0 ? { rate: o.idDropout, seed: rng.seed() } : undefined;
-  // The sampled loss reads only some rows of the table: item_feat's gradient sums over those.
-  const touched = o.F && o.loss.kind === 'sampled' ? new Set<number>() : undefined;
-  return sasrecLoss(
-    c,
-    withItemFeatures(c, w, o.F, drop, touched),
-    ins,
-    tgs,
-    o.loss,
-    rng,
-    o.excludeSeen,
-    o.perUser,
-    future,
-    touched,
-  );
-}
+import {
+  forward,
+  itemRows,
+  outputSides,
+  queryRows,
+  type SasrecWeights,
+  type SeedSource,
+} from './model.ts';
 
 /**
  * Next-item training loss over every non-padding position.
@@ -78,8 +24,6 @@ export function sliceLoss(
  * With `future` (full loss only), each position's target is a distribution instead of one item:
  * `1 - future.weight` on the next item and `future.weight` shared by the items after it inside
  * the window (see {@link FutureTargets}).
- * `touched` (sampled loss): filled with every item id whose row of the table the loss reads
- * (inputs, labels, negatives), for {@link withItemFeatures}' sparse gradient.
  */
 export function sasrecLoss(
   c: SasrecConfig,
@@ -91,7 +35,29 @@ export function sasrecLoss(
   excludeSeen = false,
   perUser = false,
   future?: FutureTargets,
-  touched?: Set<number>,
+): tf.Scalar {
+  // Dropout seeds as the forward pass asks for them, then the negatives: rng's order of draws.
+  const negatives = () => drawNegatives(c, loss.kind === 'sampled' ? loss.negatives : 0, rng);
+  return lossOn(c, w, inputs, targets, loss, rng, negatives, excludeSeen, perUser, future);
+}
+
+/**
+ * {@link sasrecLoss} with its random draws given: `seeds` hands out the forward pass's dropout
+ * seeds, `negatives` (called once, after the forward pass) the sampled loss's negatives, as
+ * ids into `w`'s item table (which may hold only some rows of the catalog's: see
+ * models/sasrec/slice.ts).
+ */
+export function lossOn(
+  c: SasrecConfig,
+  w: SasrecWeights,
+  inputs: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  loss: SasrecLoss,
+  seeds: SeedSource,
+  negatives: () => Int32Array,
+  excludeSeen = false,
+  perUser = false,
+  future?: FutureTargets,
 ): tf.Scalar {
   // The masks and soft targets read the ids back to the CPU: built before forward() uploads
   // the ids to a GPU backend, where that read would be a synchronous GPU readback (tfjs WebGPU
@@ -103,10 +69,7 @@ export function sasrecLoss(
   const seen =
     loss.kind === 'full' && !fullFuture && excludeSeen ? seenPairs(inputs, targets) : undefined;
   const labelIds = loss.kind === 'sampled' ? (targets.dataSync() as Int32Array) : undefined;
-  if (touched)
-    for (const ids of [inputs.dataSync(), labelIds ?? targets.dataSync()])
-      for (const id of ids) touched.add(id);
-  const h = forward(c, w, inputs, { training: { rng } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
+  const h = forward(c, w, inputs, { training: { rng: seeds } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
   const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
   let weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
   if (perUser) {
@@ -129,9 +92,7 @@ export function sasrecLoss(
   if (future && future.weight > 0)
     throw new LocalrecError('bad-input', 'future-window targets need the full softmax loss');
 
-  const negIds = drawNegatives(c, loss.negatives, rng);
-  if (touched) for (const id of negIds) touched.add(id);
-  return sampledSoftmaxLoss(c, w, h, labels, weights, negIds, labelIds);
+  return sampledSoftmaxLoss(c, w, h, labels, weights, negatives(), labelIds);
 }
 
 /** The sampled loss's negatives: `k` item ids drawn uniformly from 1..numItems (with repeats). */

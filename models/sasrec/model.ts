@@ -146,9 +146,21 @@ export function initWeights(c: SasrecConfig, seed: number): SasrecWeights {
   return w;
 }
 
+/** Where dropout seeds come from: an Rng, or seeds drawn ahead ({@link dropoutCalls} of them). */
+export interface SeedSource {
+  seed(): number;
+}
+
 export interface ForwardOptions {
-  /** Dropout on; a fresh seed per call comes from this Rng. */
-  training?: { rng: Rng };
+  /** Dropout on; a fresh seed per call comes from this source. */
+  training?: { rng: SeedSource };
+}
+
+/** How many dropout seeds one training {@link forward} pass draws (0 without dropout). */
+export function dropoutCalls(c: SasrecConfig): number {
+  // The embeddings' dropout, then per block: attention probabilities, attention output, FFN
+  // hidden and FFN output (the calls to dropout() in forward, in this order).
+  return c.dropout > 0 ? 1 + 4 * c.blocks : 0;
 }
 
 function get(w: SasrecWeights, name: string): tf.Tensor {

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LocalrecError } from '../../src/core/errors.ts';
 import type { SasrecConfig, SasrecLoss } from './config.ts';
 import type { ItemFeatureMatrix } from './item-features.ts';
+import type { SliceDraws } from './slice.ts';
 
 /** What the main thread sends a gradient worker for one slice of one batch. */
 export interface GradRequest {
@@ -23,42 +24,20 @@ export interface GradRequest {
   /** Future-window targets: per example, k items per input position (see models/training/examples.ts buildExamples). */
   future?: { items: Int32Array[]; k: number; weight: number };
   seed: number;
+  /**
+   * The sampled loss on some rows (models/sasrec/slice.ts rowsLoss): the item tables' weights
+   * (and their gradients back) are these rows only, and the slice's draws are made already.
+   */
+  rows?: Int32Array;
+  draws?: SliceDraws;
 }
 
 export interface GradResponse {
   id: number;
   loss?: number;
-  /** One gradient per name, in request order (empty for those sent as {@link GradResponse.rows}). */
+  /** One gradient per name, in request order (of the rows sent, for cut item tables). */
   grads?: Float32Array[];
-  /**
-   * Gradients sent as their nonzero rows only (a sampled loss reads a few rows of the item
-   * table): by gradient index, the row ids and those rows' values, row-major; every other row is
-   * zero.
-   */
-  rows?: { index: number; ids: Int32Array; values: Float32Array }[];
   error?: string;
-}
-
-/**
- * The rows of a (rows, dim) gradient `g` that are not all zero, when they are under half of
- * them (else null: the dense array is as cheap to send): their ids and values.
- */
-export function nonzeroRows(
-  g: Float32Array,
-  dim: number,
-): { ids: Int32Array; values: Float32Array } | null {
-  const n = g.length / dim;
-  const ids: number[] = [];
-  for (let r = 0; r < n; r++)
-    for (let j = r * dim; j < (r + 1) * dim; j++)
-      if (g[j] !== 0) {
-        ids.push(r);
-        break;
-      }
-  if (ids.length * 2 >= n) return null;
-  const values = new Float32Array(ids.length * dim);
-  ids.forEach((r, k) => values.set(g.subarray(r * dim, (r + 1) * dim), k * dim));
-  return { ids: Int32Array.from(ids), values };
 }
 
 /**

@@ -13,7 +13,14 @@ import {
   type LoopResult,
 } from '../training/loop.ts';
 import { defaultTrainConfig, type SasrecConfig, type TrainConfig } from './config.ts';
-import { sliceLoss, type SliceLossOptions } from './loss.ts';
+import {
+  readsRows,
+  ROW_TABLES,
+  sliceDraws,
+  sliceLoss,
+  sliceRows,
+  type SliceLossOptions,
+} from './slice.ts';
 import {
   bakedConfig,
   checkFeatureMatrix,
@@ -57,6 +64,14 @@ function lossWeight(examples: Example[], perUser: boolean): number {
     w += perUser ? (real > 0 ? 1 : 0) : real;
   }
   return w;
+}
+
+/** Rows `rows` of a weight, as a fresh array (its own buffer, so it can be transferred). */
+function rowsOf(v: tf.Tensor, rows: Int32Array): Float32Array {
+  const t = tf.tidy(() => tf.gatherND(v, tf.tensor2d(rows, [rows.length, 1], 'int32')));
+  const a = ownedArray(t.dataSync() as Float32Array);
+  t.dispose();
+  return a;
 }
 
 /** Scores for evaluation, in batches, as plain arrays (one per input sequence). */
@@ -110,6 +125,8 @@ export async function trainSasrec(
 
   const names = Object.keys(vars);
   const shapes = varList.map((v) => [...v.shape]);
+  /** Which weights have a row per item ({@link ROW_TABLES}): cut to rows for the sampled loss. */
+  const rowTable = names.map((n) => (ROW_TABLES as readonly string[]).includes(n));
   const pool = tc.workers > 1 ? GradPool.create(tc.workers - 1) : null;
   const sentFeatures = new Set<number>();
   /** How every slice is scored; `future` is filled in per slice. */
@@ -149,17 +166,44 @@ export async function trainSasrec(
       () => [],
     );
     batch.forEach((e, i) => parts[i % parts.length]!.push(e));
-    // One copy of the weights for all workers: structured-cloned to each, and handed over
-    // (transferred, not copied) to the last, after which this thread no longer needs it.
-    const weights = varList.map((v) => ownedArray(v.dataSync() as Float32Array));
-    const remote = parts.slice(1).map((part, i, rest) =>
-      pool.compute(
+    // The workers' seeds, drawn before this thread's slice draws from rng (as always).
+    const seeds = parts.slice(1).map(() => rng.seed());
+    // The sampled loss: each worker gets only the rows of the item tables its slice reads
+    // (their ids and its draws made here, as the worker would make them: slice.ts).
+    const cut = readsRows(sliceOptions)
+      ? parts.slice(1).map((part, i) => {
+          const draws = sliceDraws(c, sliceOptions, new Rng(seeds[i]!));
+          const rows = sliceRows(
+            part.map((e) => e.input),
+            part.map((e) => e.target),
+            draws.negatives!,
+          );
+          return { draws, rows };
+        })
+      : null;
+    // One copy of the other weights for all workers: structured-cloned to each, and handed
+    // over (transferred, not copied) to the last, after which this thread no longer needs it.
+    const weights = varList.map((v, j) =>
+      cut && rowTable[j] ? new Float32Array(0) : ownedArray(v.dataSync() as Float32Array),
+    );
+    const remote = parts.slice(1).map((part, i, rest) => {
+      const last = i === rest.length - 1;
+      const mine = cut?.[i];
+      const ws = mine
+        ? varList.map((v, j) => (rowTable[j] ? rowsOf(v, mine.rows) : weights[j]!))
+        : weights;
+      const transfer = varList.flatMap((_, j) =>
+        last || (mine && rowTable[j]) ? [ws[j]!.buffer as ArrayBuffer] : [],
+      );
+      return pool.compute(
         i,
         {
           config: c,
           names,
-          shapes,
-          weights,
+          shapes: mine
+            ? shapes.map((sh, j) => (rowTable[j] ? [mine.rows.length, ...sh.slice(1)] : sh))
+            : shapes,
+          weights: ws,
           inputs: part.map((e) => e.input),
           targets: part.map((e) => e.target),
           loss: tc.loss,
@@ -169,11 +213,12 @@ export async function trainSasrec(
           // The feature matrix goes to each worker once; it keeps it for the rest of training.
           ...(itemFeatures && !sentFeatures.has(i) && (sentFeatures.add(i), { itemFeatures })),
           ...(window > 1 && { future: futureOf(part) }),
-          seed: rng.seed(),
+          ...(mine && { rows: mine.rows, draws: mine.draws }),
+          seed: seeds[i]!,
         },
-        i === rest.length - 1 ? weights.map((a) => a.buffer as ArrayBuffer) : [],
-      ),
-    );
+        transfer,
+      );
+    });
     const local = optimizer.computeGradients(() => lossOf(parts[0]!), varList);
     const results = await Promise.all(remote);
     // Each slice's loss is a weighted mean; combine slices by their total loss weight so the
@@ -186,17 +231,15 @@ export async function trainSasrec(
       tensor: tf.tidy(() => {
         let acc = tf.mul(local.grads[v.name]!, n[0]! / total);
         results.forEach((r, i) => {
-          // Sent as its nonzero rows: the same gradient, zero elsewhere.
-          const rows = r.rows?.find((s) => s.index === j);
-          const g = rows
-            ? rows.ids.length === 0
-              ? tf.zeros(v.shape)
-              : tf.scatterND(
-                  tf.tensor2d(rows.ids, [rows.ids.length, 1], 'int32'),
-                  tf.tensor2d(rows.values, [rows.ids.length, v.shape[1]!]),
+          const rows = cut?.[i]?.rows;
+          const g =
+            rows && rowTable[j]
+              ? tf.scatterND(
+                  tf.tensor2d(rows, [rows.length, 1], 'int32'),
+                  tf.tensor(r.grads![j]!, [rows.length, ...v.shape.slice(1)]),
                   v.shape,
                 )
-            : tf.tensor(r.grads![j]!, v.shape);
+              : tf.tensor(r.grads![j]!, v.shape);
           acc = tf.add(acc, tf.mul(g, n[i + 1]! / total));
         });
         return acc;
