@@ -19,16 +19,52 @@ import type { ItemFeatures } from '../training/item-features.ts';
 import type { SasrecConfig } from './config.ts';
 import type { SasrecWeights } from './model.ts';
 
-/** The fixed feature matrix: (rows = numItems+1) × cols, row-major; row 0 (padding) zero. */
+/**
+ * The fixed feature matrix, (rows = numItems+1) × cols, as its nonzeros (CSR: row r's are
+ * col[start[r]..start[r+1]) and value[…], by column): about ten a row, so a 1M-item catalog's
+ * is tens of MB where the dense matrix would be ~1 GB. Row 0 (padding) is empty.
+ */
 export interface ItemFeatureMatrix {
   rows: number;
   cols: number;
-  data: Float32Array;
+  start: Int32Array;
+  col: Int32Array;
+  value: Float32Array;
+}
+
+/** The CSR form of a dense row-major (rows, cols) matrix: its nonzeros by row, then column. */
+export function featureMatrixFromDense(
+  rows: number,
+  cols: number,
+  data: Float32Array,
+): ItemFeatureMatrix {
+  const start = new Int32Array(rows + 1);
+  const col: number[] = [];
+  const value: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = data[r * cols + c]!;
+      if (v === 0) continue;
+      col.push(c);
+      value.push(v);
+    }
+    start[r + 1] = col.length;
+  }
+  return { rows, cols, start, col: Int32Array.from(col), value: Float32Array.from(value) };
+}
+
+/** The dense row-major form of a feature matrix (small catalogs and tests only). */
+export function denseFeatures(m: ItemFeatureMatrix): Float32Array {
+  const data = new Float32Array(m.rows * m.cols);
+  for (let r = 0; r < m.rows; r++)
+    for (let k = m.start[r]!; k < m.start[r + 1]!; k++) data[r * m.cols + m.col[k]!] = m.value[k]!;
+  return data;
 }
 
 /**
  * Builds F from two-tower item features. Blocks: category ids, title buckets (remapped to the
- * ones some item uses), popularity buckets; each non-empty block of a row sums to 1.
+ * ones some item uses), popularity buckets; each non-empty block of a row sums to 1 (an id
+ * listed twice gets its share twice, added in float32 as a dense row would add it).
  */
 export function itemFeatureMatrix(f: ItemFeatures): ItemFeatureMatrix {
   const rows = f.numItems + 1;
@@ -38,26 +74,45 @@ export function itemFeatureMatrix(f: ItemFeatures): ItemFeatureMatrix {
   const offTitle = nCat;
   const offPop = nCat + titleCol.size;
   const cols = offPop + f.popBuckets;
-  const data = new Float32Array(rows * cols);
-  const spread = (row: number, ids: number[]) => {
-    for (const c of ids) data[row * cols + c]! += 1 / ids.length;
+  const start = new Int32Array(rows + 1);
+  let col = new Int32Array(8 * rows);
+  let value = new Float32Array(8 * rows);
+  let n = 0;
+  const row = new Map<number, number>();
+  const spread = (ids: number[]) => {
+    for (const c of ids) row.set(c, Math.fround((row.get(c) ?? 0) + 1 / ids.length));
   };
   for (let i = 1; i < rows; i++) {
+    row.clear();
     const cats: number[] = [];
     for (let k = 0; k < f.maxCategories; k++) {
       const c = f.categories[i * f.maxCategories + k]!;
       if (c !== 0) cats.push(c - 1);
     }
-    spread(i, cats);
+    spread(cats);
     const words: number[] = [];
     for (let k = 0; k < f.maxTitleTokens; k++) {
       const b = f.titleTokens[i * f.maxTitleTokens + k]!;
       if (b !== 0) words.push(offTitle + titleCol.get(b)!);
     }
-    spread(i, words);
-    spread(i, [offPop + f.popBucket[i]!]);
+    spread(words);
+    spread([offPop + f.popBucket[i]!]);
+    if (n + row.size > col.length) {
+      const grow = <T extends Int32Array | Float32Array>(a: T, make: (k: number) => T) => {
+        const b = make(2 * a.length + row.size);
+        b.set(a);
+        return b;
+      };
+      col = grow(col, (k) => new Int32Array(k));
+      value = grow(value, (k) => new Float32Array(k));
+    }
+    for (const c of [...row.keys()].sort((a, b) => a - b)) {
+      col[n] = c;
+      value[n++] = row.get(c)!;
+    }
+    start[i + 1] = n;
   }
-  return { rows, cols, data };
+  return { rows, cols, start, col: col.slice(0, n), value: value.slice(0, n) };
 }
 
 /**
@@ -185,23 +240,10 @@ export interface FeatureMix {
 
 /** The nonzeros of a feature matrix, as a {@link FeatureMix}. */
 export function featureMix(m: ItemFeatureMatrix): FeatureMix {
-  let nnz = 0;
-  for (let i = 0; i < m.data.length; i++) if (m.data[i] !== 0) nnz++;
+  const { start, col, value } = m;
+  const nnz = col.length;
   const row = new Int32Array(nnz);
-  const col = new Int32Array(nnz);
-  const value = new Float32Array(nnz);
-  const start = new Int32Array(m.rows + 1);
-  let k = 0;
-  for (let r = 0; r < m.rows; r++) {
-    for (let c = 0; c < m.cols; c++) {
-      const v = m.data[r * m.cols + c]!;
-      if (v === 0) continue;
-      row[k] = r;
-      col[k] = c;
-      value[k++] = v;
-    }
-    start[r + 1] = k;
-  }
+  for (let r = 0; r < m.rows; r++) row.fill(r, start[r]!, start[r + 1]!);
   let sums: [ScaledSum, ScaledSum] | null = null;
   const whole = () => {
     if (!sums) {
@@ -284,10 +326,17 @@ export function checkFeatureMatrix(c: SasrecConfig, m: ItemFeatureMatrix | undef
   if (!c.itemFeatures) return;
   if (!m)
     throw new LocalrecError('bad-input', 'this SASRec config has item features: pass their matrix');
-  if (m.rows !== c.numItems + 1 || m.cols !== c.itemFeatures || m.data.length !== m.rows * m.cols)
+  const nnz = m.col.length;
+  if (
+    m.rows !== c.numItems + 1 ||
+    m.cols !== c.itemFeatures ||
+    m.start.length !== m.rows + 1 ||
+    m.start[m.rows] !== nnz ||
+    m.value.length !== nnz
+  )
     throw new LocalrecError(
       'bad-input',
-      `item feature matrix is ${m.rows}×${m.cols} (${m.data.length} values), the model needs ${c.numItems + 1}×${c.itemFeatures}`,
+      `item feature matrix is ${m.rows}×${m.cols} (${nnz} nonzeros), the model needs ${c.numItems + 1}×${c.itemFeatures}`,
     );
 }
 

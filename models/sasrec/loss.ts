@@ -66,16 +66,30 @@ export function lossOn(
   const soft = fullFuture
     ? futureTargets(inputs, targets, future, c.numItems + 1, excludeSeen)
     : undefined;
+  // The output layer scores only the positions with a target: padding rows weigh 0 (their
+  // terms, gradients and logits are zeros that add nothing), so they are left out before it.
+  const ids = soft ? null : (targets.dataSync() as Int32Array);
+  const real = ids ? targetRows(ids) : null;
   const seen =
-    loss.kind === 'full' && !fullFuture && excludeSeen ? seenPairs(inputs, targets) : undefined;
-  const labelIds = loss.kind === 'sampled' ? (targets.dataSync() as Int32Array) : undefined;
-  const h = forward(c, w, inputs, { training: { rng: seeds } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
-  const labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
+    loss.kind === 'full' && !fullFuture && excludeSeen
+      ? seenPairs(inputs, targets, real ?? undefined)
+      : undefined;
+  let h = forward(c, w, inputs, { training: { rng: seeds } }).reshape([-1, c.dim]) as tf.Tensor2D; // (rows, dim)
+  let labels = targets.reshape([-1]) as tf.Tensor1D; // (rows)
   let weights = tf.cast(tf.notEqual(labels, 0), 'float32') as tf.Tensor1D;
   if (perUser) {
     // Each sequence weighs the same in total (as each user does in the metric): 1 / its positions.
     const w2 = weights.reshape(targets.shape);
     weights = tf.div(w2, tf.maximum(tf.sum(w2, 1, true), 1)).reshape([-1]) as tf.Tensor1D;
+  }
+  let labelIds = ids ?? undefined;
+  if (real) {
+    const keep = tf.tensor1d(real.rows, 'int32');
+    const at = keep.expandDims(1) as tf.Tensor2D;
+    h = lookup(h, keep);
+    labels = tf.gatherND(labels, at) as tf.Tensor1D;
+    weights = tf.gatherND(weights, at) as tf.Tensor1D;
+    labelIds = real.rows.map((r) => ids![r]!);
   }
   const table = w['item_emb'] as tf.Tensor2D; // (numItems+1, dim)
 
@@ -158,13 +172,35 @@ function accidentalHits(labels: Int32Array, negIds: Int32Array): tf.Tensor2D {
   return tf.tensor2d(Int32Array.from(out), [out.length / 2, 2], 'int32');
 }
 
+/** Rows kept of a (batch·T) layout: `rows` in order, and each row's new index (−1: left out). */
+export interface KeptRows {
+  rows: Int32Array;
+  at: Int32Array;
+}
+
+/** The rows with a target (label ≠ 0), or null when every row has one or none has. */
+export function targetRows(labels: Int32Array): KeptRows | null {
+  const at = new Int32Array(labels.length).fill(-1);
+  let n = 0;
+  labels.forEach((l, r) => {
+    if (l !== 0) at[r] = n++;
+  });
+  if (n === labels.length || n === 0) return null;
+  const rows = new Int32Array(n);
+  at.forEach((k, r) => {
+    if (k >= 0) rows[k] = r;
+  });
+  return { rows, at };
+}
+
 /**
  * The entries the full softmax leaves out, as (n, 2) int32 [row, item] pairs (row = b*T + t),
  * each once: the items that occur in the input sequence at or before that position and are not
  * that position's target (padding rows: none). {@link softmaxCrossEntropy} adds MASK_VALUE to
  * exactly these logits, what adding {@link seenMask} does, without a (rows, classes) array.
+ * With `kept`, only the kept rows' pairs, numbered by their new index.
  */
-export function seenPairs(inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2D {
+export function seenPairs(inputs: tf.Tensor2D, targets: tf.Tensor2D, kept?: KeptRows): tf.Tensor2D {
   const [batch, T] = inputs.shape;
   const ins = inputs.dataSync();
   const tgs = targets.dataSync();
@@ -189,9 +225,11 @@ export function seenPairs(inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2
         grown.set(out.subarray(0, 2 * n));
         out = grown;
       }
+      const row = kept ? kept.at[r]! : r;
+      if (row < 0) continue;
       for (const s of items) {
         if (s === target) continue;
-        out[2 * n] = r;
+        out[2 * n] = row;
         out[2 * n + 1] = s;
         n++;
       }

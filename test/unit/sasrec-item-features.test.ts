@@ -5,6 +5,8 @@ import type { SasrecConfig } from '../../models/sasrec/config.ts';
 import {
   bakedConfig,
   checkFeatureMatrix,
+  denseFeatures,
+  featureMatrixFromDense,
   featureMix,
   itemFeatureMatrix,
   mixFeatures,
@@ -53,7 +55,8 @@ describe('SASRec item features', () => {
     ]);
     const m = itemFeatureMatrix(f);
     expect(m.rows).toBe(4);
-    const row = (i: number) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols));
+    const data = denseFeatures(m);
+    const row = (i: number) => Array.from(data.subarray(i * m.cols, (i + 1) * m.cols));
     expect(row(0).every((x) => x === 0)).toBe(true); // padding
     const nCat = f.categoryVocab.length; // Sci-Fi, Action
     expect(nCat).toBe(2);
@@ -86,7 +89,7 @@ describe('SASRec item features', () => {
     for (let r = 1; r < rows - 1; r++)
       for (let c = 0; c < cols - 1; c++)
         if ((r * 7 + c * 3) % 5 < 2) data[r * cols + c] = 1 / (1 + ((r + c) % 4));
-    const m = { rows, cols, data };
+    const m = featureMatrixFromDense(rows, cols, data);
     const F = tf.tensor2d(data, [rows, cols]);
     const mix = tf.randomNormal([cols, 16], 0, 1, 'float32', 5) as tf.Tensor2D;
     const dy = tf.randomNormal([rows, 16], 0, 1, 'float32', 6);
@@ -105,7 +108,7 @@ describe('SASRec item features', () => {
     for (let r = 1; r < rows - 1; r++)
       for (let c = 0; c < cols - 1; c++)
         if ((r * 5 + c * 3) % 4 < 2) data[r * cols + c] = 1 / (1 + ((r + c) % 3));
-    const sparse = featureMix({ rows, cols, data });
+    const sparse = featureMix(featureMatrixFromDense(rows, cols, data));
     const mix = tf.randomNormal([cols, 8], 0, 1, 'float32', 7) as tf.Tensor2D;
     // The gradient a sampled loss gives the table: nonzero only on the rows it looked up.
     const read = [0, 3, 17, 3, 38, 39, 21];
@@ -134,12 +137,9 @@ describe('SASRec item features', () => {
   it('baking folds F · item_feat into item_emb, and the baked plain model scores the same', () => {
     const c = cfg(6, 3);
     const w = initWeights(c, 4);
-    const m = {
-      rows: 7,
-      cols: 3,
-      data: Float32Array.from({ length: 7 * 3 }, (_, k) => (k < 3 ? 0 : ((k * 7) % 5) / 5)),
-    };
-    const F = tf.tensor2d(m.data, [7, 3]);
+    const data = Float32Array.from({ length: 7 * 3 }, (_, k) => (k < 3 ? 0 : ((k * 7) % 5) / 5));
+    const m = featureMatrixFromDense(7, 3, data);
+    const F = tf.tensor2d(data, [7, 3]);
     const baked = withItemFeatures(c, w, featureMix(m));
     expect(baked['item_feat']).toBeUndefined();
     const want = tf.add(w['item_emb']!, tf.matMul(F, w['item_feat']!));

@@ -9,7 +9,12 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SasrecConfig } from '../../models/sasrec/config.ts';
-import { featureMix, mixRows, withItemFeatures } from '../../models/sasrec/item-features.ts';
+import {
+  featureMatrixFromDense,
+  featureMix,
+  mixRows,
+  withItemFeatures,
+} from '../../models/sasrec/item-features.ts';
 import { sasrecLoss } from '../../models/sasrec/loss.ts';
 import { dropoutCalls, forward, initWeights } from '../../models/sasrec/model.ts';
 import {
@@ -57,7 +62,7 @@ function features() {
     const n = 1 + (r % 3);
     for (let k = 0; k < n; k++) data[r * COLS + ((r * 7 + k * 5) % COLS)] = 1 / n;
   }
-  return featureMix({ rows: ITEMS + 1, cols: COLS, data });
+  return featureMix(featureMatrixFromDense(ITEMS + 1, COLS, data));
 }
 
 function weights() {
