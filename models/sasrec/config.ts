@@ -93,6 +93,11 @@ export interface TrainConfig {
   /** Stop after this many seconds of training (0 = no limit); the best epoch is kept. */
   maxSeconds: number;
   /**
+   * Lazy (row-wise) Adam for the item tables, sampled loss only: a step updates only the rows
+   * it read (models/sasrec/row-adam.ts). Changes the numbers; off by default.
+   */
+  sparseAdam: boolean;
+  /**
    * Threads computing gradients (Node only): 1 = this thread alone; N > 1 adds N-1
    * worker_threads, each taking a slice of every batch.
    */
@@ -136,6 +141,7 @@ export const defaultTrainConfig: TrainConfig = {
   perUserLoss: false,
   seed: 42,
   maxSeconds: 0,
+  sparseAdam: false,
   workers: 1,
 };
 

@@ -29,6 +29,8 @@ import {
   type ItemFeatureMatrix,
 } from './item-features.ts';
 import { GradPool, ownedArray } from './parallel.ts';
+import { RowAdam, type AdamSettings } from './row-adam.ts';
+import { lossWeight, rowsOf, sparseStep } from './sparse-step.ts';
 import { initWeights, scoreAll, type SasrecWeights } from './model.ts';
 
 /** Progress after every step. */
@@ -54,24 +56,6 @@ export interface TrainHooks {
   onEpoch?: (r: EpochReport) => void;
   /** Called with the best weights so far whenever validation improves. */
   onCheckpoint?: (w: SasrecWeights, r: EpochReport) => void | Promise<void>;
-}
-
-/** The total loss weight of some examples: their real targets, or their sequences with per-user weighting. */
-function lossWeight(examples: Example[], perUser: boolean): number {
-  let w = 0;
-  for (const e of examples) {
-    const real = e.target.reduce((a, t) => a + (t !== 0 ? 1 : 0), 0);
-    w += perUser ? (real > 0 ? 1 : 0) : real;
-  }
-  return w;
-}
-
-/** Rows `rows` of a weight, as a fresh array (its own buffer, so it can be transferred). */
-function rowsOf(v: tf.Tensor, rows: Int32Array): Float32Array {
-  const t = tf.tidy(() => tf.gatherND(v, tf.tensor2d(rows, [rows.length, 1], 'int32')));
-  const a = ownedArray(t.dataSync() as Float32Array);
-  t.dispose();
-  return a;
 }
 
 /** Scores for evaluation, in batches, as plain arrays (one per input sequence). */
@@ -114,6 +98,8 @@ export async function trainSasrec(
     throw new LocalrecError('bad-input', `futureWeight must be in [0, 1), got ${tc.futureWeight}`);
   if (tc.futureWindow > 1 && tc.loss.kind !== 'full')
     throw new LocalrecError('bad-input', 'a future window needs the full softmax loss');
+  if (tc.sparseAdam && tc.loss.kind !== 'sampled')
+    throw new LocalrecError('bad-input', 'sparse Adam needs the sampled loss');
   if (!(tc.emaDecay >= 0 && tc.emaDecay < 1))
     throw new LocalrecError('bad-input', `emaDecay must be in [0, 1), got ${tc.emaDecay}`);
   const window = tc.futureWeight > 0 ? tc.futureWindow : 1;
@@ -152,8 +138,18 @@ export async function trainSasrec(
       rng,
     );
   };
+  /** Lazy Adam for the item tables, with the loop's Adam settings (made at the first step). */
+  let rowAdam: RowAdam | null = null;
+  const adamOf = (o: tf.Optimizer) => (rowAdam ??= new RowAdam(o as unknown as AdamSettings));
   /** One optimizer step on a batch; returns its loss. With a pool, slices go to the workers. */
   const trainStep = async (batch: Example[], optimizer: tf.Optimizer): Promise<number> => {
+    if (tc.sparseAdam)
+      return sparseStep(
+        { c, tc, rng, pool, vars, sliceOptions, itemFeatures, sentFeatures },
+        batch,
+        optimizer,
+        adamOf(optimizer),
+      );
     if (!pool || batch.length < 2) {
       const l = optimizer.minimize(() => lossOf(batch), true, varList)!;
       const v = (await l.data())[0]!;
@@ -285,5 +281,6 @@ export async function trainSasrec(
   } finally {
     await pool?.close();
     F?.dispose();
+    (rowAdam as RowAdam | null)?.dispose();
   }
 }

@@ -225,7 +225,8 @@ export async function runTrain(
           if (opts.quiet) return;
           progress.update(
             `${K > 1 ? `member ${k + 1}/${K} ` : ''}epoch ${p.epoch}/${p.epochs} ${bar(p.step / p.stepsPerEpoch)} loss ${p.loss.toFixed(4)} ` +
-              `${Math.round(p.positionsPerSec)} pos/s  epoch ETA ${duration(p.epochEtaSec)}  elapsed ${duration(p.elapsedSec)}`,
+              `${Math.round(p.positionsPerSec)} pos/s  epoch ETA ${duration(p.epochEtaSec)}  elapsed ${duration(p.elapsedSec)}  ` +
+              `mem ${(process.memoryUsage.rss() / 2 ** 30).toFixed(2)} GB`,
           );
         },
         onEpoch: (r) =>

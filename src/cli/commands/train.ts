@@ -85,6 +85,10 @@ export const trainOptions = {
     type: 'string',
     description: 'threads computing gradients (default: all cores, at most 4)',
   },
+  'sparse-adam': {
+    type: 'boolean',
+    description: 'with --loss sampled: lazy Adam, updating only the item rows a step read',
+  },
 } satisfies Record<string, CliOption>;
 
 /** Reads the shared training flags into model and training configs (undefined = default). */
@@ -133,6 +137,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   if (v['exclude-seen']) train.excludeSeen = true;
   if (v['no-exclude-seen']) train.excludeSeen = false;
   if (v['per-user-loss']) train.perUserLoss = true;
+  if (v['sparse-adam']) train.sparseAdam = true;
   const minutes = num(v, 'max-minutes', { min: 0 });
   if (minutes !== undefined) train.maxSeconds = minutes * 60;
   const loss = v['loss'];
