@@ -147,13 +147,15 @@ describe('the wllama engine in the llm worker', () => {
     ).toBeGreaterThan(0);
   });
 
-  it('prompts a model without a chat template as raw text, from bytes it is handed', async () => {
+  it('prompts a model without a chat template as raw text, from bytes it is handed (F16)', async () => {
     const bytes = await (await fetch(`${fx.url}${fx.gguf.raw}`)).blob();
     const loaded = await llm.load({
       choice: 'wasm',
       models: [model('', { id: 'raw', gguf: { blob: bytes } })],
     });
     expect(loaded).toMatchObject({ engine: 'wllama', modelId: 'raw', bytes: bytes.size });
+    // Half floats: the matrices take half the bytes.
+    expect(bytes.size).toBeLessThan(0.6 * fx.gguf.bytes);
     const spec = groundedSpec({ ids: ['a', 'b'], maxReasonChars: 40, maxEvidence: 2 });
     const g = await llm.generate({
       user: 'Why a?',

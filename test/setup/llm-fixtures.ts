@@ -1,8 +1,9 @@
 /**
  * globalSetup of the `browser` vitest project for the on-device LLM tests (runs in Node before
- * the browser starts): writes the tiny llama GGUF (models/llm/tiny-llama.ts) with and without a
- * chat template, a truncated copy and a file that is not GGUF, and a fake web-llm model folder
- * (a chat config and a model library) — and serves them over HTTP on 127.0.0.1 with CORS,
+ * the browser starts): writes the tiny llama GGUF (models/llm/tiny-llama.ts) with a chat
+ * template and F32 weights and without one in F16, a truncated copy and a file that is not
+ * GGUF, and a fake web-llm model folder (a chat config and a model library) — and serves them
+ * over HTTP on 127.0.0.1 with CORS,
  * recording each path requested (`GET /log`), so the tests see what web-llm's own loading code
  * fetched. (A later step serves the model through the signed manifest; this is a plain route.)
  */
@@ -32,7 +33,8 @@ const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const chat = buildTinyLlama();
-  const raw = buildTinyLlama({ chatTemplate: null });
+  // No chat template, and F16 matrices: the raw-prompt path and the writer's half floats.
+  const raw = buildTinyLlama({ chatTemplate: null, type: 'F16' });
   const config = JSON.stringify({
     model_type: 'llama',
     vocab_size: 359,
