@@ -10,33 +10,12 @@
  *
  * The update runs in place: on tfjs-backend-wasm, in the wasm heap through the tensors' memory
  * (no copy of the table a step; a tensor sharing the weight's memory, e.g. a checkpoint's
- * clone, is first given its own copy); on another backend, by scatter updates of the rows.
+ * clone, is first given its own copy); on another backend, by scatter updates of the rows. A
+ * table changed in place must not be a matmul operand (tfjs-backend-wasm keeps an operand's
+ * packing by tensor): training reads it by rows, and validation scores a copy (train.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-
-interface WasmInternals {
-  refCount(dataId: object): number;
-  getMemoryOffset(dataId: object): number;
-  wasm: { HEAPF32: Float32Array };
-}
-
-/** The wasm backend's view of a float32 tensor's memory, or null on another backend. */
-function heapOf(t: tf.Tensor): Float32Array | null {
-  if (tf.getBackend() !== 'wasm') return null;
-  const b = tf.backend() as unknown as WasmInternals;
-  return new Float32Array(b.wasm.HEAPF32.buffer, b.getMemoryOffset(t.dataId), t.size);
-}
-
-/** Gives `v` memory of its own when another tensor shares it (a clone shares its dataId). */
-function ownMemory(v: tf.Variable): void {
-  if (tf.getBackend() !== 'wasm') return;
-  const b = tf.backend() as unknown as WasmInternals;
-  if (b.refCount(v.dataId) > 1) {
-    const copy = tf.tidy(() => tf.mul(v, 1));
-    v.assign(copy);
-    copy.dispose();
-  }
-}
+import { heapView, ownMemory, wasmBackend } from '../training/adam.ts';
 
 /** Adam's settings, as the training loop's tf.train.adam has them. */
 export interface AdamSettings {
@@ -71,10 +50,11 @@ export class RowAdam {
     const c1 = 1 - b1 ** this.t;
     const c2 = 1 - b2 ** this.t;
     ownMemory(w);
-    const W = heapOf(w);
-    if (W) {
-      const M = heapOf(m)!;
-      const V = heapOf(v)!;
+    const b = wasmBackend();
+    if (b) {
+      const W = heapView(b, w);
+      const M = heapView(b, m);
+      const V = heapView(b, v);
       rows.forEach((r, i) => {
         for (let j = 0, o = r * width, k = i * width; j < width; j++, o++, k++) {
           const gj = g[k]!;

@@ -268,9 +268,12 @@ export async function trainSasrec(
         evaluate: (w) =>
           evaluateRanking(split, 'valid', makeScorer(plain, w), { users: usersByLength }),
         score: (m) => m.full.ndcg10,
-        ...(F && {
+        ...((F || tc.sparseAdam) && {
           view: (w: SasrecWeights) => {
-            const baked = tf.tidy(() => withItemFeatures(c, w, F));
+            // With --sparse-adam the table changes in place (row-adam.ts): scored as a copy.
+            const baked = tf.tidy(() =>
+              F ? withItemFeatures(c, w, F) : { ...w, item_emb: tf.mul(w['item_emb']!, 1) },
+            );
             // The baked table is the view's own; the rest are the variables.
             return { weights: baked, release: () => baked['item_emb']!.dispose() };
           },
