@@ -15,7 +15,31 @@
  * packing by tensor): training reads it by rows, and validation scores a copy (train.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { heapView, ownMemory, wasmBackend } from '../training/adam.ts';
+
+interface WasmInternals {
+  refCount(dataId: object): number;
+  getMemoryOffset(dataId: object): number;
+  wasm: { HEAPF32: Float32Array };
+}
+
+/** The wasm backend's internals read here, or null on another backend. */
+const wasmBackend = (): WasmInternals | null =>
+  tf.getBackend() === 'wasm' ? (tf.backend() as unknown as WasmInternals) : null;
+
+/** The wasm heap's view of a float32 tensor (valid until the next allocation). */
+function heapView(b: WasmInternals, t: tf.Tensor): Float32Array {
+  return new Float32Array(b.wasm.HEAPF32.buffer, b.getMemoryOffset(t.dataId), t.size);
+}
+
+/** Gives `v` memory of its own when another tensor shares it (clones share their dataId). */
+function ownMemory(v: tf.Variable): void {
+  const b = wasmBackend();
+  if (b && b.refCount(v.dataId) > 1) {
+    const copy = tf.tidy(() => tf.mul(v, 1));
+    v.assign(copy);
+    copy.dispose();
+  }
+}
 
 /** Adam's settings, as the training loop's tf.train.adam has them. */
 export interface AdamSettings {

@@ -7,7 +7,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { cloneWeights, startAverage, updateAverage } from '../tf-ops.ts';
-import { InPlaceAdam } from './adam.ts';
 
 /** Weights by name, as both models keep them. */
 export type Weights = Record<string, tf.Tensor>;
@@ -122,8 +121,7 @@ export async function runTrainingLoop<B, M, K extends string>(
   const s = loop.schedule;
   const varList = Object.values(loop.vars);
   let learningRate = s.learningRate;
-  // tf.train.adam's numbers, its update in one in-place pass on wasm (models/training/adam.ts).
-  const optimizer = new InPlaceAdam(learningRate, ...ADAM_BETAS);
+  const optimizer = tf.train.adam(learningRate, ...ADAM_BETAS);
   // The averaged weights (same names as vars), updated after every step when emaDecay > 0.
   const ema = s.emaDecay > 0 ? startAverage(loop.vars) : null;
   const live: Weights = ema ?? loop.vars;
