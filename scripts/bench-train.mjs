@@ -26,9 +26,11 @@
 //    forward): per position and block, 8·d² (Q, K, V, O) + 4·d·ffnDim (FFN) + 4·L·d (scores and
 //    context over the sequence's own L positions); the output layer, 2·(d+bias)·(numItems+1) per
 //    position for the full softmax, 2·d·(negatives+1) for the sampled one. `gflops` is these
-//    FLOPs over the timed steps' seconds. The item-feature mix (F · item_feat, F dense
-//    (numItems+1) × cols, recomputed every step) is per step, not per position: reported apart
-//    as `itemFeatureGflops` (forward and item_feat's gradient).
+//    FLOPs over the timed steps' seconds. The item-feature mix (F · item_feat and item_feat's
+//    gradient, over F's nonzeros: models/sasrec/item-features.ts) is per step, not per
+//    position: reported apart as `itemFeatureGflops`, counted as an upper bound, 2·2·nnz·d a
+//    step (every nonzero, forward and gradient: what the full softmax does; a sampled step
+//    computes it for the rows it reads only, a few thousand of the catalog's).
 //
 // Options: --catalogs=ml-100k,synthetic-25k,synthetic-1m  --losses=full,sampled
 //          --negatives=1024  --seconds=45 (timed seconds per run)  --steps=0 (cap on timed
@@ -330,7 +332,7 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
         ? 2 * (d + (config.itemBias ? 1 : 0)) * (config.numItems + 1)
         : 2 * d * (tc.loss.negatives + 1));
     const flopsPerPosition = blockFlops + outFlops;
-    const featureFlopsPerStep = features ? 2 * 2 * features.rows * features.cols * d : 0;
+    const featureFlopsPerStep = features ? 2 * 2 * features.col.length * d : 0;
     Object.assign(partial, { setupSeconds: r1(setupSeconds), positionsPerEpoch });
 
     // Timing: see the header. A progress report's cumulative count of the epoch is its rate times
