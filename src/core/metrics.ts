@@ -8,47 +8,71 @@ import { Rng } from './random.ts';
 import { stageInput, stageTarget } from './split.ts';
 
 /**
- * Full-ranking rank of `target`: the number of items j in 1..N (N = scores.length - 1),
- * j ≠ target, j not in `exclude`, with `scores[j] > scores[target]` strictly — so ties
- * favour the target. Index 0 (padding) is never counted, duplicates and out-of-range
- * entries in `exclude` are harmless, and the target is never excluded even when it
- * appears in `exclude` (a re-consumed item is still a valid answer).
+ * Full-ranking rank of `target`, ties counted as half: (number of items j scoring strictly
+ * higher) + ½ · (number of items j other than the target scoring exactly the same), over j in
+ * 1..N (N = scores.length - 1), j ≠ target, j not in `exclude`. That is the expected 0-based
+ * rank under random tie-breaking — neither in the target's favour nor against it — so a model
+ * that scores every item alike ranks the target in the middle of the catalog, not first.
+ * Index 0 (padding) is never counted, duplicates and out-of-range entries in `exclude` are
+ * harmless, and the target is never excluded even when it appears in `exclude` (a re-consumed
+ * item is still a valid answer).
  *
- * A NaN target score ranks below every non-NaN item, so a broken model cannot score a
- * perfect rank by producing NaN.
+ * A NaN target score counts as −∞ (NaN items never count), so a broken model cannot score a
+ * good rank by producing NaN.
+ *
+ * The rank may be fractional (x.5); {@link ndcgAt} and {@link hitAt} take it as it is —
+ * NDCG@10 = 1/log2(rank + 2) and HR@10 = [rank < 10] at the expected rank, not the
+ * expectation of NDCG over the tie orders (they differ only when ties straddle the cut-off).
  */
 export function rankFull(scores: Float32Array, target: number, exclude: ArrayLike<number>): number {
   const n = scores.length - 1;
   checkTarget(target, n);
-  let t = scores[target]!;
-  if (Number.isNaN(t)) t = -Infinity;
-  let rank = 0;
-  for (let j = 1; j <= n; j++) if (scores[j]! > t) rank++;
+  const t = targetScore(scores, target);
+  let higher = 0;
+  let ties = 0;
+  for (let j = 1; j <= n; j++) {
+    const s = scores[j]!;
+    if (s > t) higher++;
+    else if (s === t) ties++;
+  }
+  if (scores[target] === t) ties--; // the target itself (not when its NaN counts as −∞)
   // Undo the excluded items that were counted; each excluded item only once.
   const seen = new Set<number>();
   for (let k = 0; k < exclude.length; k++) {
     const e = exclude[k]!;
     if (e < 1 || e > n || e === target || seen.has(e)) continue;
     seen.add(e);
-    if (scores[e]! > t) rank--;
+    const s = scores[e]!;
+    if (s > t) higher--;
+    else if (s === t) ties--;
   }
-  return rank;
+  return higher + ties / 2;
 }
 
 /**
- * Sampled rank of `target` among itself and `negatives` (100 in the protocol): the number
- * of negatives scoring strictly higher. NaN handling as in {@link rankFull}.
+ * Sampled rank of `target` among itself and `negatives` (100 in the protocol): the negatives
+ * scoring strictly higher plus half of those scoring the same. Tie and NaN rules as in
+ * {@link rankFull}; a negative equal to the target never counts.
  */
 export function rankSampled(scores: Float32Array, target: number, negatives: Int32Array): number {
   checkTarget(target, scores.length - 1);
-  let t = scores[target]!;
-  if (Number.isNaN(t)) t = -Infinity;
-  let rank = 0;
+  const t = targetScore(scores, target);
+  let higher = 0;
+  let ties = 0;
   for (let k = 0; k < negatives.length; k++) {
     const j = negatives[k]!;
-    if (j !== target && scores[j]! > t) rank++;
+    if (j === target) continue;
+    const s = scores[j]!;
+    if (s > t) higher++;
+    else if (s === t) ties++;
   }
-  return rank;
+  return higher + ties / 2;
+}
+
+/** The target's score for ranking: NaN counts as −∞. */
+function targetScore(scores: Float32Array, target: number): number {
+  const t = scores[target]!;
+  return Number.isNaN(t) ? -Infinity : t;
 }
 
 function checkTarget(target: number, n: number): void {
@@ -101,7 +125,10 @@ export function sampleNegatives(
   return out;
 }
 
-/** NDCG@k of one user with a single relevant item at 0-based `rank`: 1/log2(rank+2) if rank < k. */
+/**
+ * NDCG@k of one user with a single relevant item at 0-based `rank`: 1/log2(rank+2) if rank < k.
+ * A fractional rank (ties as half, {@link rankFull}) is used as it is.
+ */
 export function ndcgAt(rank: number, k: number): number {
   return rank < k ? 1 / Math.log2(rank + 2) : 0;
 }
@@ -117,7 +144,7 @@ export class RankAccumulator {
   private ndcg = 0;
   private n = 0;
 
-  /** Adds one user's 0-based rank. */
+  /** Adds one user's 0-based rank (fractional when ties count as half). */
   add(rank: number): void {
     this.hits += hitAt(rank, 10);
     this.ndcg += ndcgAt(rank, 10);
@@ -280,10 +307,13 @@ export function retrievalMetrics(ranks: ArrayLike<number>): RetrievalMetrics {
   return { recall100: r100 / n, hr10: hr / n, ndcg10: ndcg / n, users: n };
 }
 
-/** Per-user full ranks of one stage: `ranks[k]` belongs to user index `users[k]`. */
+/**
+ * Per-user full ranks of one stage: `ranks[k]` belongs to user index `users[k]`. Ranks count
+ * ties as half ({@link rankFull}), so they may end in .5.
+ */
 export interface FullRanks {
   users: Int32Array;
-  ranks: Int32Array;
+  ranks: Float64Array;
 }
 
 /**
@@ -302,5 +332,5 @@ export async function fullRanks(
   const order = await scoreStage(split, stage, score, opts, (u, scores, input) => {
     ranks.push(rankFull(scores, stageTarget(split.users[u]!, stage), input));
   });
-  return { users: Int32Array.from(order), ranks: Int32Array.from(ranks) };
+  return { users: Int32Array.from(order), ranks: Float64Array.from(ranks) };
 }

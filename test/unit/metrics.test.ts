@@ -25,10 +25,33 @@ describe('rankFull', () => {
     expect(rankFull(S, 1, [])).toBe(5);
   });
 
-  it('ties do not count against the target', () => {
+  it('counts ties as half: the expected rank under random tie-breaking', () => {
     const s = new Float32Array([0, 0.5, 0.5, 0.5, 0.7]);
-    expect(rankFull(s, 2, [])).toBe(1); // only item 4
-    expect(rankFull(new Float32Array([0, 1, 1, 1]), 3, [])).toBe(0);
+    expect(rankFull(s, 2, [])).toBe(2); // item 4 above, items 1 and 3 tied: 1 + 2/2
+    expect(rankFull(new Float32Array([0, 1, 1, 1]), 3, [])).toBe(1);
+    // A model that scores every item alike ranks the target mid-catalog, not first.
+    const flat = new Float32Array(101).fill(0.25);
+    expect(rankFull(flat, 37, [])).toBe(49.5);
+    // Excluded items leave the tie count too (once each), and padding never ties.
+    expect(rankFull(s, 2, [1, 1])).toBe(1.5);
+    expect(rankFull(new Float32Array([0.5, 0.5, 0.5]), 1, [])).toBe(0.5);
+  });
+
+  it('ranks tied at the cut-off feed NDCG@10 and HR@10 at the expected rank', () => {
+    // Target tied with 3 others right below 8 better items: rank 8 + 3/2 = 9.5.
+    const s = new Float32Array(21).fill(0);
+    for (let j = 1; j <= 8; j++) s[j] = 2;
+    for (const j of [9, 10, 11, 12]) s[j] = 1;
+    const r = rankFull(s, 10, []);
+    expect(r).toBe(9.5);
+    expect(ndcgAt(r, 10)).toBeCloseTo(1 / Math.log2(11.5), 12);
+    expect(hitAt(r, 10)).toBe(1);
+    // The old rule (ties for the target) said rank 8, NDCG 1/log2(10).
+    expect(ndcgAt(r, 10)).toBeLessThan(1 / Math.log2(10));
+    const acc = new RankAccumulator();
+    acc.add(r);
+    acc.add(rankFull(s, 12, [9]));
+    expect(acc.result().ndcg10).toBeCloseTo((1 / Math.log2(11.5) + 1 / Math.log2(11)) / 2, 12);
   });
 
   it('excludes the history, once per item, and never the target', () => {
@@ -42,6 +65,8 @@ describe('rankFull', () => {
   it('ranks a NaN target below every real score', () => {
     const s = new Float32Array([0, NaN, 0.1, -5, NaN]);
     expect(rankFull(s, 1, [])).toBe(2);
+    // −∞ ties with a NaN target (which counts as −∞); NaN items never count.
+    expect(rankFull(new Float32Array([0, NaN, -Infinity, 1, NaN]), 1, [])).toBe(1.5);
   });
 
   it('rejects targets outside 1..N', () => {
@@ -58,12 +83,15 @@ describe('rankFull', () => {
 });
 
 describe('rankSampled', () => {
-  it('uses the same strict rule over the sampled items only', () => {
+  it('uses the same rule over the sampled items only, ties as half', () => {
     expect(rankSampled(S, 4, new Int32Array([1, 5, 6]))).toBe(0);
     expect(rankSampled(S, 4, new Int32Array([1, 2, 3, 5]))).toBe(2);
     expect(rankSampled(S, 5, new Int32Array([5, 1]))).toBe(0); // the target itself never counts
-    const tie = new Float32Array([0, 0.5, 0.5, 0.5]);
-    expect(rankSampled(tie, 1, new Int32Array([2, 3]))).toBe(0);
+    const tie = new Float32Array([0, 0.5, 0.5, 0.5, 0.9]);
+    expect(rankSampled(tie, 1, new Int32Array([2, 3]))).toBe(1);
+    expect(rankSampled(tie, 1, new Int32Array([2, 4, 1]))).toBe(1.5);
+    const nan = new Float32Array([0, NaN, -Infinity, 0]);
+    expect(rankSampled(nan, 1, new Int32Array([2, 3]))).toBe(1.5);
   });
 });
 
@@ -244,6 +272,9 @@ describe('recallAt / retrievalMetrics / fullRanks', () => {
     expect(m.ndcg10).toBeCloseTo(ref.full.ndcg10, 12);
     expect(m.hr10).toBe(ref.full.hr10);
     expect(m.recall100).toBe(1);
+    // Tied scores give half ranks, kept as they are (not truncated to integers).
+    const flat = await fullRanks(split, 'test', (inputs) => inputs.map(() => new Float32Array(7)));
+    expect([...flat.ranks]).toEqual([1.5, 1.5, 1.5]); // 3 tied items left after the exclusions
     const only = await fullRanks(split, 'test', scorer, { users: [3, 2] });
     expect([...only.users]).toEqual([3]);
     await expect(fullRanks(split, 'test', scorer, { users: [9] })).rejects.toThrow(/outside 0..3/);
