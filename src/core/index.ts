@@ -35,6 +35,19 @@ export {
   type VerifiedManifest,
 } from './manifest.ts';
 export {
+  LLM_FILE_ROLES,
+  LLM_SECTION_ENGINES,
+  llmBytes,
+  llmFile,
+  MAX_LLM_CONTEXT,
+  parseLlmSection,
+  type LlmFileRef,
+  type LlmFileRole,
+  type LlmSection,
+  type LlmSectionEngine,
+  type LlmSectionNeeds,
+} from './llm-manifest.ts';
+export {
   decodeShard,
   encodeShard,
   readShardHeader,

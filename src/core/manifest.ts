@@ -21,6 +21,7 @@
  */
 import { SHA256_HEX, subtle, toHex, verifyBlob, type BlobRef } from './blob.ts';
 import { LocalrecError } from './errors.ts';
+import { parseLlmSection, type LlmSection } from './llm-manifest.ts';
 
 /** The manifest format version this code reads and writes. */
 export const MANIFEST_FORMAT_VERSION = 1;
@@ -52,7 +53,7 @@ export interface Manifest {
   shards: (BlobRef & Record<string, unknown>)[];
   /** Metadata shards over the same ranges as `shards` (or null). */
   metadata: (BlobRef & Record<string, unknown>)[] | null;
-  llm: unknown;
+  llm: LlmSection | null; // the owner's on-device LLM (./llm-manifest.ts), or null
   federated: unknown;
   signature: ManifestSignature | null;
 }
@@ -243,8 +244,8 @@ export function manifestBlobs(manifest: Manifest | Record<string, unknown>): Blo
 
 /**
  * Parses manifest bytes and checks their form: JSON object, a format version this code knows,
- * a model version, well-formed blob references. It does not check the signature: a browser
- * uses {@link verifyManifest}.
+ * a model version, well-formed blob references and `llm` section (not the signature: a browser
+ * uses {@link verifyManifest}).
  *
  * ```ts
  * import { readFileSync } from 'node:fs';
@@ -281,6 +282,7 @@ export function parseManifest(bytes: Uint8Array | string): Manifest {
   )
     throw badManifest('version is not a positive integer');
   manifestBlobs(m);
+  parseLlmSection(m['llm']); // checked, not replaced: the signature covers what was parsed
   return m as unknown as Manifest;
 }
 
