@@ -10,7 +10,7 @@
  * round is aggregated exactly once — one version naming it, counting every acknowledged update —
  * and the next round opens on that version.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, startServe, type ServeChild } from '../setup/serve-child.ts';
 import { PAUSE_STAGES, type PauseStage } from '../../src/cli/federated/coordinator.ts';
 import { readBaseVersion } from '../../src/cli/federated/next-version.ts';
 import { exportModelDir } from '../../src/cli/export.ts';
@@ -47,7 +48,6 @@ import { weightsToArrays } from '../../models/tf-ops.ts';
 import { clientDelta } from './federated-fixture.ts';
 import { getTicket, postDelta } from './server-fixture.ts';
 
-const bin = join(import.meta.dirname, '../../bin/localrec.js');
 const TOKEN = 'crash-federated-admin-token';
 const CLIENTS = 3;
 
@@ -108,29 +108,17 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killAll(children);
   rmSync(root, { recursive: true, force: true });
 });
 
-interface Served {
-  child: ChildProcess;
-  base: string;
-  exited: Promise<void>;
-  /** Resolves once stderr holds `text`. */
-  waitFor(text: string): Promise<void>;
-  stderr(): string;
-}
-
 /** Starts `localrec serve --federated` on the store; resolves once it printed its summary. */
-function serve(pauseAt?: PauseStage): Promise<Served> {
+function serve(pauseAt?: PauseStage): Promise<ServeChild> {
   const env: NodeJS.ProcessEnv = { ...process.env, LOCALREC_ADMIN_TOKEN: TOKEN };
   delete env['LOCALREC_FEDERATED_PAUSE_AT'];
   if (pauseAt) env['LOCALREC_FEDERATED_PAUSE_AT'] = pauseAt;
-  const child = spawn(
-    'node',
+  return startServe(
     [
-      bin,
-      'serve',
       '--federated',
       '--store',
       storeUrl,
@@ -155,42 +143,9 @@ function serve(pauseAt?: PauseStage): Promise<Served> {
       '--log-level',
       'info',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env },
+    children,
+    env,
   );
-  children.push(child);
-  let err = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  child.stderr!.on('data', (d) => {
-    err += d;
-    for (const w of waiters.filter((w) => err.includes(w.text))) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve();
-    }
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line)
-        resolve({
-          child,
-          base: (JSON.parse(line) as { url: string }).url.replace(/\/$/, ''),
-          exited,
-          stderr: () => err,
-          waitFor: (text) =>
-            new Promise<void>((ok, fail) => {
-              if (err.includes(text)) return ok();
-              waiters.push({ text, resolve: ok });
-              child.once('exit', () =>
-                fail(new Error(`serve exited before printing '${text}':\n${err}`)),
-              );
-            }),
-        });
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${err}`)));
-  });
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -284,7 +239,7 @@ describe('serve --federated: kill -9 while a round is aggregated', () => {
       const t0 = performance.now();
       const before = await checkStore();
       const a = await serve(stage);
-      let b: Served | undefined;
+      let b: ServeChild | undefined;
       try {
         const round = await json<PublicRound>(`${a.base}/v1/rounds/current`);
         expect(round.state).toBe('open');

@@ -3,7 +3,7 @@
  * of a stream of update posts loses nothing that was acknowledged and counts nothing twice;
  * SIGTERM finishes the request in flight and exits 0.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openRoundStore } from '../../src/server/store/registry.ts';
 import { newSigningKey } from '../../src/server/keys.ts';
+import { killAll, startServe, type ServeChild } from '../setup/serve-child.ts';
 import { exactDelta, getTicket, postDelta, publishedStore, SLICES } from './server-fixture.ts';
 
 /** The address simulated client `n` posts from. */
@@ -18,24 +19,17 @@ const client = (n: number) => ({
   'x-forwarded-for': `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
 });
 
-const bin = join(import.meta.dirname, '../../bin/localrec.js');
 const root = mkdtempSync(join(tmpdir(), 'localrec-crash-'));
 const children: ChildProcess[] = [];
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killAll(children);
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Starts `localrec serve` and resolves with its URL once it listens (its JSON summary line). */
-function serve(
-  storeUrl: string,
-  roundsUrl: string,
-): Promise<{ child: ChildProcess; base: string; exited: Promise<number | null> }> {
-  const child = spawn(
-    'node',
+/** Starts `localrec serve` on the two stores and resolves once it listens. */
+function serve(storeUrl: string, roundsUrl: string): Promise<ServeChild> {
+  return startServe(
     [
-      bin,
-      'serve',
       '--store',
       storeUrl,
       '--rounds',
@@ -51,26 +45,8 @@ function serve(
       '--log-level',
       'warn',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    children,
   );
-  children.push(child);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line)
-        resolve({
-          child,
-          base: (JSON.parse(line) as { url: string }).url.replace(/\/$/, ''),
-          exited,
-        });
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
 }
 
 describe('crash safety', () => {
