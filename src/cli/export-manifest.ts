@@ -1,6 +1,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobRef } from '../core/blob.ts';
+import type { LlmSection } from '../core/llm-manifest.ts';
 import type { EmbeddingShardRef, MetadataShardRef } from './shards.ts';
 
 /**
@@ -16,7 +17,8 @@ export interface ExportManifest<M> {
   shards: EmbeddingShardRef[];
   /** Metadata shards over the same ranges as `shards`. */
   metadata: MetadataShardRef[];
-  llm: null;
+  /** The owner's on-device LLM (./llm-config.ts), or null. */
+  llm: LlmSection | null;
   federated: null;
   signature: null;
 }
@@ -31,6 +33,7 @@ export function writeExportManifest<M>(
   versionBlob: BlobRef,
   models: M,
   shards: { embedding: EmbeddingShardRef[]; metadata: MetadataShardRef[] },
+  llm: LlmSection | null = null,
 ): ExportManifest<M> {
   const createdAt = new Date().toISOString();
   const manifest: ExportManifest<M> = {
@@ -40,7 +43,7 @@ export function writeExportManifest<M>(
     models,
     shards: shards.embedding,
     metadata: shards.metadata,
-    llm: null,
+    llm,
     federated: null,
     signature: null,
   };

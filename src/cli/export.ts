@@ -17,6 +17,7 @@ import {
   type ParameterSet,
 } from '../../models/federated/parameter-set.ts';
 import { writeExportManifest } from './export-manifest.ts';
+import { llmSectionFromConfig } from './llm-config.ts';
 import { readCatalog, readSasrecCheckpoint } from './model-dir.ts';
 import { putBlob, writeShardSet, type EmbeddingShardRef, type ShardSet } from './shards.ts';
 
@@ -47,7 +48,14 @@ export interface ExportSummary {
   out: string;
   modelVersion: string;
   quantization: Quantization;
-  bytes: { encoderOnnx: number; itemShards: number; metadata: number; trainable: number };
+  bytes: {
+    encoderOnnx: number;
+    itemShards: number;
+    metadata: number;
+    trainable: number;
+    /** The LLM's files, 0 without one. */
+    llm: number;
+  };
   shards: number;
   items: number;
   droppedLinks: ShardSet['droppedLinkCount'];
@@ -107,10 +115,14 @@ export function exportModelDir(opts: {
    * shards become `models['two-tower']` (blobs copied, each checked against its name).
    */
   twoTowerDir?: string;
+  /** The owner's LLM config (./llm-config.ts): its files become the manifest's `llm` section. */
+  llm?: string;
 }): ExportSummary {
   const ck = readSasrecCheckpoint(opts.modelDir);
   const out = opts.out ?? join(opts.modelDir, 'export');
   mkdirSync(join(out, 'blobs'), { recursive: true });
+  // First: a mistake in the owner's LLM config fails before minutes of export work.
+  const llm = opts.llm ? llmSectionFromConfig(opts.llm, out) : null;
   const { config, weights } = ck;
   const catalog = opts.items ?? readCatalog(opts.modelDir);
   const encoder = putBlob(
@@ -164,6 +176,7 @@ export function exportModelDir(opts: {
       ...(twoTower ? { 'two-tower': twoTower } : {}),
     },
     shardSet,
+    llm,
   );
   return {
     out,
@@ -174,6 +187,7 @@ export function exportModelDir(opts: {
       itemShards: shards.reduce((a, s) => a + s.bytes, 0),
       metadata: metadata.reduce((a, s) => a + s.bytes, 0),
       trainable: trainable.bytes,
+      llm: llm ? llm.files.reduce((a, f) => a + f.bytes, 0) : 0,
     },
     shards: shards.length,
     items: config.numItems,

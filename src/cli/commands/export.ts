@@ -7,7 +7,7 @@ export const exportCommand: Command = {
   summary:
     'quantize a trained checkpoint; write the ONNX user encoder, item-embedding shards, catalog and manifest',
   usage:
-    'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N] [--items file] [--two-tower <dir>]',
+    'localrec export --model <dir> [--out <dir>] [--quantization int8|fp32|int4] [--shard-items N] [--items file] [--two-tower <dir>] [--llm <config.json>]',
   options: {
     model: MODEL_OPTION,
     out: { type: 'string', description: 'export folder (default <model>/export)' },
@@ -25,6 +25,11 @@ export const exportCommand: Command = {
       description: 'a `localrec two-tower` output folder to ship beside SASRec',
     },
     items: ITEMS_OPTION,
+    llm: {
+      type: 'string',
+      description:
+        'the owner’s on-device LLM config (JSON: engine, id, contextSize, needs, files); its files become signed blobs',
+    },
   },
   async run(v) {
     const model = requiredFlag(v, 'model', MODEL_FLAG_HINT);
@@ -37,6 +42,7 @@ export const exportCommand: Command = {
       shardItems,
       items: typeof v['items'] === 'string' ? readItemsFile(v['items']) : undefined,
       twoTowerDir: typeof v['two-tower'] === 'string' ? v['two-tower'] : undefined,
+      llm: typeof v['llm'] === 'string' ? v['llm'] : undefined,
     });
   },
 };

@@ -1,4 +1,5 @@
 import { LocalrecError } from '../../core/errors.ts';
+import { attachLlmToExport } from '../llm-config.ts';
 import { readSigningKey } from '../../server/keys.ts';
 import { publishExport } from '../../server/publish.ts';
 import { openPublicationStore } from '../../server/store/registry.ts';
@@ -6,7 +7,8 @@ import type { Command } from '../command.ts';
 
 export const publishCommand: Command = {
   summary: 'store an export’s blobs and a new signed manifest version in the server’s store',
-  usage: 'localrec publish --from <export dir> --store <file:dir> --key <file.key>',
+  usage:
+    'localrec publish --from <export dir> --store <file:dir> --key <file.key> [--llm <config.json>]',
   options: {
     from: {
       type: 'string',
@@ -21,6 +23,11 @@ export const publishCommand: Command = {
       default: '.localrec/keys/localrec.key',
       description: 'private key from `localrec keygen`; env LOCALREC_KEY',
     },
+    llm: {
+      type: 'string',
+      description:
+        'set the export’s on-device LLM from this config (JSON, as for export --llm) before publishing',
+    },
   },
   async run(v) {
     const from = v['from'];
@@ -34,6 +41,7 @@ export const publishCommand: Command = {
         ? process.env['LOCALREC_KEY']
         : String(v['key']);
     const key = await readSigningKey(keyPath, (m) => process.stderr.write(`warning: ${m}\n`));
+    if (typeof v['llm'] === 'string') attachLlmToExport(from, v['llm']);
     const store = openPublicationStore(storeUrl);
     try {
       const r = await publishExport(from, store, key);
