@@ -9,6 +9,7 @@ import {
   shippedDim,
   shippedItemTable,
 } from '../../models/sasrec/export-onnx.ts';
+import { memberCount } from '../../models/sasrec/model.ts';
 import { encodeCheckpoint } from '../../models/checkpoint.ts';
 import {
   defineParameterSet,
@@ -158,6 +159,8 @@ export function exportModelDir(opts: {
     itemIds: ck.meta.itemIds,
     items: catalog ? new Map(catalog.map((i) => [i.id, i])) : undefined,
     dtype: opts.quantization === 'fp32' ? 'f32' : 'int8',
+    // An ensemble's row is its members' vectors side by side: each member gets its own scale.
+    segments: memberCount(config),
     shardItems: opts.shardItems,
   });
   const { embedding: shards, metadata } = shardSet;

@@ -74,17 +74,20 @@ export function putBlob(dir: string, bytes: Uint8Array): BlobRef {
 
 /**
  * Items per shard so that one embedding shard stays under `shardBytes`: each row costs its
- * values, its int8 scale, and its id (2-byte length + UTF-8, at its longest in the catalog).
+ * values, its int8 scales (one per segment), and its id (2-byte length + UTF-8, at its longest
+ * in the catalog).
  */
 export function itemsPerShard(
   dtype: ShardDtype,
   dim: number,
   itemIds: readonly string[],
   shardBytes: number,
+  segments = 1,
 ): number {
   let longestId = 0;
   for (const id of itemIds) longestId = Math.max(longestId, Buffer.byteLength(id));
-  const perRow = dim * BYTES_PER_VALUE[dtype] + (dtype === 'int8' ? 4 : 0) + 2 + longestId;
+  const perRow =
+    dim * BYTES_PER_VALUE[dtype] + (dtype === 'int8' ? 4 * segments : 0) + 2 + longestId;
   return Math.max(1, Math.floor((shardBytes - 64) / perRow));
 }
 
@@ -133,6 +136,11 @@ export interface ShardSetInput {
   items?: ReadonlyMap<string, ItemInfo>;
   dtype: ShardDtype;
   /**
+   * int8: scales per row, one per equal segment (default 1) — an ensemble's members, so each
+   * keeps its own int8 range (src/core/shard.ts version 2).
+   */
+  segments?: number;
+  /**
    * Items per shard, the first included. Default: shards of about `shardBytes`, the first one at
    * most {@link DEFAULT_FIRST_SHARD_ITEMS} items.
    */
@@ -148,6 +156,7 @@ export interface ShardSetInput {
  */
 export function writeShardSet(input: ShardSetInput): ShardSet {
   const { out, table, dim, itemIds, dtype } = input;
+  const segments = dtype === 'int8' ? (input.segments ?? 1) : 1;
   const numItems = itemIds.length - 1;
   if (numItems < 1) throw new LocalrecError('bad-input', 'writeShardSet: the catalog has no items');
   if (table.length !== (numItems + 1) * dim) {
@@ -157,7 +166,8 @@ export function writeShardSet(input: ShardSetInput): ShardSet {
     );
   }
   const per =
-    input.shardItems ?? itemsPerShard(dtype, dim, itemIds, input.shardBytes ?? DEFAULT_SHARD_BYTES);
+    input.shardItems ??
+    itemsPerShard(dtype, dim, itemIds, input.shardBytes ?? DEFAULT_SHARD_BYTES, segments);
   if (!Number.isInteger(per) || per < 1)
     throw new LocalrecError('bad-input', `items per shard must be a positive integer, got ${per}`);
   const first = input.shardItems ?? Math.min(per, DEFAULT_FIRST_SHARD_ITEMS);
@@ -178,6 +188,7 @@ export function writeShardSet(input: ShardSetInput): ShardSet {
       baseIndex: start,
       ids: [...ids],
       rows: table.subarray(start * dim, end * dim),
+      segments,
     });
     set.embedding.push({ ...putBlob(out, emb), dtype, dim, count: end - start, baseIndex: start });
 

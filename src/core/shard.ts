@@ -1,23 +1,32 @@
 /**
  * The embedding shard codec: a slice of the item-embedding table with its external item ids,
- * as one little-endian binary blob (format version 1).
+ * as one little-endian binary blob (format versions 1 and 2).
  *
  * ```
  * offset  size  field
  *  0      4     magic "LRSH"
- *  4      2     u16 version (1)
+ *  4      2     u16 version (1 or 2)
  *  6      1     u8 dtype: 0 = f32, 1 = f16, 2 = int8
- *  7      1     u8 flags (0; reserved)
+ *  7      1     version 1: u8 flags (0; reserved)
+ *               version 2: u8 scale segments S (int8 only, 2..255, dividing dim)
  *  8      4     u32 dim
  * 12      4     u32 count (rows)
  * 16      4     u32 baseIndex: internal index of the first row (items are 1-based)
  * 20      4     u32 idTableBytes
  * 24      …     id table: count × (u16 byteLength + UTF-8 bytes of the external id)
  *         …     zero padding to a multiple of 4
- *         …     int8 only: f32 scales × count (one per row)
+ *         …     int8 only: f32 scales × count × S (S = 1 in version 1), row-major
  *         …     rows: count × dim values (f32: 4 bytes, f16: 2, int8: 1), contiguous
  * ```
  * The blob's length is exactly what the header implies; anything else is rejected.
+ *
+ * Version 2 splits each int8 row into S equal segments of dim / S values, each with its own
+ * scale: value j of row i is q · scales[i · S + ⌊j / (dim / S)⌋]. An ensemble's row is its
+ * members' vectors side by side, and one scale per row would size every member's step by the
+ * largest member (a member 100× smaller would round to zeros). A shard with S = 1 is written as
+ * version 1, byte for byte what earlier versions wrote, so a single model's shards (and their
+ * sha256 in signed manifests and the SDK's blob cache) do not change; an older reader refuses a
+ * version 2 shard with `unsupported-version` rather than misreading its scales.
  */
 import { LocalrecError } from './errors.ts';
 import {
@@ -26,11 +35,14 @@ import {
   float32ToFloat16,
   quantizeRowsInt8,
 } from './quantize.ts';
+import { encodeIdTable, readIdTable, writeIdTable } from './shard-ids.ts';
 
 /** The first four bytes of every shard. */
 export const SHARD_MAGIC = 'LRSH';
-/** The one shard format version this code reads and writes. */
-export const SHARD_VERSION = 1;
+/** The newest shard format version this code reads and writes (it reads and writes 1 too). */
+export const SHARD_VERSION = 2;
+/** Most scale segments a version 2 row can have (a u8). */
+export const MAX_SCALE_SEGMENTS = 255;
 /** Fixed header length in bytes. */
 export const SHARD_HEADER_BYTES = 24;
 
@@ -40,7 +52,6 @@ export type ShardDtype = 'f32' | 'f16' | 'int8';
 const DTYPE_CODES: Record<ShardDtype, number> = { f32: 0, f16: 1, int8: 2 };
 const DTYPE_NAMES: readonly ShardDtype[] = ['f32', 'f16', 'int8'];
 const DTYPE_BYTES: Record<ShardDtype, number> = { f32: 4, f16: 2, int8: 1 };
-const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
 
 // Typed-array views read the platform's byte order; the format is little-endian.
@@ -56,6 +67,11 @@ export interface ShardInput {
   ids: string[];
   /** (count, dim) row-major float32. int8 quantizes per row; f16 rounds to nearest even. */
   rows: Float32Array;
+  /**
+   * int8 only: scales per row (default 1), one for each of this many equal segments — an
+   * ensemble's members, so each member keeps its own int8 range. More than 1 writes version 2.
+   */
+  segments?: number;
 }
 
 /** The fixed header of a shard, plus the total length it implies. */
@@ -66,6 +82,8 @@ export interface ShardHeader {
   count: number;
   baseIndex: number;
   idTableBytes: number;
+  /** Scales per row (int8; 1 for version 1 and for f32/f16). */
+  segments: number;
   /** Byte offset of the int8 scales (int8 only; otherwise where rows start). */
   scalesOffset: number;
   /** Byte offset of the first row value. */
@@ -85,7 +103,9 @@ export interface DecodedShard {
   count: number;
   baseIndex: number;
   ids: string[];
-  /** int8 only: (count) per-row scales. */
+  /** Scales per row: 1, or an ensemble's members (int8, version 2); see the format above. */
+  segments: number;
+  /** int8 only: (count, segments) scales, one per row segment. */
   scales?: Float32Array;
   /** int8 only: (count, dim). */
   int8?: Int8Array;
@@ -135,6 +155,18 @@ export function encodeShard(input: ShardInput): Uint8Array {
       'bad-input',
       `encodeShard: baseIndex must be a 32-bit unsigned integer, got ${baseIndex}`,
     );
+  const segments = input.segments ?? 1;
+  if (
+    !Number.isInteger(segments) ||
+    segments < 1 ||
+    segments > MAX_SCALE_SEGMENTS ||
+    dim % segments !== 0 ||
+    (segments > 1 && dtype !== 'int8')
+  )
+    throw new LocalrecError(
+      'bad-input',
+      `encodeShard: segments must be an integer in 1..${MAX_SCALE_SEGMENTS} dividing dim ${dim}, and 1 unless dtype is int8; got ${String(segments)} for ${dtype}`,
+    );
   const count = ids.length;
   if (rows.length !== count * dim) {
     throw new LocalrecError(
@@ -143,46 +175,22 @@ export function encodeShard(input: ShardInput): Uint8Array {
     );
   }
 
-  const enc = new TextEncoder();
-  const idBytes: Uint8Array[] = [];
-  let idTableBytes = 0;
-  ids.forEach((id, i) => {
-    // A lone surrogate would be written as U+FFFD and come back as a different id.
-    if (/\p{Cs}/u.test(id))
-      throw new LocalrecError(
-        'bad-input',
-        `encodeShard: id of row ${i} is not well-formed Unicode (lone surrogate)`,
-      );
-    const b = enc.encode(id);
-    if (b.length > U16_MAX)
-      throw new LocalrecError(
-        'bad-input',
-        `encodeShard: id of row ${i} is ${b.length} UTF-8 bytes; the limit is ${U16_MAX}`,
-      );
-    idBytes.push(b);
-    idTableBytes += 2 + b.length;
-  });
-
+  const { parts: idBytes, bytes: idTableBytes } = encodeIdTable(ids);
   const scalesOffset = align4(SHARD_HEADER_BYTES + idTableBytes);
-  const rowsOffset = scalesOffset + (dtype === 'int8' ? 4 * count : 0);
+  const rowsOffset = scalesOffset + (dtype === 'int8' ? 4 * count * segments : 0);
   const total = rowsOffset + count * dim * DTYPE_BYTES[dtype];
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
 
   for (let i = 0; i < 4; i++) out[i] = SHARD_MAGIC.charCodeAt(i);
-  view.setUint16(4, SHARD_VERSION, true);
+  view.setUint16(4, segments > 1 ? 2 : 1, true);
   view.setUint8(6, code);
-  view.setUint8(7, 0);
+  view.setUint8(7, segments > 1 ? segments : 0);
   view.setUint32(8, dim, true);
   view.setUint32(12, count, true);
   view.setUint32(16, baseIndex, true);
   view.setUint32(20, idTableBytes, true);
-  let p = SHARD_HEADER_BYTES;
-  for (const b of idBytes) {
-    view.setUint16(p, b.length, true);
-    out.set(b, p + 2);
-    p += 2 + b.length;
-  }
+  writeIdTable(out, SHARD_HEADER_BYTES, idBytes);
 
   if (dtype === 'f32') {
     for (let i = 0; i < rows.length; i++) view.setFloat32(rowsOffset + 4 * i, rows[i]!, true);
@@ -190,8 +198,9 @@ export function encodeShard(input: ShardInput): Uint8Array {
     const h = float32ToFloat16(rows);
     for (let i = 0; i < h.length; i++) view.setUint16(rowsOffset + 2 * i, h[i]!, true);
   } else {
-    const { q, scales } = quantizeRowsInt8(rows, count, dim);
-    for (let i = 0; i < count; i++) view.setFloat32(scalesOffset + 4 * i, scales[i]!, true);
+    // Row-major segments are contiguous: quantizing (count · S, dim / S) gives each its scale.
+    const { q, scales } = quantizeRowsInt8(rows, count * segments, dim / segments);
+    for (let i = 0; i < scales.length; i++) view.setFloat32(scalesOffset + 4 * i, scales[i]!, true);
     out.set(new Uint8Array(q.buffer, q.byteOffset, q.byteLength), rowsOffset);
   }
   return out;
@@ -224,23 +233,26 @@ export function readShardHeader(bytes: Uint8Array): ShardHeader {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(4, true);
-  if (version !== SHARD_VERSION) {
+  if (version !== 1 && version !== 2) {
     throw new LocalrecError(
       'unsupported-version',
-      `embedding shard format version ${version} is not supported; this reader supports version ${SHARD_VERSION} (update localrec, or re-export the shards)`,
+      `embedding shard format version ${version} is not supported; this reader supports versions 1 and ${SHARD_VERSION} (update localrec, or re-export the shards)`,
     );
   }
   const code = view.getUint8(6);
   const dtype = DTYPE_NAMES[code];
   if (dtype === undefined)
     throw badFormat(`bad shard dtype code ${code}: expected 0 (f32), 1 (f16) or 2 (int8)`);
-  const flags = view.getUint8(7);
-  if (flags !== 0)
-    throw badFormat(
-      `bad shard flags 0x${flags.toString(16)}: version ${SHARD_VERSION} defines none`,
-    );
+  const byte7 = view.getUint8(7);
+  if (version === 1 && byte7 !== 0)
+    throw badFormat(`bad shard flags 0x${byte7.toString(16)}: version 1 defines none`);
   const dim = view.getUint32(8, true);
   if (dim === 0) throw badFormat('bad shard: dim is 0');
+  const segments = version === 1 ? 1 : byte7;
+  if (version === 2 && (dtype !== 'int8' || segments < 2 || dim % segments !== 0))
+    throw badFormat(
+      `bad version 2 shard: ${segments} scale segments for a ${dtype} row of dim ${dim} (int8 only, 2..${MAX_SCALE_SEGMENTS}, dividing dim)`,
+    );
   const count = view.getUint32(12, true);
   const baseIndex = view.getUint32(16, true);
   const idTableBytes = view.getUint32(20, true);
@@ -248,7 +260,7 @@ export function readShardHeader(bytes: Uint8Array): ShardHeader {
   if (idTableBytes < 2 * count)
     throw badFormat(`bad shard id table: ${idTableBytes} bytes cannot hold ${count} ids`);
   const scalesOffset = align4(SHARD_HEADER_BYTES + idTableBytes);
-  const rowsOffset = scalesOffset + (dtype === 'int8' ? 4 * count : 0);
+  const rowsOffset = scalesOffset + (dtype === 'int8' ? 4 * count * segments : 0);
   // Plain numbers: count * dim * 4 < 2^66 is not exact in a double, but any such value is
   // astronomically larger than a real blob, so the length check below still fails correctly.
   const byteLength = rowsOffset + count * dim * DTYPE_BYTES[dtype];
@@ -259,6 +271,7 @@ export function readShardHeader(bytes: Uint8Array): ShardHeader {
     count,
     baseIndex,
     idTableBytes,
+    segments,
     scalesOffset,
     rowsOffset,
     byteLength,
@@ -285,7 +298,7 @@ function u16At(bytes: Uint8Array, view: DataView, offset: number, n: number): Ui
 /**
  * Parses and validates a shard. Rows are not copied when the input's alignment allows
  * (an input starting on a 4-byte boundary always does). Throws `bad-format` for a malformed
- * blob and `unsupported-version` for a version other than 1.
+ * blob and `unsupported-version` for a version other than 1 and 2.
  *
  * ```ts
  * import { decodeShard } from 'localrec/core';
@@ -302,30 +315,8 @@ export function decodeShard(bytes: Uint8Array): DecodedShard {
     throw badFormat(`oversized shard: header says ${h.byteLength} bytes, got ${bytes.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  const ids: string[] = new Array<string>(h.count);
+  const ids = readIdTable(bytes, SHARD_HEADER_BYTES, h.count, h.idTableBytes);
   const tableEnd = SHARD_HEADER_BYTES + h.idTableBytes;
-  let p = SHARD_HEADER_BYTES;
-  for (let i = 0; i < h.count; i++) {
-    if (p + 2 > tableEnd)
-      throw badFormat(
-        `shard id table overflow: id ${i} starts past the table's ${h.idTableBytes} bytes`,
-      );
-    const len = view.getUint16(p, true);
-    if (p + 2 + len > tableEnd) {
-      throw badFormat(
-        `shard id table overflow: id ${i} (${len} bytes) runs past the table's ${h.idTableBytes} bytes`,
-      );
-    }
-    try {
-      ids[i] = dec.decode(bytes.subarray(p + 2, p + 2 + len));
-    } catch (e) {
-      throw new LocalrecError('bad-format', `shard id ${i} is not valid UTF-8`, { cause: e });
-    }
-    p += 2 + len;
-  }
-  if (p !== tableEnd)
-    throw badFormat(`shard id table has ${tableEnd - p} trailing bytes after ${h.count} ids`);
   for (let i = tableEnd; i < h.scalesOffset; i++) {
     if (bytes[i] !== 0) throw badFormat(`shard padding after the id table is not zero (byte ${i})`);
   }
@@ -338,17 +329,20 @@ export function decodeShard(bytes: Uint8Array): DecodedShard {
     count: h.count,
     baseIndex: h.baseIndex,
     ids,
+    segments: h.segments,
   };
   if (h.dtype === 'f32') {
     out.f32 = f32At(bytes, view, h.rowsOffset, n);
   } else if (h.dtype === 'f16') {
     out.f16 = u16At(bytes, view, h.rowsOffset, n);
   } else {
-    const scales = f32At(bytes, view, h.scalesOffset, h.count);
-    for (let i = 0; i < h.count; i++) {
+    const scales = f32At(bytes, view, h.scalesOffset, h.count * h.segments);
+    for (let i = 0; i < scales.length; i++) {
       const s = scales[i]!;
       if (!(Number.isFinite(s) && s > 0))
-        throw badFormat(`shard scale of row ${i} is ${s}; scales must be finite and positive`);
+        throw badFormat(
+          `shard scale of row ${Math.floor(i / h.segments)}${h.segments > 1 ? ` segment ${i % h.segments}` : ''} is ${s}; scales must be finite and positive`,
+        );
     }
     out.scales = scales;
     out.int8 = new Int8Array(bytes.buffer, bytes.byteOffset + h.rowsOffset, n);
@@ -358,7 +352,7 @@ export function decodeShard(bytes: Uint8Array): DecodedShard {
 
 /**
  * The rows of a decoded shard as float32 (count, dim): the f32 view itself (no copy), or a
- * new array of the f16 values / the dequantized int8 values (q * scale).
+ * new array of the f16 values / the dequantized int8 values (q * its segment's scale).
  *
  * ```ts
  * import { decodeShard, shardRowsAsFloat32 } from 'localrec/core';
@@ -371,8 +365,10 @@ export function decodeShard(bytes: Uint8Array): DecodedShard {
 export function shardRowsAsFloat32(s: DecodedShard): Float32Array {
   if (s.dtype === 'f32' && s.f32) return s.f32;
   if (s.dtype === 'f16' && s.f16) return float16ToFloat32(s.f16);
-  if (s.dtype === 'int8' && s.int8 && s.scales)
-    return dequantizeRowsInt8(s.int8, s.scales, s.count, s.dim);
+  if (s.dtype === 'int8' && s.int8 && s.scales) {
+    const S = s.segments ?? 1;
+    return dequantizeRowsInt8(s.int8, s.scales, s.count * S, s.dim / S);
+  }
   throw new LocalrecError(
     'bad-input',
     `shardRowsAsFloat32: a ${s.dtype} shard without its ${s.dtype} rows`,

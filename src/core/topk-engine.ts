@@ -16,6 +16,7 @@
  * so their scores are the TypeScript kernel's scores exactly, not merely close.
  */
 import { LocalrecError } from './errors.ts';
+import { dequantizeRowsInt8 } from './quantize.ts';
 import type { ShardDtype } from './shard.ts';
 import { scoreF16, scoreF32, scoreInt8, topK, type Exclusion, type TopK } from './topk.ts';
 
@@ -43,6 +44,13 @@ export interface ItemBlock {
   int8?: Int8Array;
   /** int8 only: (count) per-row scales; a row's scores are `scale * (query · row)`. */
   scales?: Float32Array;
+  /**
+   * int8 only: scales per row (default 1). With S > 1, `scales` is (count, S) and segment s of a
+   * row (dim / S values) has its own scale — an ensemble's shard (src/core/shard.ts version 2).
+   * {@link TopKEngine.add} hands such a block to the kernel as f32 rows, dequantized exactly as
+   * `shardRowsAsFloat32` does, so every kernel scores the same values.
+   */
+  segments?: number;
   /** f16 only: (count, dim) IEEE binary16 bit patterns. */
   f16?: Uint16Array;
   /** f32 only: (count, dim). */
@@ -124,6 +132,28 @@ function checkBlockArrays(b: ItemBlock, what: string): void {
 }
 
 /**
+ * A block with S > 1 scale segments per int8 row as f32 rows (q · its segment's scale, in
+ * float32: the values a decoder reads); any other block as it is. The kernels' int8 paths take
+ * one scale per row, so a segmented block is scored as f32 — 4 bytes a value in the kernel's
+ * memory instead of 1, the same bytes over the network.
+ */
+function widenSegments(b: ItemBlock): ItemBlock {
+  const S = b.segments ?? 1;
+  if (S === 1) return b;
+  if (b.dtype !== 'int8' || !Number.isInteger(S) || S < 1 || b.dim % S !== 0)
+    throw bad(
+      `add: segments must be a positive integer dividing dim ${b.dim}, and 1 unless dtype is int8; got ${String(S)} for ${b.dtype}`,
+    );
+  const n = b.count * b.dim;
+  if (!(b.int8 instanceof Int8Array) || b.int8.length !== n)
+    throw bad(`add: an int8 block needs \`int8\` as an Int8Array of count × dim = ${n} values`);
+  if (!(b.scales instanceof Float32Array) || b.scales.length !== b.count * S)
+    throw bad(`add: \`scales\` must hold count ${b.count} × segments ${S} = ${b.count * S} values`);
+  const f32 = dequantizeRowsInt8(b.int8, b.scales, b.count * S, b.dim / S);
+  return { dtype: 'f32', dim: b.dim, baseIndex: b.baseIndex, count: b.count, f32 };
+}
+
+/**
  * Blocks plus a kernel: validates, keeps the index ranges, and delegates the math.
  *
  * ```ts
@@ -168,6 +198,7 @@ export class TopKEngine {
     this.alive();
     if (!block || typeof block !== 'object')
       throw bad('add: a block is { dtype, dim, baseIndex, count, int8 + scales | f16 | f32 }');
+    block = widenSegments(block);
     const { dtype, dim, baseIndex, count } = block;
     if (!ITEM_DTYPES.includes(dtype))
       throw bad(

@@ -109,6 +109,22 @@ describe.each(makers)('%s kernel in Chromium', (name, make) => {
     );
   });
 
+  it('int8 with one scale per ensemble member (3 × 64, shard version 2)', async () => {
+    const rng = new Rng(4);
+    const dim = 192;
+    const count = 2300;
+    const rows = gaussianRows(rng, count, dim);
+    for (let i = 0; i < rows.length; i++) if (i % dim >= 128) rows[i]! *= 0.01;
+    const { q, scales } = quantizeRowsInt8(rows, count * 3, 64);
+    const b: ItemBlock = { dtype: 'int8', dim, baseIndex: 1, count, int8: q, scales, segments: 3 };
+    const [ref, engine] = await pair();
+    ref.add(b);
+    engine.add(b);
+    const query = Float32Array.from({ length: dim }, (_, j) => (j >= 128 ? rng.normal() : 0));
+    const top = await expectSame(ref, engine, query, 100);
+    expect(top.scores[0]).toBeGreaterThan(0); // the small member still scores
+  });
+
   it('f16 × 33 and f32 × 7 (dims not a multiple of 4 or 16), ties, NaN and huge rows', async () => {
     const rng = new Rng(2);
     const [ref, engine] = await pair();

@@ -67,11 +67,11 @@ describe('readShardStream', () => {
   });
 
   it('fails on the header, before the body is downloaded, and cancels the stream', async () => {
-    const v2 = shard.slice();
-    v2[4] = 2; // version field
-    const { stream, stats } = chunked(v2, 32);
+    const v3 = shard.slice();
+    v3[4] = 3; // version field
+    const { stream, stats } = chunked(v3, 32);
     expect(await errorOf(readShardStream(stream, ref))).toMatch(
-      /^unsupported-version: .*version 2/,
+      /^unsupported-version: .*version 3/,
     );
     expect(stats.pulled).toBe(1);
     expect(stats.cancelled).toBe(true);

@@ -122,6 +122,82 @@ describe('encodeShard / decodeShard round trips', () => {
   });
 });
 
+describe("int8 scale segments (an ensemble's members, version 2)", () => {
+  // Two members side by side whose vectors differ 100× in magnitude.
+  const count = 50;
+  const seg = 8;
+  const rng = new Rng(5);
+  const rows = new Float32Array(count * 2 * seg);
+  for (let r = 0; r < count; r++)
+    for (let j = 0; j < 2 * seg; j++)
+      rows[r * 2 * seg + j] = (rng.next() * 2 - 1) * (j < seg ? 1 : 0.01);
+  const ids = Array.from({ length: count }, (_, i) => `i${i}`);
+  /** Largest error of the small member's values relative to its own largest magnitude. */
+  const smallMemberError = (back: Float32Array) => {
+    let worst = 0;
+    for (let r = 0; r < count; r++) {
+      let max = 0;
+      let err = 0;
+      for (let j = seg; j < 2 * seg; j++) {
+        const i = r * 2 * seg + j;
+        max = Math.max(max, Math.abs(rows[i]!));
+        err = Math.max(err, Math.abs(back[i]! - rows[i]!));
+      }
+      worst = Math.max(worst, err / max);
+    }
+    return worst;
+  };
+
+  it('each segment keeps its own range: the small member survives', () => {
+    const bytes = encodeShard({
+      dtype: 'int8',
+      dim: 2 * seg,
+      baseIndex: 1,
+      ids,
+      rows,
+      segments: 2,
+    });
+    const d = decodeShard(bytes);
+    expect(d).toMatchObject({ version: 2, segments: 2, dim: 16, count });
+    expect(d.scales!.length).toBe(2 * count);
+    expect(readShardHeader(bytes).rowsOffset).toBe(readShardHeader(bytes).scalesOffset + 8 * count);
+    // Scales are the (count · 2, 8) per-row quantization: segment s of row r is row 2r + s.
+    const ref = quantizeRowsInt8(rows, 2 * count, seg);
+    expect(Array.from(d.scales!)).toEqual(Array.from(ref.scales));
+    expect(Array.from(d.int8!)).toEqual(Array.from(ref.q));
+    const back = shardRowsAsFloat32(d);
+    expect(smallMemberError(back)).toBeLessThan(0.01); // within half a step of 1/127
+    // One scale per row (version 1) sizes the step by the big member: the small one is lost.
+    const one = decodeShard(encodeShard({ dtype: 'int8', dim: 2 * seg, baseIndex: 1, ids, rows }));
+    expect(one).toMatchObject({ version: 1, segments: 1 });
+    expect(smallMemberError(shardRowsAsFloat32(one))).toBeGreaterThan(0.3);
+  });
+
+  it('one segment writes version 1, byte for byte as before', () => {
+    const a = encodeShard({ dtype: 'int8', dim: 16, baseIndex: 1, ids, rows });
+    const b = encodeShard({ dtype: 'int8', dim: 16, baseIndex: 1, ids, rows, segments: 1 });
+    expect(b).toEqual(a);
+    expect(new DataView(a.buffer).getUint16(4, true)).toBe(1);
+    expect(a[7]).toBe(0);
+  });
+
+  it('rejects segments that do not divide dim, or on a float dtype', () => {
+    for (const [dtype, segments] of [
+      ['int8', 3],
+      ['int8', 0],
+      ['int8', 1.5],
+      ['int8', 256],
+      ['f32', 2],
+      ['f16', 2],
+    ] as [ShardDtype, number][])
+      expectError(
+        () => encodeShard({ dtype, dim: 16, baseIndex: 1, ids, rows, segments }),
+        'bad-input',
+        /segments must be an integer in 1..255 dividing dim 16/,
+      );
+  });
+});
+
 describe('decodeShard errors', () => {
   const good = () =>
     encodeShard({
@@ -147,13 +223,53 @@ describe('decodeShard errors', () => {
     );
   });
 
-  it('unknown version names it and the supported one', () => {
-    const b = set(good(), (v) => v.setUint16(4, 2, true));
+  it('unknown version names it and the supported ones', () => {
+    const b = set(good(), (v) => v.setUint16(4, 3, true));
     expectError(
       () => decodeShard(b),
       'unsupported-version',
-      /version 2 is not supported.*supports version 1/,
+      /version 3 is not supported.*supports versions 1 and 2/,
     );
+  });
+
+  it('version 2 needs int8 and 2..255 scale segments that divide dim', () => {
+    const two = () =>
+      encodeShard({
+        dtype: 'int8',
+        dim: 4,
+        baseIndex: 1,
+        ids: ['a'],
+        rows: new Float32Array([1, 2, 3, 4]),
+        segments: 2,
+      });
+    expect(decodeShard(two()).segments).toBe(2);
+    for (const [byte7, what] of [
+      [1, /1 scale segments for a int8 row of dim 4/],
+      [3, /3 scale segments for a int8 row of dim 4/],
+      [0, /0 scale segments/],
+    ] as const)
+      expectError(() => decodeShard(set(two(), (v) => v.setUint8(7, byte7))), 'bad-format', what);
+    // A version 1 int8 shard relabelled as version 2 with byte 7 = 0 is refused, never misread.
+    expectError(
+      () => decodeShard(set(good(), (v) => v.setUint16(4, 2, true))),
+      'bad-format',
+      /bad version 2 shard: 0 scale segments/,
+    );
+    const f32 = encodeShard({
+      dtype: 'f32',
+      dim: 4,
+      baseIndex: 1,
+      ids: ['a'],
+      rows: new Float32Array(4),
+    });
+    expectError(
+      () => decodeShard(set(f32, (v) => (v.setUint16(4, 2, true), v.setUint8(7, 2)))),
+      'bad-format',
+      /2 scale segments for a f32 row/,
+    );
+    // A non-positive segment scale is named with its row and segment.
+    const bad = set(two(), (v) => v.setFloat32(SHARD_HEADER_BYTES + 4 + 4, 0, true));
+    expectError(() => decodeShard(bad), 'bad-format', /scale of row 0 segment 1 is 0/);
   });
 
   it('truncated and oversized', () => {

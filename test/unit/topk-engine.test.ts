@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { isLocalrecError } from '../../src/core/errors.ts';
 import { f32AtMost } from '../../src/core/kernels/exact-best.ts';
 import { createWasmKernel } from '../../src/core/kernels/wasm-kernel.ts';
-import { float32ToFloat16, quantizeRowsInt8 } from '../../src/core/quantize.ts';
+import { dequantizeRowsInt8, float32ToFloat16, quantizeRowsInt8 } from '../../src/core/quantize.ts';
 import { Rng } from '../../src/core/random.ts';
 import {
   TopKEngine,
@@ -263,6 +263,83 @@ describe.each(kernels)('kernel %s agrees with the TypeScript kernel', (name, mak
       Float32Array.from({ length: dim }, () => rng.normal()),
       64,
     );
+  });
+});
+
+describe.each(kernels)('kernel %s on int8 blocks with scale segments', (name, make) => {
+  it('scores an ensemble block (3 members, 100× apart) as its decoded f32 rows', async () => {
+    const rng = new Rng(77);
+    const seg = 16;
+    const dim = 3 * seg;
+    const count = 257;
+    const rows = gaussianRows(rng, count, dim);
+    for (let r = 0; r < count; r++) for (let j = 2 * seg; j < dim; j++) rows[r * dim + j]! *= 0.01;
+    const { q, scales } = quantizeRowsInt8(rows, count * 3, seg); // (count, 3) scales
+    const segmented: ItemBlock = {
+      dtype: 'int8',
+      dim,
+      baseIndex: 1,
+      count,
+      int8: q,
+      scales,
+      segments: 3,
+    };
+    const f32 = dequantizeRowsInt8(q, scales, count * 3, seg);
+    const ref = new TopKEngine({ kernel: createTsKernel() });
+    ref.add({ dtype: 'f32', dim, baseIndex: 1, count, f32 });
+    const engine = new TopKEngine({ kernel: await make() });
+    engine.add(segmented);
+    // The query reads only the small member: one scale per row would have rounded it away.
+    const query = new Float32Array(dim);
+    for (let j = 2 * seg; j < dim; j++) query[j] = rng.normal();
+    const r = await expectSame(ref, engine, query, 50, undefined, name);
+    // Against the unquantized rows: the top 10 found are (nearly) the true top 10.
+    const truth = Array.from({ length: count }, (_, i) => {
+      let acc = 0;
+      for (let j = 2 * seg; j < dim; j++) acc += rows[i * dim + j]! * query[j]!;
+      return { i: i + 1, acc };
+    }).sort((a, b) => b.acc - a.acc);
+    const top10 = new Set(truth.slice(0, 10).map((t) => t.i));
+    const found = Array.from(r.indices.subarray(0, 10)).filter((i) => top10.has(i)).length;
+    expect(found).toBeGreaterThanOrEqual(8);
+    expect(r.scores[0]).toBeCloseTo(truth[0]!.acc, 3);
+  });
+
+  it('rejects segments that do not fit the block', async () => {
+    const engine = new TopKEngine({ kernel: await make() });
+    const int8 = new Int8Array(8);
+    expect(() =>
+      engine.add({
+        dtype: 'int8',
+        dim: 4,
+        baseIndex: 1,
+        count: 2,
+        int8,
+        scales: new Float32Array(2),
+        segments: 2,
+      }),
+    ).toThrow(/`scales` must hold count 2 × segments 2 = 4 values/);
+    expect(() =>
+      engine.add({
+        dtype: 'int8',
+        dim: 4,
+        baseIndex: 1,
+        count: 2,
+        int8,
+        scales: new Float32Array(6),
+        segments: 3,
+      }),
+    ).toThrow(/segments must be a positive integer dividing dim 4/);
+    expect(() =>
+      engine.add({
+        dtype: 'f32',
+        dim: 4,
+        baseIndex: 1,
+        count: 2,
+        f32: new Float32Array(8),
+        segments: 2,
+      }),
+    ).toThrow(/1 unless dtype is int8/);
   });
 });
 

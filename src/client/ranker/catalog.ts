@@ -123,8 +123,11 @@ export function readRow(c: Catalog, index: number, out: Float32Array, at: number
   const r = index - b.baseIndex;
   const from = r * b.dim;
   if (b.dtype === 'int8') {
-    const scale = b.scales![r]!;
-    for (let j = 0; j < b.dim; j++) out[at + j] = b.int8![from + j]! * scale;
+    // One scale per segment of the row (an ensemble's members; one segment in most shards).
+    const S = b.segments;
+    const seg = b.dim / S;
+    for (let j = 0; j < b.dim; j++)
+      out[at + j] = b.int8![from + j]! * b.scales![r * S + Math.floor(j / seg)]!;
   } else if (b.dtype === 'f16') {
     float16ToFloat32(b.f16!.subarray(from, from + b.dim), out.subarray(at, at + b.dim));
   } else out.set(b.f32!.subarray(from, from + b.dim), at);
