@@ -2,7 +2,7 @@
  * The training spine of every model: epochs of optimizer steps with progress reports, a
  * moving average of the weights, validation every `evalEvery` epochs (and after the last),
  * the best epoch's weights kept, the learning rate lowered on a plateau, and a stop on
- * patience or a time limit. A trainer supplies what is its own: the batches, one step,
+ * patience or a time limit — a hard one, that validation is part of. A trainer supplies what is its own: the batches, one step,
  * and how validation scores a set of weights. Test data is never looked at here.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -28,7 +28,11 @@ export interface LoopSchedule {
   lrDecay: number;
   /** Decay of the per-step weight average that is evaluated, kept and returned (0 = the raw weights). */
   emaDecay: number;
-  /** Stop after this many seconds (0 = no limit); the best epoch is kept. */
+  /**
+   * The run's budget in seconds, validation included (0 = no limit): no step starts that would
+   * not leave time for a validation after it; a run cut short mid-epoch validates what it has;
+   * the best weights are kept.
+   */
   maxSeconds: number;
 }
 
@@ -54,6 +58,9 @@ export interface LoopEpochReport<M> {
   best: boolean;
   /** Set when this epoch's evaluation lowered the learning rate (to this value). */
   learningRate?: number;
+  /** Set when the time limit cut this epoch short: the steps it ran, of `stepsPerEpoch`. */
+  steps?: number;
+  stepsPerEpoch?: number;
 }
 
 /** `T` with the trainer's throughput (units per second) under the name `K`. */
@@ -67,6 +74,8 @@ export interface LoopResult<M, R> {
   epochsRun: number;
   bestValid: M | null;
   trainSeconds: number;
+  /** The longest validation of the run, in seconds (0 when none ran). */
+  validSeconds: number;
   history: R[];
   stoppedBy: 'epochs' | 'patience' | 'time';
 }
@@ -137,16 +146,66 @@ export async function runTrainingLoop<B, M, K extends string>(
   let sinceBest = 0;
   let stoppedBy: LoopResult<M, Report>['stoppedBy'] = 'epochs';
   let epoch = 0;
+  // The time limit is a hard budget that validation is part of: a step starts only while the
+  // step and a validation after it still fit (each timed by the longest seen so far), and a run
+  // cut short mid-epoch validates the weights it has before it returns.
+  let stepMs = 0;
+  let evalMs = 0;
+  const outOfTime = () =>
+    s.maxSeconds > 0 && now() - t0 + stepMs + (loop.hasValid ? evalMs : 0) > s.maxSeconds * 1000;
+  let stepsSinceEval = 0;
+  /** Validates the live weights into `report`: best kept, patience counted, rate lowered. */
+  const validate = async (report: Report) => {
+    const v0 = now();
+    const scored = view(live);
+    report.valid = await loop.evaluate(scored.weights);
+    stepsSinceEval = 0;
+    const score = loop.score(report.valid);
+    if (score > bestScore) {
+      bestScore = score;
+      bestEpoch = report.epoch;
+      bestValid = report.valid;
+      sinceBest = 0;
+      report.best = true;
+      if (best) tf.dispose(Object.values(best));
+      best = cloneWeights(scored.weights);
+      await hooks.onCheckpoint?.(best, report);
+    } else if (report.epoch >= (s.minEpochs ?? 0)) {
+      sinceBest += 1;
+      // Reduce on plateau: every `lrPatience` evaluations without a gain, scale the rate down.
+      if (s.lrPatience > 0 && sinceBest % s.lrPatience === 0) {
+        learningRate *= s.lrDecay;
+        (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+        report.learningRate = learningRate;
+      }
+    }
+    scored.release();
+    evalMs = Math.max(evalMs, now() - v0);
+  };
+  let timeUp = false;
   for (epoch = 1; epoch <= s.epochs; epoch++) {
+    if (outOfTime()) {
+      timeUp = true;
+      break;
+    }
     const e0 = now();
     const batches = loop.batches();
     let lossSum = 0;
     let count = 0;
+    let done = 0;
     for (let step = 0; step < batches.length; step++) {
+      if (outOfTime()) {
+        timeUp = true;
+        break;
+      }
+      const st = now();
       const r = await loop.step(batches[step]!, optimizer);
       lossSum += r.loss;
       if (ema) updateAverage(ema, loop.vars, s.emaDecay);
       count += r.count;
+      done++;
+      stepsSinceEval++;
+      stepMs = Math.max(stepMs, now() - st);
       const secs = (now() - e0) / 1000;
       // The computed key makes TypeScript widen the literal; it is exactly WithRate<…, K>.
       hooks.onProgress?.({
@@ -160,50 +219,34 @@ export async function runTrainingLoop<B, M, K extends string>(
         elapsedSec: (now() - t0) / 1000,
       } as WithRate<LoopProgress, K>);
     }
+    if (done === 0) break;
     const seconds = (now() - e0) / 1000;
     const report = {
       epoch,
-      loss: lossSum / Math.max(1, batches.length),
+      loss: lossSum / done,
       seconds,
       [loop.rate]: count / seconds,
       best: false,
+      ...(done < batches.length && { steps: done, stepsPerEpoch: batches.length }),
     } as Report;
-    if (loop.hasValid && (epoch % s.evalEvery === 0 || epoch === s.epochs)) {
-      const scored = view(live);
-      report.valid = await loop.evaluate(scored.weights);
-      const score = loop.score(report.valid);
-      if (score > bestScore) {
-        bestScore = score;
-        bestEpoch = epoch;
-        bestValid = report.valid;
-        sinceBest = 0;
-        report.best = true;
-        if (best) tf.dispose(Object.values(best));
-        best = cloneWeights(scored.weights);
-        await hooks.onCheckpoint?.(best, report);
-      } else if (epoch >= (s.minEpochs ?? 0)) {
-        sinceBest += 1;
-        // Reduce on plateau: every `lrPatience` evaluations without a gain, scale the rate down.
-        if (s.lrPatience > 0 && sinceBest % s.lrPatience === 0) {
-          learningRate *= s.lrDecay;
-          (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-          report.learningRate = learningRate;
-        }
-      }
-      scored.release();
-    }
+    timeUp ||= outOfTime();
+    if (loop.hasValid && (epoch % s.evalEvery === 0 || epoch === s.epochs || timeUp))
+      await validate(report);
     history.push(report);
     await hooks.onEpoch?.(report, live);
     if (loop.hasValid && sinceBest >= s.patience) {
       stoppedBy = 'patience';
       break;
     }
-    if (s.maxSeconds > 0 && (now() - t0) / 1000 >= s.maxSeconds) {
-      stoppedBy = 'time';
-      break;
-    }
+    if (timeUp) break;
   }
-  const epochsRun = Math.min(epoch, s.epochs);
+  if (timeUp && stoppedBy !== 'patience') {
+    stoppedBy = 'time';
+    // Cut before an epoch that did not start: the last epoch's weights, if not yet validated.
+    const last = history.at(-1);
+    if (loop.hasValid && last && stepsSinceEval > 0) await validate(last);
+  }
+  const epochsRun = history.length;
   if (!best) {
     const last = view(live);
     best = cloneWeights(last.weights);
@@ -219,6 +262,7 @@ export async function runTrainingLoop<B, M, K extends string>(
     epochsRun,
     bestValid,
     trainSeconds: (now() - t0) / 1000,
+    validSeconds: evalMs / 1000,
     history,
     stoppedBy,
   };

@@ -64,6 +64,11 @@ export interface TrainRunOptions {
    */
   trainUsers?: (user: UserSplit, index: number) => boolean;
   quiet?: boolean;
+  /**
+   * When the run's time budget (`train.maxSeconds`) began, as performance.now() milliseconds:
+   * the command's start, so that reading the data counts; default the call to {@link runTrain}.
+   */
+  startedAt?: number;
 }
 
 export interface TrainSummary {
@@ -172,6 +177,7 @@ export async function runTrain(
   ds: Dataset,
   opts: TrainRunOptions,
 ): Promise<{ summary: TrainSummary; split: SplitData }> {
+  const startedAt = opts.startedAt ?? performance.now();
   await initTf();
   const { whole, split, features, config, tc } = prepareTraining(ds, opts);
   // What the checkpoint holds: item features, when trained with, are baked into item_emb.
@@ -213,9 +219,13 @@ export async function runTrain(
   for (let k = 0; k < K; k++) {
     const seed = tc.seed + k;
     if (K > 1) say(`ensemble member ${k + 1} of ${K} (seed ${seed})`);
-    // A time limit is shared out: each member gets an equal part of what is left.
-    const spent = results.reduce((a, r) => a + r.trainSeconds, 0);
-    const maxSeconds = tc.maxSeconds > 0 ? Math.max(1, (tc.maxSeconds - spent) / (K - k)) : 0;
+    // The time limit is the whole run's budget: each member gets an equal part of what is left
+    // of it, less what the ensemble's own validation will take (K members' validations, by the
+    // longest member's so far).
+    const spent = (performance.now() - startedAt) / 1000;
+    const reserve = K > 1 ? K * Math.max(0, ...results.map((r) => r.validSeconds)) : 0;
+    const maxSeconds =
+      tc.maxSeconds > 0 ? Math.max(1, (tc.maxSeconds - spent - reserve) / (K - k)) : 0;
     const result = await trainSasrec(
       config,
       split,

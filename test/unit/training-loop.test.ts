@@ -229,16 +229,51 @@ describe('runTrainingLoop', () => {
     expect(never.log.lrs.flat().every((lr) => lr === 0.1)).toBe(true);
   });
 
-  it('stops by its clock once maxSeconds have passed (evaluations count), keeping the best epoch', async () => {
-    // Each epoch: 2 steps of 1 s and a 1 s evaluation, so 3 s.
+  it('keeps to maxSeconds as a hard budget: no step starts that would leave no time to validate after it', async () => {
+    // Each epoch: 2 steps of 1 s and a 1 s evaluation, so 3 s. At 6 s, a step (1 s) and a
+    // validation (1 s) no longer fit in 7 s: the run stops there, within its budget (the old
+    // rule, checked at epoch ends, ran a third epoch and stopped at 9 s).
     const timed = { steps: 2, stepMs: 1000, evalMs: 1000, scores: [1, 3, 2, 0, 0, 0] };
     const r = await run({ ...timed, schedule: { epochs: 6, maxSeconds: 7 } });
-    expect(r).toMatchObject({ stoppedBy: 'time', epochsRun: 3, bestEpoch: 2, trainSeconds: 9 });
+    expect(r).toMatchObject({ stoppedBy: 'time', epochsRun: 2, bestEpoch: 2, trainSeconds: 6 });
+    expect(r.validSeconds).toBe(1);
     expect(r.weight).toBe(weightAt(2, 2));
 
-    // Reaching the limit exactly is enough.
-    const exact = await run({ ...timed, schedule: { epochs: 6, maxSeconds: 6 } });
-    expect(exact).toMatchObject({ stoppedBy: 'time', epochsRun: 2 });
+    // A budget that ends between validations: the last epoch's weights are validated before the
+    // run returns (here evalEvery 3 would not have validated epoch 2 at all).
+    const cut = await run({
+      ...timed,
+      steps: 4,
+      scores: [1, 3, 2, 0, 0, 0],
+      schedule: { epochs: 6, maxSeconds: 8, evalEvery: 3 },
+    });
+    // Epoch 1: 4 steps (t = 4), no validation yet so none is reserved; epoch 2: its 4 steps end
+    // at t = 8, where no step fits; then validation runs (t = 9: the first validation's length
+    // was not yet known — the one overrun the rule allows).
+    expect(cut.stoppedBy).toBe('time');
+    expect(cut.history.map((h) => [h.epoch, h.steps ?? 4, h.valid?.epoch])).toEqual([
+      [1, 4, undefined],
+      [2, 4, 2],
+    ]);
+    const cut2 = await run({
+      ...timed,
+      steps: 4,
+      schedule: { epochs: 6, maxSeconds: 9.5, evalEvery: 1 },
+    });
+    // Epoch 1 ends at 4 s, validated (5 s, eval 1 s known); epoch 2: steps while t + 2 ≤ 9.5,
+    // i.e. at 5, 6, 7 (t = 8); cut at 3 of 4 steps and validated (t = 9).
+    expect(cut2.history.map((h) => [h.epoch, h.steps, h.stepsPerEpoch])).toEqual([
+      [1, undefined, undefined],
+      [2, 3, 4],
+    ]);
+    expect(cut2).toMatchObject({ stoppedBy: 'time', epochsRun: 2, trainSeconds: 9 });
+    expect(cut2.history[1]!.valid).toEqual({ epoch: 2, score: 3, saw: weightAt(2, 3) });
+    expect(cut2.weight).toBe(weightAt(2, 3));
+
+    // Without validation data nothing is reserved: steps run until one more would not fit.
+    const noValid = await run({ steps: 2, stepMs: 1000, schedule: { epochs: 6, maxSeconds: 5 } });
+    expect(noValid).toMatchObject({ stoppedBy: 'time', epochsRun: 3, trainSeconds: 5 });
+    expect(noValid.history.at(-1)).toMatchObject({ epoch: 3, steps: 1, stepsPerEpoch: 2 });
 
     const unlimited = await run({ ...timed, stepMs: 1e6, schedule: { epochs: 6, maxSeconds: 0 } });
     expect(unlimited).toMatchObject({ stoppedBy: 'epochs', epochsRun: 6 });

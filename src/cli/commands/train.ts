@@ -26,7 +26,11 @@ export const trainOptions = {
     description: 'neither stop early nor lower the learning rate before this epoch',
   },
   'eval-every': trainingLoopOptions['eval-every'],
-  'max-minutes': { type: 'string', description: 'stop training after this long (best epoch kept)' },
+  'max-minutes': {
+    type: 'string',
+    description:
+      'the whole run in minutes, validation included: no step starts that would not leave time to validate after it (best epoch kept)',
+  },
   'exclude-seen': {
     type: 'boolean',
     description: "leave each sequence's earlier items out of its softmax",
@@ -178,10 +182,17 @@ export const trainCommand: Command = {
     ...trainOptions,
   },
   async run(v) {
+    // --max-minutes is the whole command's budget: reading the data counts.
+    const startedAt = performance.now();
     const data = requiredFlag(v, 'data', DATA_FLAG_HINT);
     const ds = loadDataset(data);
     const out = typeof v['out'] === 'string' ? v['out'] : join('.localrec', 'models', ds.name);
-    const { summary } = await runTrain(ds, { ...parseTrainFlags(v), out, dataSource: data });
+    const { summary } = await runTrain(ds, {
+      ...parseTrainFlags(v),
+      out,
+      dataSource: data,
+      startedAt,
+    });
     return summary;
   },
 };
