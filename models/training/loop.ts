@@ -44,6 +44,8 @@ export interface LoopProgress {
   stepsPerEpoch: number;
   /** Mean loss over the epoch so far. */
   loss: number;
+  /** Units (the trainer's `count`, e.g. positions) trained this epoch so far. */
+  count: number;
   /** Seconds left in this epoch at the current rate. */
   epochEtaSec: number;
   elapsedSec: number;
@@ -214,6 +216,7 @@ export async function runTrainingLoop<B, M, K extends string>(
         step: step + 1,
         stepsPerEpoch: batches.length,
         loss: lossSum / (step + 1),
+        count,
         [loop.rate]: count / secs,
         epochEtaSec: (secs / (step + 1)) * (batches.length - step - 1),
         elapsedSec: (now() - t0) / 1000,

@@ -24,6 +24,14 @@ import { buildItemFeatures } from '../../models/training/item-features.ts';
 import { splitDataset } from './data.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
 import { initTf } from './tf-node.ts';
+import {
+  dataShape,
+  planLines,
+  planTraining,
+  type PlanChoice,
+  type TrainPlan,
+} from './train-plan.ts';
+import { measureTrainingSpeed } from './train-speed.ts';
 
 export const CHECKPOINT_FILE = 'sasrec.ckpt';
 export const CATALOG_FILE = 'catalog.json';
@@ -65,6 +73,12 @@ export interface TrainRunOptions {
   trainUsers?: (user: UserSplit, index: number) => boolean;
   quiet?: boolean;
   /**
+   * Fill in what `model`, `train` and `members` leave open from the data's shape and the
+   * measured speed against the time budget (./train-plan.ts), print the choices and record them
+   * in the checkpoint. Without it, the tuned defaults of models/sasrec/config.ts.
+   */
+  plan?: boolean;
+  /**
    * When the run's time budget (`train.maxSeconds`) began, as performance.now() milliseconds:
    * the command's start, so that reading the data counts; default the call to {@link runTrain}.
    */
@@ -85,6 +99,8 @@ export interface TrainSummary {
   /** Median over epochs of training positions per second, and the threads that computed them. */
   positionsPerSec: number;
   workers: number;
+  /** What the data-sized defaults chose and why ({@link TrainRunOptions.plan}). */
+  plan?: PlanChoice[];
   valid: SplitMetrics | null;
   /** An ensemble's members, each trained on its own (seed, epochs, best epoch, validation). */
   members?: MemberRun[];
@@ -179,17 +195,39 @@ export async function runTrain(
 ): Promise<{ summary: TrainSummary; split: SplitData }> {
   const startedAt = opts.startedAt ?? performance.now();
   await initTf();
-  const { whole, split, features, config, tc } = prepareTraining(ds, opts);
-  // What the checkpoint holds: item features, when trained with, are baked into item_emb.
-  const saved = bakedConfig(config);
+  const prepared = prepareTraining(ds, opts);
+  const { whole, split, features } = prepared;
+  let { config, tc } = prepared;
+  let members = opts.members;
+  let plan: TrainPlan | undefined;
   const progress = new ProgressLine();
   const say = (s: string) => (opts.quiet ? undefined : progress.log(s));
+  if (opts.plan) {
+    say(`choosing defaults for ${ds.name} (timing a few training steps)…`);
+    plan = await planTraining(
+      split,
+      dataShape(split, ds.events.length),
+      tc.maxSeconds,
+      { model: opts.model, train: opts.train, members },
+      (loss, maxLen) =>
+        measureTrainingSpeed({ ...config, maxLen }, split, { ...tc, loss }, features),
+    );
+    config = { ...config, ...plan.model };
+    tc = { ...tc, ...plan.train };
+    members = plan.members;
+  }
+  // What the checkpoint holds: item features, when trained with, are baked into item_emb.
+  const saved = bakedConfig(config);
   say(
     `training SASRec on ${ds.name}: ${split.users.length} users, ${split.numItems} items, ${ds.events.length} events, ` +
       `${countParameters(config)} parameters, loss ${tc.loss.kind}${tc.loss.kind === 'sampled' ? `(${tc.loss.negatives})` : ''}`,
   );
+  if (plan)
+    say(
+      `chosen for this data and a ${tc.maxSeconds > 0 ? `${Math.round(tc.maxSeconds / 60)}-minute` : 'unlimited'} budget:\n${planLines(plan).join('\n')}`,
+    );
   mkdirSync(opts.out, { recursive: true });
-  const K = opts.members ?? DEFAULT_MEMBERS;
+  const K = members ?? DEFAULT_MEMBERS;
   // The checkpoint's config when K > 1; checked before any training (members 1–16).
   const ensemble: SasrecConfig = { ...saved, members: K };
   validateModelConfig(ensemble);
@@ -207,6 +245,7 @@ export async function runTrain(
       bestEpoch,
       valid: valid ?? undefined,
       train: tc,
+      ...(plan && { plan: plan.choices }),
       ...(features && { itemFeatures: { columns: features.cols } }),
       ...(members && { members }),
     };
@@ -293,6 +332,7 @@ export async function runTrain(
       median(results.flatMap((r) => r.history.map((h) => h.positionsPerSec))),
     ),
     workers: tc.workers,
+    ...(plan && { plan: plan.choices }),
     valid,
     ...(K > 1 && { members: memberRuns }),
   };

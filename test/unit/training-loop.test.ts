@@ -291,6 +291,7 @@ describe('runTrainingLoop', () => {
       step,
       stepsPerEpoch: 3,
       loss,
+      count: (step * (step + 1)) / 2,
       itemsPerSec: rate,
       epochEtaSec: 3 - step,
       elapsedSec: elapsed,

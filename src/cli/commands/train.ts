@@ -8,6 +8,9 @@ import { runTrain } from '../train.ts';
 import { trainingLoopOptions } from '../training-options.ts';
 
 /** Flags shared by every command that trains (train, demo, bench-accuracy). */
+/** `localrec train`'s time budget when --max-minutes is not given. */
+export const DEFAULT_MAX_MINUTES = 30;
+
 export const trainOptions = {
   epochs: trainingLoopOptions.epochs,
   'batch-size': { type: 'string', description: 'sequences per step' },
@@ -28,8 +31,7 @@ export const trainOptions = {
   'eval-every': trainingLoopOptions['eval-every'],
   'max-minutes': {
     type: 'string',
-    description:
-      'the whole run in minutes, validation included: no step starts that would not leave time to validate after it (best epoch kept)',
+    description: `the whole run in minutes (default ${DEFAULT_MAX_MINUTES}; 0 = no limit), validation included: no step starts that would not leave time to validate after it (best epoch kept); what the flags leave open is chosen to fit it`,
   },
   'exclude-seen': {
     type: 'boolean',
@@ -187,11 +189,14 @@ export const trainCommand: Command = {
     const data = requiredFlag(v, 'data', DATA_FLAG_HINT);
     const ds = loadDataset(data);
     const out = typeof v['out'] === 'string' ? v['out'] : join('.localrec', 'models', ds.name);
+    const flags = parseTrainFlags(v);
+    flags.train.maxSeconds ??= DEFAULT_MAX_MINUTES * 60;
     const { summary } = await runTrain(ds, {
-      ...parseTrainFlags(v),
+      ...flags,
       out,
       dataSource: data,
       startedAt,
+      plan: true,
     });
     return summary;
   },
