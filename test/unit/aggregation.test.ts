@@ -252,6 +252,38 @@ describe('server optimizers', () => {
     ).toMatch(/warmupRounds must be an integer ≥ 0/);
   });
 
+  it('half-life: η halves every H rounds, also after a restart, on top of the warm-up', () => {
+    const moves = (o: { halfLifeRounds: number; warmupRounds?: number }, rounds: number) => {
+      let opt = createServerOptimizer({ kind: 'sgd', slices, learningRate: 1, ...o });
+      const out: number[] = [];
+      let w: Float64Array = f64([0, 0]);
+      for (let t = 1; t <= rounds; t++) {
+        const next = opt.apply(w, f64([1, 1]));
+        out.push(next[0]! - w[0]!);
+        w = next;
+        // Restart after every round: the schedule follows the saved step count.
+        opt = createServerOptimizer({
+          kind: 'sgd',
+          slices,
+          learningRate: 1,
+          ...o,
+          state: opt.saveState(),
+        });
+      }
+      return out;
+    };
+    const close = (got: number[], want: number[]) => {
+      expect(got).toHaveLength(want.length);
+      got.forEach((g, i) => expect(g).toBeCloseTo(want[i]!, 12));
+    };
+    close(moves({ halfLifeRounds: 2 }, 5), [1, 2 ** -0.5, 0.5, 2 ** -1.5, 0.25]);
+    close(moves({ halfLifeRounds: 2, warmupRounds: 2 }, 3), [0.5, 2 ** -0.5, 0.5]);
+    close(moves({ halfLifeRounds: 0 }, 3), [1, 1, 1]);
+    expect(
+      errorOf(() => createServerOptimizer({ kind: 'sgd', slices, halfLifeRounds: -1 })).message,
+    ).toMatch(/halfLifeRounds must be ≥ 0/);
+  });
+
   it('FedAdam state round-trips through bytes: a restored optimizer takes the same next step', () => {
     const make = (state?: Uint8Array) =>
       createServerOptimizer({ kind: 'fedadam', slices, learningRate: 0.1, state });

@@ -40,5 +40,10 @@ describe('serve flags', () => {
     expect(errorOf(() => serverSideFromFlags({ 'server-warmup': '-1' })).message).toMatch(
       /--server-warmup must be an integer >= 0/,
     );
+    expect(d.serverHalfLife).toBe(0);
+    expect(serverSideFromFlags({ 'server-half-life': '400' }).serverHalfLife).toBe(400);
+    expect(errorOf(() => serverSideFromFlags({ 'server-half-life': '-5' })).message).toMatch(
+      /--server-half-life must be a number >= 0/,
+    );
   });
 });

@@ -23,6 +23,7 @@ export const FEDERATED_DEFAULTS = {
   serverLearningRate: 2e-3,
   serverTau: 1e-7,
   serverWarmup: 0,
+  serverHalfLife: 0,
 };
 
 const d = FEDERATED_DEFAULTS;
@@ -78,6 +79,10 @@ export const federatedFlags = {
     type: 'string',
     description: `rounds over which the server learning rate rises linearly to its value (default ${d.serverWarmup}: none)`,
   },
+  'server-half-life': {
+    type: 'string',
+    description: `rounds in which the server learning rate halves, η·2^(−round/H) (default ${d.serverHalfLife}: constant)`,
+  },
   'local-steps': {
     type: 'string',
     description: `optimizer steps each client runs (default ${DEFAULT_LOCAL_TRAIN.steps})`,
@@ -130,6 +135,7 @@ export function serverSideFromFlags(v: FlagValues, defaults: Partial<ServerSide>
         : base.serverLearningRate),
     serverTau: num(v, 'server-tau', { min: 0 }) ?? base.serverTau,
     serverWarmup: num(v, 'server-warmup', { int: true, min: 0 }) ?? base.serverWarmup,
+    serverHalfLife: num(v, 'server-half-life', { min: 0 }) ?? base.serverHalfLife,
     localTrain: base.localTrain ?? { ...DEFAULT_LOCAL_TRAIN },
   };
 }
