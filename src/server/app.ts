@@ -11,6 +11,7 @@ import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 import { RoundService, type OnRoundClosing } from './rounds.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerBlobRoutes } from './routes/blobs.ts';
+import { registerLlmRoutes } from './routes/llm.ts';
 import { registerManifestRoute } from './routes/manifest.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { DELTA_MEDIA_TYPE, registerRoundRoutes } from './routes/rounds.ts';
@@ -177,6 +178,7 @@ export function createServer(options: ServerOptions): LocalrecServer {
 
   registerManifestRoute(app, published);
   registerBlobRoutes(app, published);
+  registerLlmRoutes(app, published);
   registerRoundRoutes(app, rounds, limiter, metrics);
   registerAdminRoutes(app, { token: options.adminToken, rounds, published, maxBodyBytes });
   registerOpsRoutes(app, published, rounds, metrics);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import { LocalrecError } from '../core/errors.ts';
+import { parseLlmSection, type LlmSection } from '../core/llm-manifest.ts';
 import { manifestBlobs, parseManifest } from '../core/manifest.ts';
 import { looksLikePrivateKey } from './store/blob-store.ts';
 import type { PublicationStore } from './store/registry.ts';
@@ -17,6 +18,8 @@ export interface ManifestSnapshot {
   signed: boolean;
   /** Blobs a client may fetch: those of the current and every stored version, minus key-like ones. */
   servable: ReadonlySet<string>;
+  /** The current manifest's on-device LLM (routes/llm.ts serves its files by name), or null. */
+  llm: LlmSection | null;
   /** Compressed copies, made on first request (manifests over 1 KB only). */
   encoded: Partial<Record<'br' | 'gzip', Buffer>>;
 }
@@ -90,6 +93,7 @@ export class Published {
       version: m.version ?? null,
       signed: m.signature !== null && m.signature !== undefined,
       servable,
+      llm: parseLlmSection(m.llm),
       encoded: {},
     };
     this.snap = snap;
