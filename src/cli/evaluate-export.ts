@@ -1,15 +1,20 @@
 /**
  * Scores from an export folder as a browser computes them: the int8 ONNX encoder run by
  * onnxruntime-web (wasm), dotted with the item shards' rows decoded by src/core/shard.ts. What
- * `localrec fedsim` evaluates every published version with: accuracy of what ships, not of a
- * float twin beside it.
+ * `localrec eval`, `bench:accuracy` and `localrec fedsim` report as the accuracy: that of what
+ * ships, not of a float twin beside it.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { ENCODER_INPUT, ENCODER_OUTPUT } from '../core/encoder-io.ts';
 import { LocalrecError } from '../core/errors.ts';
-import type { BatchScorer } from '../core/metrics.ts';
+import { evaluateRanking, type BatchScorer } from '../core/metrics.ts';
+import type { SplitData } from '../core/types.ts';
+import { usersByTrainLength } from '../../models/training/examples.ts';
+import type { EvalResult } from './evaluate.ts';
+import { exportModelDir, type ExportSummary, type Quantization } from './export.ts';
 import { decodeShard, shardRowsAsFloat32 } from '../core/shard.ts';
 
 /** A scorer over an export's SASRec, and the numbers it needs. */
@@ -69,4 +74,54 @@ export async function exportScorer(dir: string): Promise<ExportScorer> {
     });
   };
   return { score, numItems, release: () => session.release() };
+}
+
+/**
+ * Full-ranking and sampled-100 metrics of an export folder on validation and test, scored by
+ * {@link exportScorer}: the shipped encoder and the decoded shards.
+ */
+export async function evaluateExport(dir: string, split: SplitData): Promise<EvalResult> {
+  const scorer = await exportScorer(dir);
+  try {
+    if (scorer.numItems !== split.numItems)
+      throw new LocalrecError(
+        'bad-input',
+        `the export at ${dir} ships ${scorer.numItems} items but the data has ${split.numItems}; evaluate on the data the model was trained on`,
+      );
+    // Users of similar history length share a batch: less padding in the encoder.
+    const users = usersByTrainLength(split);
+    const valid = await evaluateRanking(split, 'valid', scorer.score, { users });
+    const test = await evaluateRanking(split, 'test', scorer.score, { users });
+    return { valid, test };
+  } finally {
+    await scorer.release();
+  }
+}
+
+/** What {@link evaluateShipped} measured: the export's metrics and its sizes. */
+export interface ShippedEvalResult extends EvalResult {
+  quantization: Quantization;
+  bytes: ExportSummary['bytes'];
+  shards: number;
+}
+
+/**
+ * Exports `modelDir` with the real export path (`localrec export`, into a temporary folder
+ * that is removed afterwards, so the model's own export/ is left alone) and evaluates what it
+ * wrote with {@link evaluateExport}.
+ */
+export async function evaluateShipped(
+  modelDir: string,
+  split: SplitData,
+  quantization: Quantization = 'int8',
+  opts: { shardItems?: number } = {},
+): Promise<ShippedEvalResult> {
+  const out = mkdtempSync(join(tmpdir(), 'localrec-eval-'));
+  try {
+    const exp = exportModelDir({ modelDir, out, quantization, shardItems: opts.shardItems });
+    const metrics = await evaluateExport(out, split);
+    return { quantization, ...metrics, bytes: exp.bytes, shards: exp.shards };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }

@@ -151,10 +151,21 @@ describe('localrec CLI', () => {
 
     const ev = await localrec('eval', '--model', model, '--quantization', 'fp32,int8');
     expect(ev.code).toBe(0);
-    const fp32 = ev.json['fp32'] as { valid: { full: { ndcg10: number; users: number } } };
-    expect(fp32.valid.full.users).toBe(150);
-    expect(fp32.valid.full.ndcg10).toBeGreaterThan(0);
-  }, 120_000);
+    type Metrics = { valid: { full: { ndcg10: number; users: number } } };
+    // The headline is what ships: exported int8, scored through the ONNX encoder and shards.
+    const shipped = ev.json['shipped'] as Metrics & { quantization: string; bytes: object };
+    expect(shipped.quantization).toBe('int8');
+    expect(shipped.valid.full.users).toBe(150);
+    expect(shipped.bytes).toMatchObject({ encoderOnnx: expect.any(Number) });
+    const inMemory = ev.json['inMemory'] as Record<string, Metrics>;
+    expect(Object.keys(inMemory)).toEqual(['fp32', 'int8']);
+    expect(inMemory['fp32']!.valid.full.users).toBe(150);
+    expect(inMemory['fp32']!.valid.full.ndcg10).toBeGreaterThan(0);
+    // The shipped int8 and its in-memory twin differ only by the shard's and ORT's rounding.
+    expect(Math.abs(shipped.valid.full.ndcg10 - inMemory['int8']!.valid.full.ndcg10)).toBeLessThan(
+      0.05,
+    );
+  }, 240_000);
 
   it('trains an ensemble (--ensemble 2): one checkpoint, one encoder, shards twice as wide', async () => {
     const model = join(dir, 'ensemble');
@@ -187,9 +198,14 @@ describe('localrec CLI', () => {
       readFileSync(join(model, 'export', 'blobs', manifest.shards[0].sha256)),
     );
     expect(shard.dim).toBe(16);
-    // What training reported for the ensemble's validation is what `eval` measures.
+    // Each member's half of a row has its own int8 scale (shard format version 2).
+    expect(shard).toMatchObject({ version: 2, segments: 2 });
+    expect(shard.scales!.length).toBe(2 * shard.count);
+    // What training reported for the ensemble's validation is what `eval` measures in memory.
     const ev = await localrec('eval', '--model', model);
-    const got = (ev.json['fp32'] as { valid: { full: { ndcg10: number } } }).valid.full.ndcg10;
+    const inMemory = ev.json['inMemory'] as Record<string, { valid: { full: { ndcg10: number } } }>;
+    const got = inMemory['fp32']!.valid.full.ndcg10;
+    expect(ev.json['shipped']).toMatchObject({ quantization: 'int8' });
     const trained = (train.json['valid'] as { full: { ndcg10: number } }).full.ndcg10;
     expect(got).toBeCloseTo(trained, 6);
     // A member seed alone gives a different model: the ensemble is not one model twice.
@@ -206,7 +222,7 @@ describe('localrec CLI', () => {
       '1',
     );
     expect(single.json['valid']).not.toEqual(train.json['valid']);
-  }, 120_000);
+  }, 240_000);
 
   it('keeps the final weights when no user has a validation item (every user has < 3 events)', async () => {
     const csv = join(dir, 'short.csv');
