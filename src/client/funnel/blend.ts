@@ -13,6 +13,7 @@
  * | `long-term`  | the profile vector (time-decayed mean of item embeddings) | 0.8 · min(1, n / 10)         |
  * | `two-tower`  | the two-tower user tower over the whole history           | 0.8 · min(1, n / 5)          |
  * | `categories` | items of the categories the visitor keeps choosing       | 0.6 · the strongest affinity |
+ * |              | (before any history: the categories they stated)          | (0.6 · the strongest stated) |
  * | `popular`    | most interactions in the training data                    | 1.0 cold, 0.2 personal       |
  * | `fresh`      | newest `addedAt`                                          | 0.4 cold, 0.1 personal       |
  *
@@ -57,11 +58,21 @@ export interface WeightInputs {
   sinceLastMs: number | null;
   /** The largest category affinity (0 when none is positive). */
   strongestAffinity?: number;
+  /**
+   * The largest interest the visitor stated (onboarding, ../assistant/interests.ts; 0 when none):
+   * with no history yet, it opens the `categories` source at 0.6 · this.
+   */
+  strongestStated?: number;
 }
 
 /** The blend weight of every source (see the module table). */
 export function sourceWeights(w: WeightInputs): Record<string, number> {
-  if (!w.personal || w.historyLength === 0) return { popular: 1, fresh: 0.4 };
+  if (!w.personal || w.historyLength === 0) {
+    const stated = Math.max(0, w.strongestStated ?? 0);
+    return stated > 0
+      ? { popular: 1, fresh: 0.4, categories: 0.6 * stated }
+      : { popular: 1, fresh: 0.4 };
+  }
   const n = w.historyLength;
   const since = w.sinceLastMs ?? Infinity;
   return {

@@ -41,8 +41,14 @@ export interface GroundedAnswer {
 
 const utf8 = new TextEncoder();
 
+/**
+ * The GBNF rule `char`: one character of a JSON string — anything but '"', '\\' and control
+ * characters, or an escape.
+ */
+export const GBNF_JSON_CHAR = `char ::= [^"\\\\\\x00-\\x1f\\x7f] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})`;
+
 /** A GBNF string literal matching exactly the bytes of `s`. */
-function gbnfLiteral(s: string): string {
+export function gbnfLiteral(s: string): string {
   let out = '"';
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
@@ -99,10 +105,9 @@ function list(item: string, sep: string, min: number, max: number): string {
 export function groundedSpec(options: GroundedOptions): GroundedSpec {
   const o = resolved(options);
   const idRule = o.ids.map((id) => gbnfLiteral(JSON.stringify(id))).join(' | ');
-  // A JSON string character: anything but '"', '\' and control characters, or an escape.
   const gbnf = [
     `root ::= "{" ws "\\"reason\\":" ws "\\"" char{0,${o.maxReasonChars}} "\\"," ws "\\"evidence\\":" ws "[" evidence "]" ws "}"`,
-    `char ::= [^"\\\\\\x00-\\x1f\\x7f] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})`,
+    GBNF_JSON_CHAR,
     `evidence ::= ${list('id', '"," ws', o.minEvidence, o.maxEvidence)}`.trimEnd(),
     `id ::= ${idRule}`,
     `ws ::= " "?`,
