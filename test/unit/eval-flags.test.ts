@@ -1,6 +1,14 @@
-/** `localrec eval`'s flags: which export it scores (--shipped) and which twins go beside it. */
+/**
+ * `localrec eval`'s flags — which export it scores (--shipped) and which twins go beside it —
+ * and what it reports for a model that cannot ship.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSchemes, parseShipped } from '../../src/cli/commands/eval.ts';
+import { evalCommand, parseSchemes, parseShipped } from '../../src/cli/commands/eval.ts';
+import { loadDataset } from '../../src/cli/data.ts';
+import { runTrain } from '../../src/cli/train.ts';
 
 describe('localrec eval flags', () => {
   it('--quantization lists the in-memory twins, or none', () => {
@@ -20,4 +28,37 @@ describe('localrec eval flags', () => {
     expect(() => parseShipped('none')).toThrow(/--shipped takes one of/);
     expect(() => parseShipped('q4')).toThrow(/--shipped takes .* got 'q4'/);
   });
+});
+
+describe('localrec eval on a model the export refuses', () => {
+  it('reports shipped: null with the reason, and the in-memory twins beside it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'localrec-eval-'));
+    try {
+      const model = join(dir, 'model');
+      const ds = loadDataset('demo:40:50:3');
+      await runTrain(ds, {
+        model: { maxLen: 8, dim: 8, blocks: 1, heads: 1, ffnDim: 8, itemBias: true },
+        train: { epochs: 1, maxSeconds: 0, seed: 1, workers: 1 },
+        members: 1,
+        out: model,
+        dataSource: 'demo:40:50:3',
+        quiet: true,
+      });
+      const out = (await evalCommand.run({ model, shipped: 'int8', quantization: 'fp32' }, [])) as {
+        shipped: unknown;
+        shippedError: { code: string; message: string };
+        inMemory: { fp32: { test: { full: { users: number } } } };
+      };
+      expect(out.shipped).toBeNull();
+      expect(out.shippedError).toEqual({
+        code: 'bad-input',
+        message: expect.stringMatching(
+          /trained with --item-bias.*exporting its bias is not supported/,
+        ),
+      });
+      expect(out.inMemory.fp32.test.full.users).toBe(50);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

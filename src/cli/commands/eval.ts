@@ -1,4 +1,4 @@
-import { LocalrecError } from '../../core/errors.ts';
+import { isLocalrecError, LocalrecError } from '../../core/errors.ts';
 import { loadDataset } from '../data.ts';
 import { evaluateSasrec, splitForCheckpoint, type EvalQuantization } from '../evaluate.ts';
 import { evaluateShipped } from '../evaluate-export.ts';
@@ -63,11 +63,16 @@ export const evalCommand: Command = {
     const data = typeof v['data'] === 'string' ? v['data'] : ck.meta.dataSource;
     const split = splitForCheckpoint(loadDataset(data), ck.meta.itemIds);
     process.stderr.write(`exporting ${shipped} and scoring what ships…\n`);
-    const out: Record<string, unknown> = {
-      dataset: ck.meta.dataset,
-      bestEpoch: ck.meta.bestEpoch,
-      shipped: await evaluateShipped(model, split, shipped),
-    };
+    const out: Record<string, unknown> = { dataset: ck.meta.dataset, bestEpoch: ck.meta.bestEpoch };
+    try {
+      out['shipped'] = await evaluateShipped(model, split, shipped);
+    } catch (e) {
+      // A model the export refuses (e.g. --item-bias) ships nothing: say so, show the twins.
+      if (!isLocalrecError(e) || e.code !== 'bad-input') throw e;
+      process.stderr.write(`this model cannot be exported, so nothing ships: ${e.message}\n`);
+      out['shipped'] = null;
+      out['shippedError'] = { code: e.code, message: e.message };
+    }
     const inMemory: Record<string, unknown> = {};
     for (const q of twins) {
       process.stderr.write(`evaluating the in-memory ${q} twin…\n`);
