@@ -150,8 +150,6 @@ export function readLlmConfig(configPath: string): { config: LlmConfig; paths: s
  * `llm` section for them.
  *
  * ```ts
- * import { llmSectionFromConfig } from './llm-config.ts';
- *
  * const llm = llmSectionFromConfig('owner/llm.json', 'model/export'); // { engine, id, files, … }
  * ```
  *

@@ -23,6 +23,7 @@ import { LocalrecError } from './errors.ts';
 
 /** The engines a manifest may name (src/client/llm/api.ts LlmEngineKind). */
 export const LLM_SECTION_ENGINES = ['wllama', 'webllm'] as const;
+/** An engine a manifest may name: `wllama` (GGUF on the CPU) or `webllm` (MLC on WebGPU). */
 export type LlmSectionEngine = (typeof LLM_SECTION_ENGINES)[number];
 
 /** What a file is to its engine. */
@@ -33,6 +34,7 @@ export const LLM_FILE_ROLES = [
   'tensor-cache',
   'model-lib',
 ] as const;
+/** What a file is to its engine: weights, tokenizer, config, tensor-cache or model-lib. */
 export type LlmFileRole = (typeof LLM_FILE_ROLES)[number];
 
 /** One file of the model: a blob, its role, and the file name its engine knows it by. */

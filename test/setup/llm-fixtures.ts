@@ -5,13 +5,27 @@
  * GGUF, and a fake web-llm model folder (a chat config and a model library) — and serves them
  * over HTTP on 127.0.0.1 with CORS,
  * recording each path requested (`GET /log`), so the tests see what web-llm's own loading code
- * fetched. (A later step serves the model through the signed manifest; this is a plain route.)
+ * fetched.
+ *
+ * And the model as a site ships it (issue #15 item 2): the chat GGUF named in an owner's LLM
+ * config, attached to an export by the CLI's own code (src/cli/llm-config.ts, what
+ * `localrec publish --llm` runs), published signed into a store and served by the real sync
+ * server (`manifest.good`); `manifest.bad` serves the same signed manifest from a store whose
+ * GGUF blob was corrupted on disk after publishing.
  */
 import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildTinyLlama } from '../../models/llm/tiny-llama.ts';
+import { attachLlmToExport } from '../../src/cli/llm-config.ts';
+import { createServer as createSyncServer, listen } from '../../src/server/app.ts';
+import { newSigningKey } from '../../src/server/keys.ts';
+import { publishExport } from '../../src/server/publish.ts';
+import { openPublicationStore } from '../../src/server/store/registry.ts';
 
 /** What the LLM tests receive. */
 export interface LlmFixture {
@@ -21,6 +35,8 @@ export interface LlmFixture {
   gguf: { chat: string; raw: string; truncated: string; notGguf: string; bytes: number };
   /** The fake web-llm model: its folder (without `/resolve/main/`) and files' SHA-256. */
   webllm: { baseUrl: string; modelLibUrl: string; configSha256: string; modelLibSha256: string };
+  /** Sync servers (`http://127.0.0.1:<port>`) whose signed manifest ships the chat GGUF. */
+  manifest: { good: string; bad: string; publicKey: string; ggufSha256: string };
 }
 
 declare module 'vitest' {
@@ -78,6 +94,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const published = await publishTinyLlama(chat);
   project.provide('llmFixture', {
     url,
     gguf: {
@@ -93,6 +110,69 @@ export default async function setup(project: TestProject): Promise<() => Promise
       configSha256: sha256(config),
       modelLibSha256: sha256(modelLib),
     },
+    manifest: published.fixture,
   });
-  return () => new Promise<void>((ok) => server.close(() => ok()));
+  return async () => {
+    await published.close();
+    await new Promise<void>((ok) => server.close(() => ok()));
+  };
+}
+
+/** The chat GGUF through the owner's config, an export, a signed publication and the sync server. */
+async function publishTinyLlama(gguf: Uint8Array) {
+  const root = mkdtempSync(join(tmpdir(), 'localrec-llm-fixture-'));
+  writeFileSync(join(root, 'tiny-llama.gguf'), gguf);
+  writeFileSync(
+    join(root, 'llm.json'),
+    JSON.stringify({
+      engine: 'wllama',
+      id: 'localrec-tiny-llama',
+      contextSize: 2048,
+      needs: { memoryMB: 16 },
+      files: [{ role: 'weights', path: 'tiny-llama.gguf', bytes: gguf.length }],
+    }),
+  );
+  // An export without a recommender model: the LLM's path is what these tests exercise.
+  const exportDir = join(root, 'export');
+  mkdirSync(exportDir);
+  writeFileSync(
+    join(exportDir, 'manifest.json'),
+    JSON.stringify({
+      formatVersion: 1,
+      modelVersion: 'llm-fixture',
+      createdAt: new Date().toISOString(),
+      models: {},
+      shards: [],
+      metadata: [],
+      llm: null,
+      federated: null,
+      signature: null,
+    }),
+  );
+  const llm = attachLlmToExport(exportDir, join(root, 'llm.json'));
+  const ggufSha256 = llm.files[0]!.sha256;
+  const key = await newSigningKey();
+  const good = join(root, 'store-good');
+  const bad = join(root, 'store-bad');
+  for (const dir of [good, bad])
+    await publishExport(exportDir, openPublicationStore(`file:${dir}`), key);
+  const onDisk = join(bad, 'blobs', ggufSha256);
+  const corrupt = readFileSync(onDisk);
+  corrupt[corrupt.length >> 1]! ^= 0xff;
+  writeFileSync(onDisk, corrupt);
+  const apps = [good, bad].map((dir) =>
+    createSyncServer({ store: `file:${dir}`, corsOrigins: ['*'] }),
+  );
+  const [goodUrl, badUrl] = await Promise.all(
+    apps.map(async (app) =>
+      (await listen(app, { host: '127.0.0.1', port: 0, log: () => {} })).replace(/\/$/, ''),
+    ),
+  );
+  return {
+    fixture: { good: goodUrl!, bad: badUrl!, publicKey: key.publicKey, ggufSha256 },
+    close: async () => {
+      await Promise.all(apps.map((a) => a.close()));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
 }

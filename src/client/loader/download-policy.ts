@@ -42,8 +42,6 @@ const SLOW = new Set(['slow-2g', '2g', '3g']);
  * Whether to download the LLM's files now.
  *
  * ```ts
- * import { connectionInfo, llmDownloadDecision } from './download-policy.ts';
- *
  * const d = llmDownloadDecision({ requested: false, idle: true, connection: connectionInfo() });
  * if (d.download) await loadModel(); // else wait: d.why says what held it back
  * ```
@@ -67,8 +65,6 @@ export function llmDownloadDecision(ctx: LlmDownloadContext): LlmDownloadDecisio
  * This browser's `navigator.connection`, copied to plain fields (undefined without the API).
  *
  * ```ts
- * import { connectionInfo } from './download-policy.ts';
- *
  * const c = connectionInfo(); // { saveData: false, effectiveType: '4g' } on desktop Chrome
  * ```
  */

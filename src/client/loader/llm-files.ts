@@ -91,8 +91,6 @@ function webLlmUrl(model: WebLlmModel, file: LlmFileRef): string {
  * manifest ships none (`llm: null`).
  *
  * ```ts
- * import { loadLlmFromManifest } from './llm-files.ts';
- *
  * const model = await loadLlmFromManifest(verified, { loader, server, onProgress: console.log });
  * if (model) await llmWorker.load({ choice: 'auto', models: [model] });
  * ```
@@ -173,8 +171,6 @@ export async function loadLlmFromManifest(
  * `forget()` deletes the SDK's.
  *
  * ```ts
- * import { forgetWebLlmFiles } from './llm-files.ts';
- *
  * await forgetWebLlmFiles(caches);
  * ```
  */
