@@ -13,7 +13,14 @@
  */
 import type { DeviceChoice } from './ranker/device.ts';
 import type { KernelChoice } from './ranker/api.ts';
+import type { LlmChoice } from './llm/api.ts';
 import type {
+  AskOptions,
+  AskResult,
+  CategoryInterests,
+  ExplainOptions,
+  LlmStatus,
+  OnboardResult,
   Consent,
   ConsentFlags,
   ContributeResult,
@@ -67,6 +74,14 @@ export interface RecommenderOptions {
   refreshIntervalMs?: number;
   /** How the list is put together (see funnel weights in funnel/blend.ts). */
   rerank?: RerankOptions;
+  /**
+   * The on-device LLM for explain(), ask() and onboard() (default `'auto'`: WebGPU on a real
+   * adapter that fits the model, else WASM; not on Save-Data — llm/capability.ts). It never
+   * downloads by itself: the model is fetched only when the page calls {@link Recommender.loadLlm}.
+   * With `'off'`, with no model in the manifest, or where none fits the device, every call still
+   * answers — templates and a keyword parser — and `status().llm` says why.
+   */
+  llm?: LlmChoice;
   /**
    * The on-device federated trainer (default on: it trains only with `federated` and
    * `personalization` consent, without Global Privacy Control, while a round is open for the
@@ -140,8 +155,39 @@ export interface Recommender {
    * @throws LocalrecError `not-found` when the model does not know the item.
    */
   similar(itemId: string, k?: number): Promise<Recommendation>;
-  /** A template-based reason for an item (why it was, or would be, recommended). */
-  explain(itemId: string): Promise<Explanation>;
+  /**
+   * Why an item was (or would be) recommended: the on-device LLM's sentence when a model is
+   * loaded and its answer passes the grounding check (it cites only history items it was given
+   * and names no other title), else — at once when no model is loaded — the template.
+   * `source` says who wrote it; `stream` hears the LLM's text as it is written.
+   */
+  explain(itemId: string, options?: ExplainOptions): Promise<Explanation>;
+  /**
+   * Recommendations for a request in plain words ("something lighter from the 90s, not
+   * horror"): the LLM (or, without one, a keyword parser) turns it into categories to include or
+   * exclude, a year or price range where the catalog has one, and title words; the funnel
+   * applies them as filters, the title words as a lexical match. The previous request of the
+   * conversation is kept in memory only (never in IndexedDB).
+   * @throws LocalrecError `bad-input` for an empty or over-long request or a bad k.
+   */
+  ask(text: string, options?: AskOptions): Promise<AskResult>;
+  /**
+   * Starting category interests from a sentence of taste ("I love sci-fi, no horror"), stored
+   * with personalization consent (in the visitor's memory, editable with setInterests()).
+   */
+  onboard(text: string): Promise<OnboardResult>;
+  /** The stated category interests in effect ({} without personalization consent). */
+  interests(): Promise<CategoryInterests>;
+  /**
+   * Replaces the stated interests ({} clears them); stored only with personalization consent.
+   * @throws LocalrecError `bad-input` for a category the catalog lacks or a weight outside [-1, 1].
+   */
+  setInterests(interests: CategoryInterests): Promise<CategoryInterests>;
+  /**
+   * Downloads (when not cached) and loads the on-device LLM the device fits; resolves with its
+   * status (`ready`, or why not). Nothing is fetched for the LLM before this call.
+   */
+  loadLlm(): Promise<LlmStatus>;
   /**
    * Every item the current model version ships, with its metadata (title, categories, links),
    * in the export's order (most popular first) — for a page that lists the catalog itself. Read
@@ -209,6 +255,11 @@ export const RECOMMENDER_METHODS = [
   'recommend',
   'similar',
   'explain',
+  'ask',
+  'onboard',
+  'interests',
+  'setInterests',
+  'loadLlm',
   'catalog',
   'refresh',
   'whenComplete',

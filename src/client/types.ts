@@ -7,8 +7,10 @@ import type { ItemInfo } from '../core/types.ts';
 import type { EventContext, StoredEvent, TrackEvent } from './memory/events.ts';
 import type { Consent } from './memory/records.ts';
 import type { MemorySnapshot } from './memory/snapshot.ts';
+import type { AnswerSource, AskConstraints, LlmStatus } from './assistant/api.ts';
 
 export type { Consent, EventContext, MemorySnapshot, StoredEvent, TrackEvent };
+export type * from './assistant/api.ts';
 
 /** The consent flags a page sets (both default to false: nothing is personal until then). */
 export type ConsentFlags = Pick<Consent, 'personalization' | 'federated'>;
@@ -119,6 +121,7 @@ export type ReasonCode =
   | 'popular'
   | 'fresh'
   | 'similar' // item-to-item (similar())
+  | 'query' // its title matches the words of an ask() request
   | 'explore'; // an exploration slot (Thompson sampling over categories)
 
 /** One recommended item. */
@@ -154,6 +157,33 @@ export interface Recommendation {
   timings: RecommendTimings;
 }
 
+/** Options of ask(). */
+export interface AskOptions {
+  /** How many items (default 10). */
+  k?: number;
+  context?: RecommendContext;
+  /** External ids never to return. */
+  exclude?: string[];
+  /**
+   * Start a new conversation: the previous request is forgotten before this one (the
+   * conversation lives in memory only, never in IndexedDB).
+   */
+  newConversation?: boolean;
+}
+
+/** The answer to ask(). */
+export interface AskResult {
+  items: RecommendedItem[];
+  /** One short sentence for the visitor. */
+  reply: string;
+  /** What the request was understood as (the filters and query applied). */
+  constraints: AskConstraints;
+  source: AnswerSource;
+  /** Why the LLM's answer was not used, when the keyword parser answered though it ran. */
+  fallback?: string;
+  modelVersion: string;
+}
+
 /** The answer to explain(). */
 export interface Explanation {
   itemId: string;
@@ -162,8 +192,15 @@ export interface Explanation {
   reason: ReasonCode | 'unknown';
   /** Categories the item shares with the visitor's recent history. */
   sharedCategories: string[];
-  /** Recent history items most like it (by embedding), with titles. */
+  /**
+   * Recent history items most like it (by embedding), with titles; when an LLM wrote `text`,
+   * the ones it cited as evidence (always among those it was given).
+   */
   becauseOf: { id: string; title: string }[];
+  /** Who wrote `text`: the template, or the on-device LLM (engine and model). */
+  source: AnswerSource;
+  /** Why the template answered although an LLM was loaded (its answer failed a check). */
+  fallback?: string;
 }
 
 /** The answer to catalog(). */
@@ -211,6 +248,8 @@ export interface RecommenderStatus {
   pendingUpdates: number;
   /** What the on-device federated trainer is doing, and why. */
   federated: FederatedStatus;
+  /** The on-device LLM: which engine is active, or why none (explanations use templates then). */
+  llm: LlmStatus;
 }
 
 /** What the on-device federated trainer is doing ({@link RecommenderStatus.federated}). */
@@ -314,4 +353,6 @@ export type RecommenderChange =
   | { kind: 'outbox'; posted: number; dropped: number; pending: number }
   /** The trainer computed a delta for a round and queued it in the outbox. */
   | { kind: 'contribution'; contribution: Contribution }
-  | { kind: 'model'; modelVersion: string; previous: string | null };
+  | { kind: 'model'; modelVersion: string; previous: string | null }
+  /** The on-device LLM's status changed (loading progress by whole percents, ready, failed). */
+  | { kind: 'llm'; llm: LlmStatus };

@@ -58,6 +58,7 @@ const REASON_TEXT: Record<ReasonCode, string> = {
   popular: 'Popular right now',
   fresh: 'New',
   similar: 'Similar to this item',
+  query: 'Matches your request',
   explore: 'Something different',
 };
 

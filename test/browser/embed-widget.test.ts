@@ -53,6 +53,7 @@ function fake(
     },
     explain: async (itemId): Promise<Explanation> => ({
       itemId,
+      source: 'template',
       text: explainText(itemId),
       reason: 'popular',
       sharedCategories: [],

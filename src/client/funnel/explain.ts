@@ -1,8 +1,9 @@
 /**
  * Template-based explanations: one sentence per item from why the funnel picked it (its
  * strongest source, or exploration), the categories it shares with the visitor's recent
- * history, and the recent items most like it. The LLM worker replaces the template later;
- * what it is given stays the same. Pure: tested in Node.
+ * history, and the recent items most like it. The on-device LLM (../assistant/assistant.ts) is
+ * given the same facts and its sentence replaces this one only when it passes the grounding
+ * check. Pure: tested in Node.
  */
 import type { Explanation, ItemSummary, ReasonCode } from '../api.ts';
 
@@ -64,6 +65,8 @@ export function explanationText(x: ExplainInputs): string {
       return `Popular with other visitors${own ? ` in ${own}` : ''}.`;
     case 'fresh':
       return `New in the catalog${own ? `: ${own}` : ''}.`;
+    case 'query':
+      return `Matches what you asked for${own ? ` (${own})` : ''}.`;
     case 'explore':
       return `Something different${own ? ` from ${own}` : ''}, to learn what you like.`;
     default:
@@ -81,5 +84,6 @@ export function explain(x: ExplainInputs): Explanation {
     reason: x.reason,
     sharedCategories: x.sharedCategories,
     becauseOf: x.becauseOf,
+    source: 'template',
   };
 }

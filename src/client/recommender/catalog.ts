@@ -59,6 +59,11 @@ export class ItemCatalog {
     return out;
   }
 
+  /** Every item with metadata, in the order first seen. */
+  *items(): IterableIterator<ItemInfo> {
+    for (const i of this.infos) if (i) yield i;
+  }
+
   categories(id: string): readonly string[] {
     return this.info(id)?.categories ?? [];
   }

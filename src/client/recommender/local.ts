@@ -36,7 +36,8 @@ import type { StartTrainerWorker } from '../trainer/worker-client.ts';
 import { ChangeListeners } from './listeners.ts';
 import { listCatalog } from './listing.ts';
 import { ModelManager } from './models.ts';
-import { explainItem, similar, vectorTag, vectorsOfModel, type QueryContext } from './queries.ts';
+import { similar, vectorTag, vectorsOfModel, type QueryContext } from './queries.ts';
+import { assistantCalls, checkLlmChoice, type AssistantCallsOptions } from '../assistant/calls.ts';
 import { recommend } from './recommend.ts';
 import { Visitor } from './visitor.ts';
 
@@ -57,6 +58,8 @@ export interface LocalRecommenderOptions extends RecommenderOptions {
   sessionGapMs?: number;
   /** Starts the federated trainer's worker (default: workers/trainer.worker.ts); tests inject one. */
   startTrainerWorker?: StartTrainerWorker;
+  /** The LLM's models (the manifest's offer), worker, device probe and time limit; tests inject them. */
+  llmRuntime?: Pick<AssistantCallsOptions, 'source' | 'startWorker' | 'probe' | 'timeoutMs'>;
 }
 
 export const DEFAULT_NAME = 'localrec';
@@ -87,6 +90,7 @@ function checkOptions(o: LocalRecommenderOptions): void {
       `globalPrivacyControl must be true or false, got ${String(o.globalPrivacyControl)}`,
     );
   checkTrainerOptions(o.trainer);
+  checkLlmChoice(o.llm);
   const every = o.refreshIntervalMs;
   if (every !== undefined && !(every >= 0 && Number.isFinite(every)))
     throw new LocalrecError(
@@ -137,7 +141,9 @@ export async function createLocalRecommender(
   listeners.add(options.onChange);
   // Set once the model is up; the changes it must hear reach it here.
   let trainer: FederatedTrainer | undefined;
+  let assistant: ReturnType<typeof assistantCalls> | undefined;
   const emit = (c: RecommenderChange) => {
+    assistant?.changed(c);
     if (TRAINER_HEARS.has(c.kind)) trainer?.changed();
     else if (c.kind === 'track') trainer?.tracked();
     listeners.emit(c);
@@ -237,6 +243,9 @@ export async function createLocalRecommender(
     shown: new Map(),
     reasons: new Map(),
   };
+  const llmOptions = { ...options.llmRuntime, choice: options.llm, ctx, emit, warn };
+  const llm = (assistant = assistantCalls({ ...llmOptions, models: manager, activity }));
+  await llm.reload().catch(() => undefined);
   let closed = false;
   const open = (what: string) => {
     if (closed) throw new LocalrecError('not-loaded', `${what}(): the recommender is closed`);
@@ -271,6 +280,7 @@ export async function createLocalRecommender(
       globalPrivacyControl: gpc,
       pendingUpdates: await outbox.pending(),
       federated: await fed.status(),
+      llm: await llm.status(),
     };
   };
 
@@ -289,7 +299,7 @@ export async function createLocalRecommender(
       }),
     recommend: (request) => activity.run(() => manager.use((m) => recommend(ctx, m, request))),
     similar: (itemId, k = 10) => activity.run(() => manager.use((m) => similar(ctx, m, itemId, k))),
-    explain: (itemId) => activity.run(() => manager.use((m) => explainItem(ctx, m, itemId))),
+    ...llm.calls, // explain, ask, onboard, interests, setInterests, loadLlm
     catalog: () => activity.run(() => manager.use((m) => listCatalog(loader, m.plan))),
     refresh: () => manager.refresh(),
     async whenComplete() {
@@ -379,6 +389,7 @@ export async function createLocalRecommender(
       if (timer !== undefined) clearInterval(timer);
       fed.close();
       outbox.close();
+      await llm.close();
       await loader.flush().catch(() => undefined);
       await manager.close();
       await visitor.close();

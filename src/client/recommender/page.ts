@@ -2,7 +2,8 @@
  * `createRecommender()`: the SDK's default entry. The recommender runs in a Web Worker
  * (workers/recommender.worker.ts, which runs `createLocalRecommender()` there); this is the
  * page's side — one object with the same {@link Recommender} interface whose calls go through
- * comlink. Callbacks (`onProgress`, `onChange`, `onWarning`) cross as comlink proxies, and
+ * comlink. Callbacks (`onProgress`, `onChange`, `onWarning`, explain()'s `stream`) cross as
+ * comlink proxies, and
  * `LocalrecError` keeps its `code` on the way back (../rpc/errors-transfer.ts).
  */
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
@@ -12,6 +13,7 @@ import { browserGlobalPrivacyControl } from '../federated/gpc.ts';
 import { serverBase } from '../loader/loader.ts';
 import {
   RECOMMENDER_METHODS,
+  type Explanation,
   type Recommender,
   type RecommenderChange,
   type RecommenderMethod,
@@ -141,6 +143,18 @@ export async function createRecommender(options: WorkerRecommenderOptions): Prom
           'filters.predicate is a function and cannot cross to the worker; use filters.categories, exclude, or createLocalRecommender()',
         );
       return calls.recommend(request);
+    },
+    explain: async (itemId, options) => {
+      if (options?.signal !== undefined)
+        throw new LocalrecError(
+          'bad-input',
+          'explain: an AbortSignal cannot cross to the worker; use createLocalRecommender() to cancel',
+        );
+      if (typeof options?.stream !== 'function') return calls.explain(itemId, options);
+      // comlink proxies only top-level arguments: the stream goes as a third one (assistant/calls.ts).
+      const { stream, ...rest } = options;
+      const explain = remote.explain as unknown as (...a: unknown[]) => Promise<Explanation>;
+      return explain(itemId, rest, proxy(stream));
     },
     onChange: (listener) => listeners.add(listener),
     async close() {

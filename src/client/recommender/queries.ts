@@ -7,6 +7,7 @@ import type { Rng } from '../../core/random.ts';
 import type { Explanation, ReasonCode, Recommendation, RecommendedItem } from '../api.ts';
 import { explain, sharedCategories } from '../funnel/explain.ts';
 import { interestFrom, unit, type ShownList } from '../funnel/interest.ts';
+import type { ExplainPromptInput } from '../language/prompts.ts';
 import type { ActiveModel } from './models.ts';
 import type { Visitor } from './visitor.ts';
 import type { Ranker } from '../ranker/api.ts';
@@ -28,6 +29,8 @@ export interface QueryContext {
   shown: Map<string, ShownList>;
   /** Why recently recommended items were picked, for explain(). */
   reasons: Map<string, { reason: ReasonCode; sources: string[] }>;
+  /** The visitor's stated category interests (onboarding), as the mirror holds them. */
+  stated?: () => Readonly<Record<string, number>>;
 }
 
 /** The tag of the long-term vector for a model version (profile.vectorModel). */
@@ -140,11 +143,15 @@ export async function similar(
   };
 }
 
-export async function explainItem(
+/**
+ * What explain() rests on: the template's sentence, and the facts an LLM may be given (the
+ * funnel's reason and sources, the shared categories, the recent items ranked by similarity).
+ */
+export async function explainFacts(
   c: QueryContext,
   m: ActiveModel,
   itemId: string,
-): Promise<Explanation> {
+): Promise<{ template: Explanation; input: ExplainPromptInput }> {
   if (typeof itemId !== 'string' || itemId === '')
     throw bad('explain: itemId must be a non-empty string');
   const { visitor } = c;
@@ -158,7 +165,7 @@ export async function explainItem(
     .slice(0, 20);
   const vectors = await unitVectors(c.ranker, m.sasrec, [itemId, ...recent]);
   const q = vectors.get(itemId);
-  const becauseOf = q
+  const ranked = q
     ? recent
         .map((id) => {
           const v = vectors.get(id);
@@ -166,18 +173,32 @@ export async function explainItem(
           if (v) for (let j = 0; j < v.length; j++) s += v[j]! * q[j]!;
           return { id, s };
         })
-        .filter((x) => x.s > 0.2)
         .sort((a, b) => b.s - a.s)
-        .slice(0, 2)
-        .map((x) => ({ id: x.id, title: cat.summary(x.id).title }))
     : [];
-  return explain({
+  const becauseOf = ranked
+    .filter((x) => x.s > 0.2)
+    .slice(0, 2)
+    .map((x) => ({ id: x.id, title: cat.summary(x.id).title }));
+  const why = c.reasons.get(itemId);
+  const shared = sharedCategories(
+    item.categories,
+    recent.map((id) => cat.categories(id)),
+  );
+  const template = explain({
     item,
-    reason: c.reasons.get(itemId)?.reason ?? 'unknown',
-    sharedCategories: sharedCategories(
-      item.categories,
-      recent.map((id) => cat.categories(id)),
-    ),
+    reason: why?.reason ?? 'unknown',
+    sharedCategories: shared,
     becauseOf,
   });
+  const input: ExplainPromptInput = {
+    candidate: { id: item.id, title: item.title, categories: item.categories },
+    reason: why?.reason ?? 'unknown',
+    sources: why?.sources ?? [],
+    sharedCategories: shared,
+    history: ranked.map((x) => {
+      const h = cat.summary(x.id);
+      return { id: h.id, title: h.title, categories: h.categories, similarity: x.s };
+    }),
+  };
+  return { template, input };
 }

@@ -26,6 +26,7 @@ import {
   sourceWeights,
 } from '../funnel/blend.ts';
 import { categoryAffinities, interestFrom } from '../funnel/interest.ts';
+import { strongestStated, withStated } from '../assistant/interests.ts';
 import type { ActiveModel } from './models.ts';
 import {
   MAX_K,
@@ -102,8 +103,13 @@ export async function recommend(
     const rebuilt = await visitor.longTermChange(vectorTag(m), vectorsOfModel(ranker, m));
     if (rebuilt) visitor.deferProfile(rebuilt);
   }
+  // Stated interests (onboarding) are personal: the mirror holds none without consent.
+  const stated = personal ? (c.stated?.() ?? {}) : {};
   const affinity = personal
-    ? categoryAffinities(events, visitor.profile, (id) => cat.categories(id), now)
+    ? withStated(
+        categoryAffinities(events, visitor.profile, (id) => cat.categories(id), now),
+        stated,
+      )
     : new Map<string, number>();
   const exclude = new Set<string>(o.exclude);
   if (o.filters.excludeSeen !== false) for (const id of view.seen) exclude.add(id);
@@ -121,6 +127,7 @@ export async function recommend(
     historyLength: view.history.length,
     sinceLastMs: view.lastInterestAt === null ? null : now - view.lastInterestAt,
     strongestAffinity: Math.max(0, ...affinity.values()),
+    strongestStated: strongestStated(stated),
   });
   const lists: Record<string, string[]> = {};
   const k = CANDIDATES_PER_SOURCE;
