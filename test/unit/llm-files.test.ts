@@ -12,6 +12,7 @@ import { isLocalrecError } from '../../src/core/errors.ts';
 import type { LlmSection } from '../../src/core/llm-manifest.ts';
 import { manifestBlobs, type Manifest, type VerifiedManifest } from '../../src/core/manifest.ts';
 import type { RecommenderWarning } from '../../src/client/api.ts';
+import type { Memory } from '../../src/client/memory/memory-api.ts';
 import { BlobCache, type CacheLike, type CacheStorageLike } from '../../src/client/loader/cache.ts';
 import {
   connectionInfo,
@@ -23,6 +24,7 @@ import {
   loadLlmFromManifest,
   WEBLLM_CACHE_SCOPES,
 } from '../../src/client/loader/llm-files.ts';
+import { manifestLlmSource } from '../../src/client/loader/llm-source.ts';
 import { Loader } from '../../src/client/loader/loader.ts';
 import type { LlmProgress, WllamaModel } from '../../src/client/llm/api.ts';
 import { buildWebLlmAppConfig, sriFromHex } from '../../src/client/llm/webllm-config.ts';
@@ -87,11 +89,23 @@ function setup(files: Uint8Array[], corrupt: (sha: string, n: number) => boolean
   }) as typeof globalThis.fetch;
   const caches = fakeCaches();
   const warnings: RecommenderWarning[] = [];
+  // The memory's cache index, as far as the cache writes it: what forget() and eviction read.
+  const index: { sha256: string; kind: string }[] = [];
+  const memory = {
+    cache: {
+      put: async (e: { sha256: string; kind: string }) => void index.push(e),
+      get: async () => undefined,
+      touch: async () => undefined,
+      delete: async () => false,
+      list: async () => [],
+    },
+    blobs: { get: async () => undefined },
+  } as unknown as Memory;
   const cache = new BlobCache({
     cacheName: 'localrec:test',
     server: SERVER,
     caches,
-    memory: () => undefined,
+    memory: () => memory,
     onWarning: (w) => warnings.push(w),
   });
   const loader = () =>
@@ -102,7 +116,7 @@ function setup(files: Uint8Array[], corrupt: (sha: string, n: number) => boolean
       cache,
       onWarning: (w) => warnings.push(w),
     });
-  return { calls, caches, cache, loader, warnings };
+  return { calls, caches, cache, loader, warnings, index };
 }
 
 const gguf = bytes('GGUF pretend weights ', 500);
@@ -225,6 +239,46 @@ describe('the LLM from the manifest', () => {
       }),
     ).rejects.toMatchObject({ name: 'AbortError' });
     expect(s.calls).toEqual([]);
+  });
+});
+
+describe('the manifest as the recommender’s LLM source', () => {
+  it('offers the model, says whether it is downloaded, and downloads it verified on fetch', async () => {
+    const s = setup([gguf]);
+    let section: LlmSection | null = null;
+    const loader = s.loader();
+    const source = manifestLlmSource({
+      section: () => section,
+      loader,
+      cache: s.cache,
+      server: SERVER,
+    });
+    expect(source.models()).toEqual([]);
+    section = WLLAMA;
+    const [offered] = source.models();
+    // Described by where its verified bytes come from; only fetch() reads them.
+    expect(offered).toEqual({
+      engine: 'wllama',
+      id: 'tiny',
+      gguf: { url: `${SERVER}/v1/blobs/${sha(gguf)}` },
+      contextSize: 512,
+      needs: { memoryMB: 8 },
+    });
+    expect(await source.cached!(offered!)).toBe(false);
+    expect(s.calls).toEqual([]);
+    const progress: number[] = [];
+    const model = (await source.fetch!(offered!, {
+      onProgress: (p) => void progress.push(p.progress),
+    })) as WllamaModel;
+    expect(new Uint8Array(await (model.gguf as { blob: Blob }).blob.arrayBuffer())).toEqual(gguf);
+    expect(progress.at(-1)).toBe(1);
+    await loader.flush();
+    expect(await source.cached!(offered!)).toBe(true);
+    expect(s.index.map((e) => [e.sha256, e.kind])).toEqual([[sha(gguf), 'llm']]);
+    section = { ...WLLAMA, id: 'another' };
+    expect((await refusal(source.fetch!(offered!, {}))).message).toMatch(
+      /the model tiny is no longer in the manifest in use/,
+    );
   });
 });
 

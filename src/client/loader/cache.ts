@@ -118,6 +118,18 @@ export class BlobCache {
     return bytes;
   }
 
+  /** Whether a blob is stored (unchecked, and without reading it: "is it downloaded?"). */
+  async has(sha256: string): Promise<boolean> {
+    const cache = await this.cache();
+    try {
+      if (await cache?.match(this.blobKey(sha256))) return true;
+    } catch {
+      // Unreadable: as if absent.
+    }
+    const entry = await (await this.mem())?.cache.get(sha256).catch(() => undefined);
+    return entry?.where === 'idb';
+  }
+
   /**
    * Keeps a verified blob. On a quota error, evicts least recently used blobs outside `protect`
    * and retries once; a blob that cannot be kept is reported, not thrown (it is in RAM already).

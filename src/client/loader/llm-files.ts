@@ -103,7 +103,16 @@ export async function loadLlmFromManifest(
   o: LlmFilesOptions,
 ): Promise<LlmModel | null> {
   const section = parseLlmSection(verified.manifest.llm);
-  if (!section) return null;
+  return section ? loadLlmFiles(section, o) : null;
+}
+
+/**
+ * {@link loadLlmFromManifest} for a section already read from a verified manifest (a load
+ * plan's `llm`).
+ *
+ * @throws LocalrecError as {@link loadLlmFromManifest}.
+ */
+export async function loadLlmFiles(section: LlmSection, o: LlmFilesOptions): Promise<LlmModel> {
   const total = llmBytes(section);
   let loaded = 0;
   let cached = 0;
@@ -131,6 +140,7 @@ export async function loadLlmFromManifest(
         report(f.name);
       },
       o.protect,
+      LLM_BLOB_KIND,
     );
     o.signal?.throwIfAborted();
     return bytes;

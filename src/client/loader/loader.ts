@@ -157,7 +157,9 @@ export class Loader {
    * A blob's verified bytes, from the cache or the server (then cached).
    *
    * @param onBytes - new verified-or-arriving bytes (negative when a bad download is discarded).
+   * @param kind - what the blob is, in messages (and in the cache index unless `cacheKind` is given).
    * @param protect - blobs the cache must not evict to make room (the versions in use).
+   * @param cacheKind - the kind the cache index records (e.g. `llm` for every LLM file).
    * @throws LocalrecError `integrity` after a second bad copy; `not-found` when it is neither
    *   cached nor downloadable.
    */
@@ -166,6 +168,7 @@ export class Loader {
     kind: string,
     onBytes: (n: number, fromCache: boolean) => void = () => {},
     protect: ReadonlySet<string> = new Set(),
+    cacheKind = kind,
   ): Promise<Uint8Array> {
     const what = `${kind} ${shortHash(ref.sha256)}`;
     const cached = await this.o.cache.get(ref.sha256);
@@ -190,7 +193,7 @@ export class Loader {
           onBytes(n, false);
         });
         await verifyBlob(ref, bytes, kind);
-        const write = this.o.cache.put(ref.sha256, bytes, kind, protect);
+        const write = this.o.cache.put(ref.sha256, bytes, cacheKind, protect);
         this.writes.add(write);
         void write.finally(() => this.writes.delete(write));
         return bytes;

@@ -27,6 +27,7 @@
 import { SHA256_HEX, type BlobRef } from '../../core/blob.ts';
 import { parseContextSpec, type ContextSpec } from '../../core/context.ts';
 import { LocalrecError } from '../../core/errors.ts';
+import { parseLlmSection, type LlmSection } from '../../core/llm-manifest.ts';
 import type { Manifest } from '../../core/manifest.ts';
 
 /** A shard as the manifest lists it (the fields the loader uses). */
@@ -72,7 +73,13 @@ export interface LoadPlan {
    * (`federated.privacy`: ε at δ, over every round so far, `round` the last), or null.
    */
   privacy: { epsilon: number | null; delta: number; round: number | null } | null;
-  /** Every blob above but `trainable`, deduplicated. */
+  /**
+   * The owner's on-device LLM (`llm`, src/core/llm-manifest.ts), or null; its files are
+   * downloaded only when the LLM is asked for (../loader/llm-files.ts), so they are not in
+   * {@link blobs}.
+   */
+  llm: LlmSection | null;
+  /** Every blob above but `trainable` and `llm`, deduplicated. */
   blobs: BlobRef[];
   /** Items in the SASRec shards (what recommendations can cover once complete). */
   totalItems: number;
@@ -183,6 +190,7 @@ export function planFromManifest(m: Manifest): LoadPlan {
     trainable,
     localTrain,
     privacy,
+    llm: parseLlmSection(m.llm),
     blobs: [...seen.values()],
     totalItems: sasrec.shards.reduce((a, s) => a + s.count, 0),
   };
