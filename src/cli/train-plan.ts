@@ -17,6 +17,9 @@
  *   its share of the budget and the catalog is small enough that the 3 × dim wide shipped item
  *   vectors keep recommend() fast (scoring cost grows with items × width); 1 otherwise.
  * - minimum epochs: the tuned 45, or 70% of the epochs that fit when that is fewer.
+ * - sparse Adam: above {@link SPARSE_ADAM_MIN_ITEMS} items (sampled loss only), the row-wise lazy
+ *   Adam that updates only the item rows a step read — dense Adam passes over every row of the
+ *   table each step, and at 1M items it ran out of wasm memory (bench:train, 2026-12-04).
  * Anything given by a flag is kept as given (and said so).
  */
 import {
@@ -59,6 +62,8 @@ export function dataShape(split: SplitData, events: number): DataShape {
 export const FULL_SOFTMAX_MAX_ITEMS = 20_000;
 /** Above this many items the default is a single model (shipped vectors of width dim, not 3 × dim). */
 export const ENSEMBLE_MAX_ITEMS = 20_000;
+/** From this many items the sampled loss trains with row-wise (lazy) Adam. */
+export const SPARSE_ADAM_MIN_ITEMS = 200_000;
 /** Epochs each model should be able to train within its share of the budget. */
 export const TARGET_EPOCHS = 30;
 /** The tuned (ML-100K) values the rules start from. */
@@ -93,7 +98,7 @@ export interface TrainPlan {
 }
 
 /** Measures training positions/s for a loss at a max length (the CLI times real steps). */
-export type SpeedProbe = (loss: SasrecLoss, maxLen: number) => Promise<number>;
+export type SpeedProbe = (loss: SasrecLoss, maxLen: number, sparseAdam: boolean) => Promise<number>;
 
 /** Positions an epoch trains at `maxLen`: each user's last maxLen + 1 items give maxLen targets. */
 export function positionsPerEpoch(split: SplitData, maxLen: number): number {
@@ -153,7 +158,11 @@ export async function planTraining(
   const timeEpoch = async (loss: SasrecLoss) => {
     const key = JSON.stringify(loss);
     if (!epochSeconds.has(key))
-      epochSeconds.set(key, positions / (await speed(loss, model.maxLen!)));
+      epochSeconds.set(
+        key,
+        positions /
+          (await speed(loss, model.maxLen!, loss.kind === 'sampled' && !!train.sparseAdam)),
+      );
     return epochSeconds.get(key)!;
   };
   const negatives = Math.max(1, Math.min(MAX_NEGATIVES, Math.floor(shape.items / 4)));
@@ -191,6 +200,17 @@ export async function planTraining(
       choose('loss', 'full', `${shape.items} items ≤ ${FULL_SOFTMAX_MAX_ITEMS} and no time budget`);
     }
   } else choose('loss', train.loss.kind === 'full' ? 'full' : `sampled(${negatives})`, 'given');
+
+  // Row-wise Adam for huge catalogs.
+  if (train.sparseAdam === undefined && train.loss.kind === 'sampled') {
+    train.sparseAdam = shape.items >= SPARSE_ADAM_MIN_ITEMS;
+    if (train.sparseAdam)
+      choose(
+        'sparseAdam',
+        'on',
+        `${shape.items} items ≥ ${SPARSE_ADAM_MIN_ITEMS}: dense Adam would pass over every row of the item table each step`,
+      );
+  }
 
   // Ensemble size.
   let members: number;

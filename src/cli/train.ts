@@ -10,7 +10,7 @@ import {
   type TrainConfig,
 } from '../../models/sasrec/config.ts';
 import { countParameters, mergeMembers, type SasrecWeights } from '../../models/sasrec/model.ts';
-import { weightsToArrays } from '../../models/tf-ops.ts';
+import { readWeights } from '../../models/tf-ops.ts';
 import * as tf from '@tensorflow/tfjs';
 import { makeScorer, trainSasrec, type TrainResult } from '../../models/sasrec/train.ts';
 import { usersByTrainLength } from '../../models/training/examples.ts';
@@ -23,7 +23,7 @@ import {
 import { buildItemFeatures } from '../../models/training/item-features.ts';
 import { splitDataset } from './data.ts';
 import { bar, duration, ProgressLine } from './progress.ts';
-import { initTf } from './tf-node.ts';
+import { initTf, type BackendChoice, type NodeBackend } from './tf-node.ts';
 import {
   dataShape,
   planLines,
@@ -79,6 +79,11 @@ export interface TrainRunOptions {
    */
   plan?: boolean;
   /**
+   * The tfjs backend (./tf-node.ts); default the one already selected in this process, else
+   * wasm. On a GPU backend training runs on one thread (`train.workers` 1).
+   */
+  backend?: BackendChoice;
+  /**
    * When the run's time budget (`train.maxSeconds`) began, as performance.now() milliseconds:
    * the command's start, so that reading the data counts; default the call to {@link runTrain}.
    */
@@ -99,6 +104,9 @@ export interface TrainSummary {
   /** Median over epochs of training positions per second, and the threads that computed them. */
   positionsPerSec: number;
   workers: number;
+  /** The tfjs backend that trained, and why it was chosen. */
+  backend: NodeBackend;
+  backendReason: string;
   /** What the data-sized defaults chose and why ({@link TrainRunOptions.plan}). */
   plan?: PlanChoice[];
   valid: SplitMetrics | null;
@@ -194,7 +202,7 @@ export async function runTrain(
   opts: TrainRunOptions,
 ): Promise<{ summary: TrainSummary; split: SplitData }> {
   const startedAt = opts.startedAt ?? performance.now();
-  await initTf();
+  const backend = await initTf(opts.backend);
   const prepared = prepareTraining(ds, opts);
   const { whole, split, features } = prepared;
   let { config, tc } = prepared;
@@ -202,6 +210,13 @@ export async function runTrain(
   let plan: TrainPlan | undefined;
   const progress = new ProgressLine();
   const say = (s: string) => (opts.quiet ? undefined : progress.log(s));
+  if (backend.backend !== 'wasm' || opts.backend !== undefined) say(`backend: ${backend.reason}`);
+  // The gradient worker threads run tfjs-backend-wasm on weights read back each step: a GPU
+  // backend's step runs whole on this thread (--backend auto is known only now).
+  if (backend.backend !== 'wasm' && tc.workers > 1) {
+    say(`workers 1: on ${backend.backend} a step runs on one thread`);
+    tc = { ...tc, workers: 1 };
+  }
   if (opts.plan) {
     say(`choosing defaults for ${ds.name} (timing a few training steps)…`);
     plan = await planTraining(
@@ -209,8 +224,8 @@ export async function runTrain(
       dataShape(split, ds.events.length),
       tc.maxSeconds,
       { model: opts.model, train: opts.train, members },
-      (loss, maxLen) =>
-        measureTrainingSpeed({ ...config, maxLen }, split, { ...tc, loss }, features),
+      (loss, maxLen, sparseAdam) =>
+        measureTrainingSpeed({ ...config, maxLen }, split, { ...tc, loss, sparseAdam }, features),
     );
     config = { ...config, ...plan.model };
     tc = { ...tc, ...plan.train };
@@ -231,7 +246,7 @@ export async function runTrain(
   // The checkpoint's config when K > 1; checked before any training (members 1–16).
   const ensemble: SasrecConfig = { ...saved, members: K };
   validateModelConfig(ensemble);
-  const writeCheckpoint = (
+  const writeCheckpoint = async (
     c: SasrecConfig,
     w: SasrecWeights,
     bestEpoch: number,
@@ -251,7 +266,7 @@ export async function runTrain(
     };
     writeFileSync(
       join(opts.out, CHECKPOINT_FILE),
-      encodeCheckpoint({ model: 'sasrec', config: c, meta, weights: weightsToArrays(w) }),
+      encodeCheckpoint({ model: 'sasrec', config: c, meta, weights: await readWeights(w) }),
     );
   };
   const results: TrainResult[] = [];
@@ -304,7 +319,7 @@ export async function runTrain(
   let valid = results[0]!.bestValid;
   if (K === 1) {
     // No validation users: nothing was checkpointed; keep the final weights.
-    if (!valid) writeCheckpoint(saved, results[0]!.weights, results[0]!.bestEpoch);
+    if (!valid) await writeCheckpoint(saved, results[0]!.weights, results[0]!.bestEpoch);
   } else {
     const merged = mergeMembers(results.map((r) => r.weights));
     if (split.users.some((u) => u.valid > 0)) {
@@ -313,7 +328,7 @@ export async function runTrain(
       });
       say(`ensemble of ${K}: ${fmt(valid)}`);
     }
-    writeCheckpoint(ensemble, merged, results[0]!.bestEpoch, valid, memberRuns);
+    await writeCheckpoint(ensemble, merged, results[0]!.bestEpoch, valid, memberRuns);
   }
   for (const r of results) tf.dispose(Object.values(r.weights));
   writeFileSync(join(opts.out, CATALOG_FILE), JSON.stringify(catalogFor(ds, split)));
@@ -332,6 +347,8 @@ export async function runTrain(
       median(results.flatMap((r) => r.history.map((h) => h.positionsPerSec))),
     ),
     workers: tc.workers,
+    backend: backend.backend,
+    backendReason: backend.reason,
     ...(plan && { plan: plan.choices }),
     valid,
     ...(K > 1 && { members: memberRuns }),

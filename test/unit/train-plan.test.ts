@@ -32,9 +32,9 @@ function split(users: number, items: number, lengths: number[]): SplitData {
 
 /** A probe that reports a fixed speed per loss kind and records what it was asked. */
 function probe(full: number, sampled: number) {
-  const asked: { loss: SasrecLoss; maxLen: number }[] = [];
-  const speed: SpeedProbe = async (loss, maxLen) => {
-    asked.push({ loss, maxLen });
+  const asked: { loss: SasrecLoss; maxLen: number; sparseAdam?: boolean }[] = [];
+  const speed: SpeedProbe = async (loss, maxLen, sparseAdam) => {
+    asked.push({ loss, maxLen, ...(sparseAdam && { sparseAdam }) });
     return loss.kind === 'full' ? full : sampled;
   };
   return { speed, asked };
@@ -128,6 +128,21 @@ describe('data-sized training defaults', () => {
     const p = await plan(s, 0, speed);
     expect(asked).toEqual([]);
     expect(p).toMatchObject({ members: 3, train: { loss: { kind: 'full' }, minEpochs: 45 } });
+  });
+
+  it('huge catalogs (1M items) train the sampled loss with row-wise Adam, and time it so', async () => {
+    const s = split(2000, 1_000_000, [5, 10]);
+    const { speed, asked } = probe(1, 3000);
+    const p = await plan(s, 1800, speed);
+    expect(p.train).toMatchObject({ sparseAdam: true, loss: { kind: 'sampled', negatives: 1024 } });
+    expect(why(p, 'sparseAdam')).toContain('dense Adam');
+    expect(asked).toEqual([
+      { loss: { kind: 'sampled', negatives: 1024 }, maxLen: 10, sparseAdam: true },
+    ]);
+    // Below the threshold, no choice is made (dense Adam, the validated default).
+    const mid = await plan(split(100, 50_000, [5]), 600, probe(1, 1000).speed);
+    expect(mid.train.sparseAdam).toBe(false);
+    expect(mid.choices.some((c) => c.name === 'sparseAdam')).toBe(false);
   });
 
   it('small catalogs sample at most a quarter of the items as negatives', async () => {
