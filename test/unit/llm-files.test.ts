@@ -26,6 +26,7 @@ import {
 } from '../../src/client/loader/llm-files.ts';
 import { manifestLlmSource } from '../../src/client/loader/llm-source.ts';
 import { Loader } from '../../src/client/loader/loader.ts';
+import { keptWith, type LoadPlan } from '../../src/client/loader/plan.ts';
 import type { LlmProgress, WllamaModel } from '../../src/client/llm/api.ts';
 import { buildWebLlmAppConfig, sriFromHex } from '../../src/client/llm/webllm-config.ts';
 
@@ -247,12 +248,8 @@ describe('the manifest as the recommender’s LLM source', () => {
     const s = setup([gguf]);
     let section: LlmSection | null = null;
     const loader = s.loader();
-    const source = manifestLlmSource({
-      section: () => section,
-      loader,
-      cache: s.cache,
-      server: SERVER,
-    });
+    const plan = () => ({ llm: section, blobs: [] }) as unknown as LoadPlan;
+    const source = manifestLlmSource(plan, { loader, cache: s.cache, server: SERVER });
     expect(source.models()).toEqual([]);
     section = WLLAMA;
     const [offered] = source.models();
@@ -275,6 +272,8 @@ describe('the manifest as the recommender’s LLM source', () => {
     await loader.flush();
     expect(await source.cached!(offered!)).toBe(true);
     expect(s.index.map((e) => [e.sha256, e.kind])).toEqual([[sha(gguf), 'llm']]);
+    // Kept across a version switch with the version in use.
+    expect([...keptWith(new Set(['x']), plan())]).toEqual(['x', sha(gguf)]);
     section = { ...WLLAMA, id: 'another' };
     expect((await refusal(source.fetch!(offered!, {}))).message).toMatch(
       /the model tiny is no longer in the manifest in use/,

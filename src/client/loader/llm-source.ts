@@ -13,20 +13,23 @@ import type { LlmSection } from '../../core/llm-manifest.ts';
 import type { LlmModelSource } from '../assistant/llm-session.ts';
 import type { LlmModel } from '../llm/api.ts';
 import type { BlobCache, CacheStorageLike } from './cache.ts';
-import { loadLlmFiles, webLlmModelFromSection } from './llm-files.ts';
+import { forgetWebLlmFiles, loadLlmFiles, webLlmModelFromSection } from './llm-files.ts';
 import type { Loader } from './loader.ts';
+import type { LoadPlan } from './plan.ts';
 
 export interface ManifestLlmSourceOptions {
-  /** The `llm` section of the version in use (its load plan's), or null. */
-  section: () => LlmSection | null;
   loader: Loader;
   cache: BlobCache;
   /** The sync server's base URL (absolute, no trailing slash). */
   server: string;
-  /** Blobs the cache must not evict to make room for the model (the recommender's in use). */
-  protect?: () => ReadonlySet<string>;
   /** web-llm's Cache Storage (default globalThis.caches). */
   caches?: CacheStorageLike;
+}
+
+/** An {@link LlmModelSource} that can also delete what it put outside the SDK's cache. */
+export interface ManifestLlmSource extends LlmModelSource {
+  /** Deletes web-llm's copies of the model's files (`forget()` deletes the SDK's cache). */
+  forget(): Promise<void>;
 }
 
 /** The model `section` describes, before its files are read. */
@@ -42,16 +45,20 @@ function describe(section: LlmSection, server: string): LlmModel {
 }
 
 /**
- * The {@link LlmModelSource} over the manifest in use.
+ * The {@link LlmModelSource} over the version in use (`plan()`: its load plan, undefined before
+ * one is loaded). Its files are downloaded protecting that version's blobs from eviction.
  *
  * ```ts
- * const source = manifestLlmSource({ section: () => plan.llm, loader, cache, server });
+ * const source = manifestLlmSource(() => manager.active?.plan, { loader, cache, server });
  * const [model] = source.models(); // undefined when the manifest ships no LLM
  * ```
  */
-export function manifestLlmSource(o: ManifestLlmSourceOptions): LlmModelSource {
+export function manifestLlmSource(
+  plan: () => LoadPlan | undefined,
+  o: ManifestLlmSourceOptions,
+): ManifestLlmSource {
   const current = (model: LlmModel): LlmSection => {
-    const section = o.section();
+    const section = plan()?.llm;
     if (!section || section.id !== model.id || section.engine !== model.engine)
       throw new LocalrecError(
         'not-found',
@@ -59,9 +66,10 @@ export function manifestLlmSource(o: ManifestLlmSourceOptions): LlmModelSource {
       );
     return section;
   };
+  const storage = () => o.caches ?? (globalThis as { caches?: CacheStorageLike }).caches;
   return {
     models() {
-      const section = o.section();
+      const section = plan()?.llm;
       return section ? [describe(section, o.server)] : [];
     },
     async cached(model) {
@@ -71,14 +79,19 @@ export function manifestLlmSource(o: ManifestLlmSourceOptions): LlmModelSource {
     },
     async fetch(model, options) {
       const section = current(model);
+      const caches = storage();
       return loadLlmFiles(section, {
         loader: o.loader,
         server: o.server,
+        protect: new Set(plan()?.blobs.map((b) => b.sha256)),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
-        ...(o.protect ? { protect: o.protect() } : {}),
-        ...(o.caches ? { caches: o.caches } : {}),
+        ...(caches ? { caches } : {}),
       });
+    },
+    async forget() {
+      const caches = storage();
+      if (caches) await forgetWebLlmFiles(caches);
     },
   };
 }

@@ -195,3 +195,15 @@ export function planFromManifest(m: Manifest): LoadPlan {
     totalItems: sasrec.shards.reduce((a, s) => a + s.count, 0),
   };
 }
+
+/**
+ * The blobs to keep cached beside `keep` (those a version loads) for the version in use: its
+ * trainable weights (only a consenting visitor fetches them) and its LLM's files (fetched when
+ * the LLM is asked for), which are in neither plan's `blobs`.
+ */
+export function keptWith(keep: ReadonlySet<string>, plan: LoadPlan | undefined): Set<string> {
+  const out = new Set(keep);
+  if (plan?.trainable) out.add(plan.trainable.sha256);
+  for (const f of plan?.llm?.files ?? []) out.add(f.sha256);
+  return out;
+}

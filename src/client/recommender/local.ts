@@ -13,7 +13,9 @@ import { parsePublicKey } from '../../core/manifest.ts';
 import { Rng } from '../../core/random.ts';
 import { DEVICE_CHOICES } from '../ranker/device.ts';
 import { BlobCache, type CacheStorageLike } from '../loader/cache.ts';
+import { manifestLlmSource } from '../loader/llm-source.ts';
 import { Loader, serverBase } from '../loader/loader.ts';
+import { keptWith } from '../loader/plan.ts';
 import { browserGlobalPrivacyControl } from '../federated/gpc.ts';
 import { OutboxSender } from '../federated/outbox.ts';
 import { createRanker, type RankerOptions } from '../ranker/ranker.ts';
@@ -200,12 +202,8 @@ export async function createLocalRecommender(
         modelVersion: next.plan.modelVersion,
         previous: previous.plan.modelVersion,
       }),
-    // The trainable weights are not in a plan's blobs (only a consenting visitor fetches them),
-    // but those of the version now in use are kept with them.
-    retain: (keep): Promise<void> => {
-      const t = models?.active?.plan.trainable;
-      return cache.retain(t ? new Set([...keep, t.sha256]) : keep);
-    },
+    // Kept too: the trainable weights and LLM files of the version in use (not in plan.blobs).
+    retain: (keep) => cache.retain(keptWith(keep, models?.active?.plan)),
   }));
 
   try {
@@ -243,7 +241,8 @@ export async function createLocalRecommender(
     shown: new Map(),
     reasons: new Map(),
   };
-  const llmOptions = { ...options.llmRuntime, choice: options.llm, ctx, emit, warn };
+  const source = manifestLlmSource(() => models?.active?.plan, { loader, cache, server });
+  const llmOptions = { source, ...options.llmRuntime, choice: options.llm, ctx, emit, warn };
   const llm = (assistant = assistantCalls({ ...llmOptions, models: manager, activity }));
   await llm.reload().catch(() => undefined);
   let closed = false;
@@ -349,6 +348,7 @@ export async function createLocalRecommender(
       await loader.flush();
       await visitor.forget();
       await cache.destroy();
+      await source.forget();
       ctx.shown.clear();
       ctx.reasons.clear();
       emit({ kind: 'forget' });
