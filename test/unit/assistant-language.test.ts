@@ -177,9 +177,9 @@ describe('the ask and onboarding constraint', () => {
       '"priceMax", which this catalog does not offer',
     );
     expect(bad({ ...base, yearMin: 1990 }, ONBOARD).message).toContain('"yearMin"');
-    expect(bad({ ...base, include: ['Comedy'], exclude: ['Comedy'] }).message).toContain(
-      'both include and exclude Comedy',
-    );
+    expect(
+      checkConstraints({ ...base, include: ['Comedy', 'Drama'], exclude: ['Comedy'] }, ASK),
+    ).toEqual({ include: ['Drama'], exclude: [], reply: '' });
     expect(bad({ ...base, yearMin: 1999, yearMax: 1990 }).message).toContain(
       'yearMin 1999 above yearMax 1990',
     );

@@ -137,7 +137,7 @@ const refuse = (msg: string) => new LocalrecError('bad-format', `the constraints
 
 /**
  * Checks a constraint object against the catalog: only known keys; categories from the catalog
- * only, each list without repeats and disjoint from the other; numbers where the catalog has
+ * only, each list without repeats (a category in both lists is dropped from both); numbers where the catalog has
  * the field, in range and min ≤ max; strings within their lengths. Returns a clean copy (query
  * trimmed, empty query dropped).
  *
@@ -169,8 +169,12 @@ export function checkConstraints(value: unknown, options: ConstraintOptions): As
     return out;
   };
   const out: AskConstraints = { include: list('include'), exclude: list('exclude'), reply: '' };
-  const both = out.include.filter((c) => out.exclude.includes(c));
-  if (both.length) throw refuse(`both include and exclude ${both.join(', ')}`);
+  // A category both wanted and not (the grammar cannot rule it out) says nothing: drop it.
+  const both = new Set(out.include.filter((c) => out.exclude.includes(c)));
+  if (both.size) {
+    out.include = out.include.filter((c) => !both.has(c));
+    out.exclude = out.exclude.filter((c) => !both.has(c));
+  }
   for (const k of o.numeric) {
     const x = v[k];
     if (x === undefined) continue;
