@@ -206,6 +206,17 @@ export function weightsToArrays(w: Record<string, tf.Tensor>): WeightArrays {
   return out;
 }
 
+/**
+ * {@link weightsToArrays}, read asynchronously: on a GPU backend in Node (tfjs-backend-webgpu
+ * over Dawn) a synchronous read back is not possible (tfjs does it through an OffscreenCanvas).
+ */
+export async function readWeights(w: Record<string, tf.Tensor>): Promise<WeightArrays> {
+  const out: WeightArrays = {};
+  for (const [name, t] of Object.entries(w))
+    out[name] = { data: (await t.data()) as Float32Array, shape: [...t.shape] };
+  return out;
+}
+
 /** Wraps every weight in a trainable tf.Variable (same names). */
 export function toVariables(w: Record<string, tf.Tensor>): Record<string, tf.Variable> {
   const v: Record<string, tf.Variable> = {};

@@ -35,7 +35,8 @@
 // Options: --catalogs=ml-100k,synthetic-25k,synthetic-1m  --losses=full,sampled
 //          --negatives=1024  --seconds=45 (timed seconds per run)  --steps=0 (cap on timed
 //          steps, 0 = none)  --warmup=1  --data=<ml-100k folder>  --run-timeout=300 (s, per run)
-//          and any `localrec train` flag (e.g. --workers 1, --no-item-features, --batch-size 128).
+//          and any `localrec train` flag (e.g. --workers 1, --no-item-features, --batch-size 128;
+//          --backend webgpu trains the runs on that backend, the roofline stays wasm's).
 // Progress goes to stderr; the last line of stdout is the JSON report:
 // {"rooflineGflops":…,"runs":[{"catalog":…,"loss":…,"positionsPerSecond":…,"secondsPerEpoch":…,
 //  "peakRssMb":…,"gflops":…,…}],…}
@@ -288,7 +289,6 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
     const { trainSasrec } = await imp('../models/sasrec/train.ts');
     const { buildExamples } = await imp('../models/training/examples.ts');
     const { Rng } = await imp('../src/core/random.ts');
-    await initTf();
     const s0 = performance.now();
     const ds = trainCatalog(catalog, data);
     if (lossName !== 'full' && lossName !== 'sampled') throw new Error(`unknown loss ${lossName}`);
@@ -297,6 +297,10 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
       loss: lossName,
       ...(lossName === 'sampled' && { negatives: String(cfg.negatives) }),
     });
+    // --backend as `localrec train` takes it (its workers: 1 on a GPU backend).
+    const backend = await initTf(flags.backend);
+    if (backend.backend !== 'wasm' && flags.train.workers > 1) flags.train.workers = 1;
+    say(`backend: ${backend.reason}`);
     const { split, features, config, tc } = prepareTraining(ds, flags);
     const setupSeconds = (performance.now() - s0) / 1000;
     say(
@@ -462,6 +466,7 @@ async function oneRun(imp, parseTrainFlags, trainValues, catalog, lossName, data
         batchSize: tc.batchSize,
         workers: tc.workers,
         excludeSeen: tc.excludeSeen,
+        backend: backend.backend,
       },
       loadAverage: os.loadavg().map(r1),
     };

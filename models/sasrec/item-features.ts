@@ -128,6 +128,8 @@ interface ScaledSum {
   /** (nnz) int32, by output row: the distinct product each term adds, and its output row. */
   pick: tf.Tensor1D;
   to: tf.Tensor1D;
+  /** `to` as the CPU array it was made from (see {@link applyScaledSum}). */
+  toIds: Int32Array;
   /** Output rows. */
   size: number;
 }
@@ -193,6 +195,7 @@ function toTensors(a: ScaledSumArrays): ScaledSum {
     value: tf.tensor2d(a.value, [a.value.length, 1], 'float32'),
     pick: tf.tensor1d(a.pick, 'int32'),
     to: tf.tensor1d(a.to, 'int32'),
+    toIds: a.to,
     size: a.size,
   };
 }
@@ -209,7 +212,11 @@ function scaledSum(from: Int32Array, to: Int32Array, value: Float32Array, size: 
 function applyScaledSum(s: ScaledSum, x: tf.Tensor): tf.Tensor2D {
   if (s.pick.shape[0] === 0) return tf.zeros([s.size, x.shape[1]!]);
   const products = tf.mul(tf.gatherND(x, s.from), s.value); // (u, dim)
-  const out = tf.sparse.sparseSegmentSum(products, s.pick, s.to); // (last output row + 1, dim)
+  // tfjs-backend-webgpu's SparseSegmentSum reads the segment ids on the CPU, and a tensor it
+  // has uploaded keeps no CPU copy (nor can Node read one back synchronously): there, the ids
+  // go as a new tensor each call.
+  const to = tf.getBackend() === 'webgpu' ? tf.tensor1d(s.toIds, 'int32') : s.to;
+  const out = tf.sparse.sparseSegmentSum(products, s.pick, to); // (last output row + 1, dim)
   const n = out.shape[0]!;
   return (
     n === s.size ? out : tf.concat([out, tf.zeros([s.size - n, x.shape[1]!])], 0)

@@ -118,8 +118,9 @@ export async function sparseStep(
       p0.rows,
     ),
   )(xs);
-  const localGrads = local.grads.map((g) => g.dataSync() as Float32Array);
-  const localLoss = local.value.dataSync()[0]!;
+  // Read asynchronously: a GPU backend in Node has no synchronous read back (../../src/cli/tf-node.ts).
+  const localGrads = (await Promise.all(local.grads.map((g) => g.data()))) as Float32Array[];
+  const localLoss = (await local.value.data())[0]!;
   tf.dispose([local.value, ...local.grads, ...xs.filter((_, j) => rowTable[j])]);
   const results = await Promise.all(remote);
   const n = parts.map((p) => lossWeight(p, tc.perUserLoss));

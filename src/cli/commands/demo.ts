@@ -100,6 +100,7 @@ export const demoCommand: Command = {
         model: { ...base.model, ...flags.model },
         train: { ...base.train, ...flags.train },
         ...(flags.itemFeatures !== undefined && { itemFeatures: flags.itemFeatures }),
+        ...(flags.backend !== undefined && { backend: flags.backend }),
         // One model unless asked (--ensemble N): the demo must be up quickly; `localrec train`
         // and bench:accuracy train the default ensemble.
         members: flags.members ?? base.members,

@@ -2,8 +2,9 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { LocalrecError } from '../../core/errors.ts';
 import type { SasrecConfig, SasrecLoss, TrainConfig } from '../../../models/sasrec/config.ts';
-import { num, requiredFlag, type CliOption, type Command } from '../command.ts';
+import { choice, num, requiredFlag, type CliOption, type Command } from '../command.ts';
 import { DATA_FLAG_HINT, DATA_OPTION, loadDataset } from '../data.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../tf-node.ts';
 import { runTrain } from '../train.ts';
 import { trainingLoopOptions } from '../training-options.ts';
 
@@ -89,7 +90,12 @@ export const trainOptions = {
   },
   workers: {
     type: 'string',
-    description: 'threads computing gradients (default: all cores, at most 4)',
+    description: 'threads computing gradients (default: all cores, at most 4; 1 on a GPU backend)',
+  },
+  backend: {
+    type: 'string',
+    description:
+      "tfjs backend: 'wasm' (default), 'webgpu' (the optional npm package webgpu), 'tensorflow' (tfjs-node-gpu or tfjs-node, when installed) or 'auto' (a GPU path that passes a self-check, else wasm)",
   },
   'sparse-adam': {
     type: 'boolean',
@@ -103,6 +109,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   train: Partial<TrainConfig>;
   itemFeatures?: boolean;
   members?: number;
+  backend?: BackendChoice;
 } {
   const model: Partial<SasrecConfig> = {};
   const train: Partial<TrainConfig> = {};
@@ -132,8 +139,20 @@ export function parseTrainFlags(v: Record<string, unknown>): {
   set(train, 'idDropout', num(v, 'id-dropout', { min: 0, max: 0.9 }));
   set(train, 'futureWindow', num(v, 'future-window', { int: true, min: 1, max: 100 }));
   set(train, 'futureWeight', num(v, 'future-weight', { min: 0, max: 0.99 }));
+  const backend =
+    v['backend'] === undefined ? undefined : choice(v, 'backend', BACKEND_CHOICES, 'wasm');
+  const workers = num(v, 'workers', { int: true, min: 1, max: 64 });
+  // The gradient worker threads compute on tfjs-backend-wasm from weights read back each step:
+  // with a GPU backend the step runs whole on the main thread's device (`auto` is settled in
+  // runTrain, once it is known what initialised).
+  if ((backend === 'webgpu' || backend === 'tensorflow') && workers !== undefined && workers > 1)
+    throw new LocalrecError(
+      'bad-input',
+      `--workers ${workers} needs --backend wasm: on --backend ${backend} a step runs on one thread (leave --workers out, or give 1)`,
+    );
   train.workers =
-    num(v, 'workers', { int: true, min: 1, max: 64 }) ?? Math.min(4, availableParallelism());
+    workers ??
+    (backend === 'webgpu' || backend === 'tensorflow' ? 1 : Math.min(4, availableParallelism()));
   if (v['exclude-seen'] && v['no-exclude-seen']) {
     throw new LocalrecError(
       'bad-input',
@@ -172,6 +191,7 @@ export function parseTrainFlags(v: Record<string, unknown>): {
     train,
     ...(itemFeatures !== undefined && { itemFeatures }),
     ...(members !== undefined && { members }),
+    ...(backend !== undefined && { backend }),
   };
 }
 
