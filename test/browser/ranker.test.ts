@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { transfer, wrap, type Remote } from 'comlink';
 import { LocalrecError, isLocalrecError } from '../../src/core/errors.ts';
-import { decodeShard, shardRowsAsFloat32 } from '../../src/core/shard.ts';
+import { decodeShard, encodeShard, shardRowsAsFloat32 } from '../../src/core/shard.ts';
 import { registerErrorTransfer } from '../../src/client/rpc/errors-transfer.ts';
 import type { Ranker, RankerLoadResult, ScoredItem } from '../../src/client/ranker/api.ts';
 import type { DeviceChoice } from '../../src/client/ranker/device.ts';
@@ -213,6 +213,60 @@ describe('ranker worker (real Chromium, real ORT)', () => {
         const r = await ranker.recommend({ history: c.history, k: 10 });
         expectSameTop10(r.items, nodeRef(c), 1e-3, `${device} ensemble ${c.name}`);
       }
+    });
+  }
+
+  // The ensemble as `localrec export` ships it: int8 rows with one scale per member (shard
+  // version 2). The worker must score and read back exactly the decoded shard's values.
+  for (const device of ['wasm', 'webgpu'] as const) {
+    it(`an ensemble's int8 shard with per-member scales on ${device}: scores of the decoded rows`, async () => {
+      const ranker = start();
+      const e = fx.ensemble;
+      const f32 = decodeShard(fromB64(e.shardB64));
+      const shard = encodeShard({
+        dtype: 'int8',
+        dim: f32.dim,
+        baseIndex: f32.baseIndex,
+        ids: f32.ids,
+        rows: shardRowsAsFloat32(f32),
+        segments: 2,
+      });
+      const decoded = decodeShard(shard.slice());
+      expect(decoded).toMatchObject({ version: 2, segments: 2 });
+      const rows = shardRowsAsFloat32(decoded);
+      const encoder = fromB64(e.encoderB64);
+      await ranker.load(
+        transfer({ encoder, shards: [shard], device, maxLen: fx.maxLen }, [
+          encoder.buffer,
+          shard.buffer,
+        ]),
+      );
+      const D = e.dim;
+      for (const c of e.cases) {
+        // Reference: Node's user vector · the decoded rows, history excluded, ties to the lower index.
+        const seen = new Set(c.history);
+        const scored = decoded.ids
+          .map((id, r) => {
+            let acc = 0;
+            for (let j = 0; j < D; j++) acc += c.userVec[j]! * rows[r * D + j]!;
+            return { id, r, acc };
+          })
+          .filter((x) => !seen.has(x.id))
+          .sort((a, b) => b.acc - a.acc || a.r - b.r);
+        const r = await ranker.recommend({ history: c.history, k: 10 });
+        expectSameTop10(
+          r.items,
+          {
+            ids: scored.slice(0, 10).map((x) => x.id),
+            scores: scored.slice(0, 10).map((x) => x.acc),
+            score11: scored[10]?.acc ?? -Infinity,
+          },
+          1e-3,
+          `${device} int8 ensemble ${c.name}`,
+        );
+      }
+      const v = await ranker.itemVectors({ ids: [decoded.ids[3]!] });
+      expect(Array.from(v.vectors)).toEqual(Array.from(rows.subarray(3 * D, 4 * D)));
     });
   }
 
