@@ -15,12 +15,20 @@ import {
 
 /** Name prefix of the worker chunks that hold tfjs (the trainer's), kept out of the precache. */
 const TFJS_CHUNK_PREFIX = 'tfjs-';
+/** Name prefix of the LLM engines' chunks (wllama, web-llm: the llm worker's), kept out of the precache. */
+const LLM_CHUNK_PREFIX = 'llm-engine-';
 
-/** Worker chunks by name; tfjs's (only the trainer worker imports it) carry {@link TFJS_CHUNK_PREFIX}. */
+/**
+ * Worker chunks by name; tfjs's (only the trainer worker imports it) carry
+ * {@link TFJS_CHUNK_PREFIX}, the LLM engines' (only the llm worker imports them)
+ * {@link LLM_CHUNK_PREFIX}.
+ */
 export function workerChunkName(chunk: { moduleIds: readonly string[] }): string {
-  return chunk.moduleIds.some((id) => id.includes('/@tensorflow/'))
-    ? `assets/${TFJS_CHUNK_PREFIX}[name]-[hash].js`
-    : 'assets/[name]-[hash].js';
+  if (chunk.moduleIds.some((id) => id.includes('/@tensorflow/')))
+    return `assets/${TFJS_CHUNK_PREFIX}[name]-[hash].js`;
+  if (chunk.moduleIds.some((id) => id.includes('/@wllama/') || id.includes('/@mlc-ai/')))
+    return `assets/${LLM_CHUNK_PREFIX}[name]-[hash].js`;
+  return 'assets/[name]-[hash].js';
 }
 
 /** Extensions worth compressing; images other than SVG and fonts are compressed already. */
@@ -125,7 +133,14 @@ const pwaOptions: Partial<VitePWAOptions> = {
     globPatterns: ['**/*.{html,js,css,svg,png}'],
     // The federated trainer (its worker and tfjs, ~1.9 MB) loads only for a visitor who agreed to
     // federated learning, while a round is open: never precached for everyone.
-    globIgnores: ['assets/trainer.worker-*.js', `assets/${TFJS_CHUNK_PREFIX}*.js`],
+    // The on-device LLM (its worker and engines, web-llm's ~6 MB) loads only when a page asks
+    // for the model (loadLlm()): never precached either.
+    globIgnores: [
+      'assets/trainer.worker-*.js',
+      `assets/${TFJS_CHUNK_PREFIX}*.js`,
+      'assets/llm.worker-*.js',
+      `assets/${LLM_CHUNK_PREFIX}*.js`,
+    ],
     // Vite's hashed names need no revision of their own.
     dontCacheBustURLsMatching: /^assets\//,
     navigateFallback: '/index.html',
