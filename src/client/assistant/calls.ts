@@ -196,6 +196,8 @@ export function assistantCalls(o: AssistantCallsOptions) {
           };
         });
         remember(o.ctx, items);
+        // The slot showed these items, not the funnel's longer list (skips are counted on it).
+        o.ctx.shown.set(slot, { ids: items.map((x) => x.id), at: o.ctx.now() });
         conversation = { text, constraints: c };
         return {
           items,
