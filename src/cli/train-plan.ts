@@ -199,7 +199,12 @@ export async function planTraining(
       train.loss = { kind: 'full' };
       choose('loss', 'full', `${shape.items} items ≤ ${FULL_SOFTMAX_MAX_ITEMS} and no time budget`);
     }
-  } else choose('loss', train.loss.kind === 'full' ? 'full' : `sampled(${negatives})`, 'given');
+  } else
+    choose(
+      'loss',
+      train.loss.kind === 'full' ? 'full' : `sampled(${train.loss.negatives})`,
+      'given',
+    );
 
   // Row-wise Adam for huge catalogs.
   if (train.sparseAdam === undefined && train.loss.kind === 'sampled') {

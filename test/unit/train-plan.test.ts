@@ -119,6 +119,7 @@ describe('data-sized training defaults', () => {
     expect(p.train).toMatchObject({ loss: { kind: 'sampled', negatives: 64 }, minEpochs: 5 });
     expect(p.members).toBe(2);
     expect(p.choices.every((c) => c.why === 'given')).toBe(true);
+    expect(p.choices.find((c) => c.name === 'loss')!.value).toBe('sampled(64)');
     expect(asked).toEqual([{ loss: { kind: 'sampled', negatives: 64 }, maxLen: 200 }]);
   });
 
