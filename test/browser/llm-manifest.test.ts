@@ -6,6 +6,9 @@
  * load makes no request at all), loaded by the llm worker with the wllama engine and run under
  * the grounded grammar. A blob corrupted on the way is fetched once more and the model loads;
  * a blob the server keeps serving corrupt is a clear `integrity` error, and nothing is cached.
+ * And the SDK end to end: a recommender on a server whose manifest ships the GGUF names the
+ * model in status() before any byte of it is fetched, downloads it verified on loadLlm() and
+ * runs it in the llm worker, and forget() deletes it.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isLocalrecError } from '../../src/core/errors.ts';
@@ -17,6 +20,7 @@ import { startLlmWorker, type LlmWorker } from '../../src/client/llm/worker-clie
 import { BlobCache } from '../../src/client/loader/cache.ts';
 import { loadLlmFromManifest } from '../../src/client/loader/llm-files.ts';
 import { Loader } from '../../src/client/loader/loader.ts';
+import { localRecommender, memoryNames } from './sdk-fixture.ts';
 
 const fx = inject('llmFixture').manifest;
 const cacheNames: string[] = [];
@@ -189,5 +193,52 @@ describe('the LLM through the signed manifest', () => {
     expect(c.requests.filter((u) => u.includes('/v1/blobs/'))).toHaveLength(2);
     await loader.flush();
     expect(await c.cache.get(fx.ggufSha256)).toBeUndefined();
+  });
+});
+
+describe('the recommender’s LLM from its manifest', () => {
+  const names = memoryNames('llm-sdk');
+
+  it('is named before any download, fetched verified on loadLlm(), run, and deleted by forget()', async () => {
+    const rfx = inject('recommenderFixture');
+    const server = rfx.servers.d;
+    const manifest = (await (await fetch(`${server}/v1/manifest`)).json()) as {
+      llm: { files: { sha256: string; bytes: number }[] };
+    };
+    const gguf = manifest.llm.files[0]!;
+    const blobUrl = `${server}/v1/blobs/${gguf.sha256}`;
+    const requests: string[] = [];
+    const name = names();
+    const rec = await localRecommender({
+      server,
+      name,
+      llm: 'wasm',
+      fetch: (input, init) => {
+        requests.push(String(input));
+        return fetch(input, init);
+      },
+    });
+    try {
+      expect((await rec.status()).llm).toMatchObject({
+        state: 'not-loaded',
+        engine: 'wllama',
+        model: 'localrec-tiny-llama',
+        reason: expect.stringMatching(/not downloaded yet/),
+      });
+      expect(requests).not.toContain(blobUrl);
+      expect(await rec.loadLlm()).toMatchObject({
+        state: 'ready',
+        engine: 'wllama',
+        device: 'wasm',
+        model: 'localrec-tiny-llama',
+      });
+      expect(requests.filter((u) => u === blobUrl)).toHaveLength(1);
+      const cache = await caches.open(`localrec:${name}`);
+      await expect.poll(async () => (await cache.match(blobUrl)) !== undefined).toBe(true);
+      await rec.forget();
+      expect(await (await caches.open(`localrec:${name}`)).match(blobUrl)).toBeUndefined();
+    } finally {
+      await rec.close();
+    }
   });
 });

@@ -4,13 +4,15 @@
  * exports it (int8, three shards so loading is progressive), signs and publishes it, and serves
  * it with the real server (src/server) on 127.0.0.1 with CORS for the test page.
  *
- * Three servers, one signing key:
+ * Four servers, one signing key:
  * - `a`: version 1 only;
  * - `b`: version 1, then version 2 with a two-tower model (its encoder and shards are the
  *   SASRec ones under another name: the loading path is what is tested, not the model);
  * - `c`: version 1, then a version 2 whose last embedding shard is corrupted on disk after
  *   publishing (the server serves whatever the file holds), to prove a bad update never
- *   replaces a good version.
+ *   replaces a good version;
+ * - `d`: version 1 with the tiny llama GGUF (models/llm/tiny-llama.ts) as its on-device LLM,
+ *   attached from an owner's config by `localrec publish --llm`'s code (src/cli/llm-config.ts).
  */
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import type { ItemInfo } from '../../src/core/types.ts';
+import { buildTinyLlama } from '../../models/llm/tiny-llama.ts';
+import { attachLlmToExport } from '../../src/cli/llm-config.ts';
 import { createServer, listen, type LocalrecServer } from '../../src/server/app.ts';
 import { newSigningKey } from '../../src/server/keys.ts';
 import { publishExport } from '../../src/server/publish.ts';
@@ -27,7 +31,7 @@ import { trainTinyModel } from './tiny-model.ts';
 /** What the SDK tests receive. */
 export interface RecommenderFixture {
   /** Base URLs (`http://127.0.0.1:<port>`) of the servers described above. */
-  servers: { a: string; b: string; c: string };
+  servers: { a: string; b: string; c: string; d: string };
   /** base64 raw Ed25519 public key the manifests are signed with. */
   publicKey: string;
   /** A key that signed nothing here (for the wrong-key test). */
@@ -97,11 +101,32 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ),
   );
 
+  // Version 1 of server d: the same export with the tiny GGUF as its LLM.
+  const llmDir = join(root, 'export-llm');
+  cpSync(v1Dir, llmDir, { recursive: true });
+  writeFileSync(join(root, 'tiny-llama.gguf'), buildTinyLlama());
+  writeFileSync(
+    join(root, 'llm.json'),
+    JSON.stringify({
+      engine: 'wllama',
+      id: 'localrec-tiny-llama',
+      contextSize: 4096,
+      needs: { memoryMB: 16 },
+      files: [{ role: 'weights', path: 'tiny-llama.gguf' }],
+    }),
+  );
+  attachLlmToExport(llmDir, join(root, 'llm.json'));
+
   const key = await newSigningKey();
   const other = await newSigningKey();
-  const stores = { a: join(root, 'store-a'), b: join(root, 'store-b'), c: join(root, 'store-c') };
-  for (const dir of Object.values(stores))
-    await publishExport(v1Dir, openPublicationStore(`file:${dir}`), key);
+  const stores = {
+    a: join(root, 'store-a'),
+    b: join(root, 'store-b'),
+    c: join(root, 'store-c'),
+    d: join(root, 'store-d'),
+  };
+  for (const [name, dir] of Object.entries(stores))
+    await publishExport(name === 'd' ? llmDir : v1Dir, openPublicationStore(`file:${dir}`), key);
   await publishExport(v2Dir, openPublicationStore(`file:${stores.b}`), key);
   await publishExport(badDir, openPublicationStore(`file:${stores.c}`), key);
   const onDisk = join(stores.c, 'blobs', changedSha);
