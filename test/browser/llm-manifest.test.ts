@@ -224,6 +224,7 @@ describe('the recommender’s LLM from its manifest', () => {
         engine: 'wllama',
         model: 'localrec-tiny-llama',
         reason: expect.stringMatching(/not downloaded yet/),
+        downloadBytes: gguf.bytes,
       });
       expect(requests).not.toContain(blobUrl);
       expect(await rec.loadLlm()).toMatchObject({

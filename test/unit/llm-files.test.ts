@@ -262,6 +262,7 @@ describe('the manifest as the recommender’s LLM source', () => {
       needs: { memoryMB: 8 },
     });
     expect(await source.cached!(offered!)).toBe(false);
+    expect(await source.downloadBytes!(offered!)).toBe(gguf.byteLength);
     expect(s.calls).toEqual([]);
     const progress: number[] = [];
     const model = (await source.fetch!(offered!, {
@@ -271,6 +272,7 @@ describe('the manifest as the recommender’s LLM source', () => {
     expect(progress.at(-1)).toBe(1);
     await loader.flush();
     expect(await source.cached!(offered!)).toBe(true);
+    expect(await source.downloadBytes!(offered!)).toBe(0);
     expect(s.index.map((e) => [e.sha256, e.kind])).toEqual([[sha(gguf), 'llm']]);
     // Kept across a version switch with the version in use.
     expect([...keptWith(new Set(['x']), plan())]).toEqual(['x', sha(gguf)]);

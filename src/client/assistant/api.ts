@@ -32,6 +32,11 @@ export interface LlmStatus {
   device: 'webgpu' | 'wasm' | null;
   /** 0 … 1 while loading, else null. */
   progress: number | null;
+  /**
+   * In `not-loaded`: the bytes loadLlm() would download (the manifest's sizes of the model's
+   * files not on this device yet; 0 when all are). Absent where the sizes are not known.
+   */
+  downloadBytes?: number;
 }
 
 /**

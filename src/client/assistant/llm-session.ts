@@ -31,6 +31,8 @@ export interface LlmModelSource {
   models(): readonly LlmModel[];
   /** Whether `model`'s files are on this device already (default: no). */
   cached?(model: LlmModel): Promise<boolean>;
+  /** Bytes a download of `model` would fetch now (its files not on this device yet), if known. */
+  downloadBytes?(model: LlmModel): Promise<number>;
   /**
    * Downloads and verifies `model`'s files and returns what the engine loads (its GGUF as a
    * Blob, say); default: the model as it is (the engine fetches its URLs).
@@ -107,9 +109,11 @@ export class LlmSession {
       };
     if (this.failure) return { ...base, ...which, state: 'failed', reason: this.failure };
     const cached = (await this.o.source?.cached?.(model).catch(() => false)) ?? false;
+    const bytes = cached ? 0 : await this.o.source?.downloadBytes?.(model).catch(() => undefined);
     return {
       ...base,
       ...which,
+      ...(bytes !== undefined ? { downloadBytes: bytes } : {}),
       state: 'not-loaded',
       reason: cached
         ? `${model.id} is downloaded and not loaded yet: loadLlm() loads it`

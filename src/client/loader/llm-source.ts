@@ -77,6 +77,11 @@ export function manifestLlmSource(
       for (const f of section.files) if (!(await o.cache.has(f.sha256))) return false;
       return true;
     },
+    async downloadBytes(model) {
+      let bytes = 0;
+      for (const f of current(model).files) if (!(await o.cache.has(f.sha256))) bytes += f.bytes;
+      return bytes;
+    },
     async fetch(model, options) {
       const section = current(model);
       const caches = storage();
