@@ -1,6 +1,6 @@
 /**
- * The embeddable recommendation widget: cards (image, title, categories, a short reason) in a
- * Shadow DOM attached to a host element, with view and click tracking of its own.
+ * The embeddable recommendation widget: cards (image, title, categories, a short reason and who
+ * wrote it) in a Shadow DOM attached to a host element, with view and click tracking of its own.
  *
  * Safe on a hostile catalog and a strict Content-Security-Policy:
  * - item metadata is rendered as text (textContent), never parsed as HTML;
@@ -13,6 +13,7 @@
  */
 import type { Recommender, RecommendedItem, ReasonCode } from '../client/api.ts';
 import { isSafeLink } from '../core/metadata.ts';
+import { answerLabel } from './answer-label.ts';
 
 /** What {@link mountWidget} takes besides the host element and the recommender. */
 export interface WidgetOptions {
@@ -77,6 +78,7 @@ a.lr-card:hover, a.lr-card:focus-visible { border-color: #6b6bd6; outline: none;
 .lr-body { display: flex; flex-direction: column; gap: 4px; padding: 8px 10px 10px; }
 .lr-item-title { font-weight: 600; overflow-wrap: anywhere; }
 .lr-categories, .lr-reason { font-size: 0.85em; color: #5f5f66; overflow-wrap: anywhere; }
+.lr-source { font-size: 0.75em; color: #8a8a90; }
 .lr-empty { color: #8a8a90; font-size: 0.9em; margin: 0; }
 @media (max-width: 420px) { .lr-list { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; } }
 `;
@@ -279,7 +281,7 @@ export function mountWidget(
       const id = card.dataset.itemId;
       const reason = card.querySelector('.lr-reason');
       if (id === undefined || !reason) continue;
-      let pending: Promise<{ text?: unknown }>;
+      let pending: Promise<{ text?: unknown; source?: unknown }>;
       try {
         pending = recommender.explain(id);
       } catch (e) {
@@ -288,8 +290,12 @@ export function mountWidget(
       }
       pending.then((explanation) => {
         if (destroyed || gen !== generation) return;
-        if (typeof explanation?.text === 'string' && explanation.text)
-          reason.textContent = explanation.text;
+        if (typeof explanation?.text !== 'string' || !explanation.text) return;
+        reason.textContent = explanation.text;
+        // Who wrote it, from the SDK's own source: the template or the on-device model.
+        const label = el('span', 'lr-source', answerLabel(explanation.source));
+        label.setAttribute('part', 'source');
+        reason.after(label);
       }, report);
     }
   };

@@ -32,6 +32,7 @@ interface Fake extends WidgetRecommender {
 function fake(
   items: RecommendedItem[] | (() => Promise<Recommendation>),
   explainText = (id: string) => `Because of ${id}`,
+  sourceOf: (id: string) => Explanation['source'] = () => 'template',
 ): Fake {
   const tracked: TrackEvent[] = [];
   return {
@@ -53,7 +54,7 @@ function fake(
     },
     explain: async (itemId): Promise<Explanation> => ({
       itemId,
-      source: 'template',
+      source: sourceOf(itemId),
       text: explainText(itemId),
       reason: 'popular',
       sharedCategories: [],
@@ -110,10 +111,35 @@ describe('embed widget', () => {
         'Because of c',
       ]),
     );
+    expect(cards.map((c) => c.querySelector('.lr-source')?.textContent)).toEqual([
+      'template',
+      'template',
+      'template',
+    ]);
     // No inline style attributes anywhere; styles live in the shadow root.
     expect(w.root.querySelector('[style]')).toBeNull();
     const sheets = w.root.adoptedStyleSheets.length + w.root.querySelectorAll('style').length;
     expect(sheets).toBeGreaterThan(0);
+    w.destroy();
+  });
+
+  it('labels each reason by who wrote it: the on-device model by name, or the template', async () => {
+    const rec = fake(
+      [item('a'), item('b')],
+      (id) => `Because of ${id}`,
+      (id) => (id === 'a' ? { engine: 'wllama', model: 'tiny-llama' } : 'template'),
+    );
+    const w = mountWidget(host(), rec, { dwellMs: 60_000 });
+    await w.ready;
+    await vi.waitFor(() =>
+      expect([...w.root.querySelectorAll('.lr-source')].map((l) => l.textContent)).toEqual([
+        'written on your device by tiny-llama',
+        'template',
+      ]),
+    );
+    // Beside its own card's reason, and none before an explanation arrived.
+    const first = w.root.querySelector('[data-item-id="a"]');
+    expect(first?.querySelector('.lr-reason + .lr-source')?.textContent).toMatch(/tiny-llama/);
     w.destroy();
   });
 
@@ -261,6 +287,7 @@ describe('embed widget', () => {
     await w4.ready;
     await vi.waitFor(() => expect(warn).toHaveBeenCalled());
     expect(w4.root.querySelector('.lr-reason')?.textContent).toBe('Popular right now');
+    expect(w4.root.querySelector('.lr-source')).toBeNull(); // no explanation, no author claimed
     warn.mockRestore();
     for (const x of [w, w2, w3, w4]) x.destroy();
     for (const el of mounted.splice(0)) el.remove();
