@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../../models/checkpoint.ts';
 import type { SasrecConfig, TrainConfig } from '../../models/sasrec/config.ts';
 import { trainSasrec } from '../../models/sasrec/train.ts';
+import { selfCheck } from '../../src/cli/backend/self-check.ts';
 import { SWIFTSHADER_ICD } from '../../src/cli/backend/webgpu.ts';
 import { TFJS_NODE_PACKAGES } from '../../src/cli/backend/tensorflow.ts';
 import { parseTrainFlags } from '../../src/cli/commands/train.ts';
@@ -66,6 +67,38 @@ describe('--backend flag', () => {
   });
 });
 
+describe("--backend auto's self-check", () => {
+  it('passes tfjs-backend-wasm and catches a backend whose matmul is off', async () => {
+    await initTf('wasm');
+    expect(await selfCheck()).toBeNull();
+    // The cpu backend with one wrong number in every BatchMatMul output.
+    tf.registerBackend('broken-matmul', tf.findBackendFactory('cpu')!);
+    for (const k of tf.getKernelsForBackend('cpu'))
+      tf.registerKernel({
+        ...k,
+        backendName: 'broken-matmul',
+        ...(k.kernelName === 'BatchMatMul' && {
+          kernelFunc: (args) => {
+            const out = k.kernelFunc(args) as tf.TensorInfo;
+            const data = (
+              args.backend as unknown as { data: Map<object, { values: Float32Array }> }
+            ).data;
+            data.get(out.dataId)!.values[0]! += 0.5;
+            return out;
+          },
+        }),
+      });
+    try {
+      await tf.setBackend('broken-matmul');
+      expect(await selfCheck()).toMatch(/^loss .*, expected /);
+    } finally {
+      await initTf('wasm');
+      tf.removeBackend('broken-matmul');
+    }
+    expect(tf.getBackend()).toBe('wasm');
+  });
+});
+
 describe('--backend tensorflow', () => {
   it('without tfjs-node installed, says how to install it', async () => {
     const installed = await Promise.all(
@@ -99,14 +132,21 @@ describe('--backend webgpu: parity with wasm', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'localrec-backend-'));
-    // The Vulkan loader reads this when Dawn creates its instance, below.
-    if (!process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD))
+    const attempt = async () => {
+      try {
+        webgpu = await initTf('webgpu');
+        failure = null;
+      } catch (e) {
+        if (!isLocalrecError(e)) throw e;
+        failure = e;
+      }
+    };
+    // A real adapter first; else SwiftShader (the Vulkan loader reads this variable each time
+    // Dawn creates an instance, and a failed load is tried afresh).
+    await attempt();
+    if (failure && !process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD)) {
       process.env['VK_ICD_FILENAMES'] = SWIFTSHADER_ICD;
-    try {
-      webgpu = await initTf('webgpu');
-    } catch (e) {
-      if (!isLocalrecError(e)) throw e;
-      failure = e;
+      await attempt();
     }
     await initTf('wasm');
   }, 120_000);
@@ -205,7 +245,7 @@ describe('--backend webgpu: parity with wasm', () => {
     const wasm = await steps('wasm', { ...base, loss: { kind: 'full' }, excludeSeen: true });
     const gpu = await steps('webgpu', { ...base, loss: { kind: 'full' }, excludeSeen: true });
     expectClose(wasm, gpu);
-  }, 300_000);
+  }, 600_000);
 
   it('sampled softmax with lazy Adam: the same losses and weights', async () => {
     if (!webgpu) return noAdapter();
@@ -213,7 +253,19 @@ describe('--backend webgpu: parity with wasm', () => {
     const wasm = await steps('wasm', tc);
     const gpu = await steps('webgpu', tc);
     expectClose(wasm, gpu);
-  }, 300_000);
+  }, 600_000);
+
+  it('auto takes no software adapter: wasm, saying why', async () => {
+    const info = await initTf('auto');
+    // Where Dawn found a real GPU (a lent device machine), auto takes it.
+    if (webgpu?.gpu) return expect(info).toMatchObject({ backend: 'webgpu', gpu: true });
+    expect(info).toMatchObject({ backend: 'wasm', gpu: false });
+    expect(tf.getBackend()).toBe('wasm');
+    expect(info.reason).toMatch(/^auto: no GPU path \(tensorflow: /);
+    if (webgpu)
+      expect(info.reason).toMatch(/webgpu: tfjs-backend-webgpu on Dawn, adapter .*not a GPU/);
+    else expect(info.reason).toMatch(/webgpu: --backend webgpu/);
+  });
 
   it('localrec train --backend webgpu: item features, one thread, a checkpoint read back from the GPU', async () => {
     if (!webgpu) return noAdapter();
@@ -227,7 +279,8 @@ describe('--backend webgpu: parity with wasm', () => {
     const run = async (backend: 'wasm' | 'webgpu', workers: number) => {
       const out = join(dir, backend);
       const { summary } = await runTrain(ds, {
-        model: { maxLen: 10, dim: 16, blocks: 1, heads: 1, ffnDim: 16 },
+        // The parity runs' model (their shaders are compiled already), plus item features.
+        model: { maxLen: 10, dim: 16, blocks: 2, heads: 2, ffnDim: 32, itemBias: true },
         train: { ...base, workers },
         members: 1,
         out,
@@ -249,5 +302,5 @@ describe('--backend webgpu: parity with wasm', () => {
     expect(Math.abs(gpu.summary.valid!.full.ndcg10 - wasm.summary.valid!.full.ndcg10)).toBeLessThan(
       1e-3,
     );
-  }, 300_000);
+  }, 600_000);
 });
