@@ -20,11 +20,13 @@ import type {
 } from '../client/api.ts';
 import { LocalrecError } from '../core/errors.ts';
 import { mountWidget, type Widget } from '../embed/widget.ts';
+import { mountAskView } from './ask-view.ts';
 import { catalogFrom, searchCatalog, type Catalog } from './catalog.ts';
 import { loadSiteConfig, type SiteConfig } from './config.ts';
 import { byId, replaceChildren } from './dom.ts';
 import { offlineReady } from './offline-check.ts';
 import { startServiceWorker } from './pwa.ts';
+import { mountLlmView } from './llm-view.ts';
 import { catalogCards, historyRows, picksFrom } from './render.ts';
 import { mountStatusView } from './status-view.ts';
 import { readMemory } from './your-data.ts';
@@ -86,6 +88,16 @@ const yourData = mountYourDataView({
 const status = mountStatusView();
 const { setStatus, showError, showBanner } = status;
 
+const ask = mountAskView({
+  recs: () => state.recs,
+  catalog: () => state.catalog,
+  picks: () => currentPicks(),
+  pick: (id) => void pick(id),
+  onInterests: () => void state.widget?.refresh(),
+  onError: (e) => showError(e),
+});
+const llm = mountLlmView({ recs: () => state.recs, onError: (e) => showError(e) });
+
 // ---- catalog and picks -------------------------------------------------------------------
 
 /** Picks newest first: those still being stored, then the memory's. */
@@ -115,6 +127,7 @@ function renderPicks(): void {
   replaceChildren(ui.history, historyRows(picks.slice(0, PICKS_SHOWN), state.catalog));
   ui.historyEmpty.hidden = picks.length > 0;
   renderCatalog();
+  ask.render();
 }
 
 async function pick(itemId: string): Promise<void> {
@@ -259,6 +272,11 @@ function onChange(c: RecommenderChange): void {
       void reloadCatalog().catch(showError);
       void state.widget?.refresh();
       void renderStatus();
+      // A new version may offer another LLM (or none).
+      if (state.recs) void llm.render(state.recs).catch(showError);
+      break;
+    case 'llm':
+      llm.show(c.llm);
       break;
     case 'profile':
     case 'outbox':
@@ -320,6 +338,8 @@ async function boot(): Promise<void> {
   for (const el of [ui.personalize, ui.consentPersonalization, ui.consentFederated])
     el.disabled = false;
   yourData.enable();
+  ask.enable();
+  void llm.render(recs).catch(showError);
 
   const widget = mountWidget(ui.widgetHost, status.timed(recs), {
     k: K,
