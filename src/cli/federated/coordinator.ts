@@ -78,8 +78,7 @@ export interface CoordinatorOptions {
   serverTau?: number;
   /** Rounds of linear server learning-rate warm-up (default 0: none). */
   serverWarmup?: number;
-  /** Rounds in which the server learning rate halves (0: constant). */
-  serverHalfLife?: number;
+  serverHalfLife?: number; // rounds in which the server learning rate halves (0: constant)
   localTrain: LocalTrainSpec;
   /** Injected randomness for the noise (tests and simulations); default the CSPRNG. */
   random?: () => number;
@@ -188,22 +187,12 @@ export class FederatedCoordinator {
     // The state saved with the current version (named by its version number), if any.
     const tagged = `${this.statePath()}.v${b.manifest.version ?? 0}`;
     const state = existsSync(tagged) ? new Uint8Array(readFileSync(tagged)) : undefined;
-    const {
-      serverLearningRate: learningRate,
-      serverWarmup: warmupRounds,
-      serverHalfLife: halfLifeRounds,
-      serverTau: tau,
-    } = this.o;
-    const common = {
-      slices: roundSlices(b.set),
-      learningRate,
-      warmupRounds,
-      halfLifeRounds,
-      state,
-    };
+    const o = this.o;
+    const rate = { learningRate: o.serverLearningRate, warmupRounds: o.serverWarmup };
+    const common = { slices: roundSlices(b.set), ...rate, halfLifeRounds: o.serverHalfLife, state };
     return createServerOptimizer(
       this.o.serverOptimizer === 'fedadam'
-        ? { kind: 'fedadam', ...common, ...(tau !== undefined && { tau }) }
+        ? { kind: 'fedadam', ...common, ...(o.serverTau !== undefined && { tau: o.serverTau }) }
         : { kind: 'sgd', ...common },
     );
   }
