@@ -180,8 +180,9 @@ describe('the npm package, installed into a new Vite app', () => {
     // ONNX Runtime's .wasm only once: the embed's copy; the SDK uses onnxruntime-web's own.
     // tfjs-backend-wasm's plain and SIMD builds twice: the embed's trainer chunk's, and the
     // SDK's beside its trainer module (tfjs names no .wasm by import.meta.url itself); never the
-    // threaded build, which the trainer does not run. wllama's (llama.cpp) once, beside the SDK's
-    // llm assets module: no embed chunk runs the LLM yet.
+    // threaded build, which the trainer does not run. wllama's (llama.cpp) twice: beside the SDK's
+    // llm assets module, and the embed's, whose recommender worker names the llm worker (loaded
+    // only on loadLlm(); the embed cannot start it cross-origin yet).
     expect(
       files
         .filter((f) => f.endsWith('.wasm'))
@@ -192,6 +193,7 @@ describe('the npm package, installed into a new Vite app', () => {
       'lib/embed/assets/ort-wasm-simd-threaded.wasm',
       'lib/embed/assets/tfjs-backend-wasm-simd.wasm',
       'lib/embed/assets/tfjs-backend-wasm.wasm',
+      'lib/embed/assets/wllama.wasm',
       'lib/src/client/llm/wllama.wasm',
       'lib/src/client/trainer/tfjs-backend-wasm-simd.wasm',
       'lib/src/client/trainer/tfjs-backend-wasm.wasm',

@@ -1,6 +1,6 @@
 /**
  * `--backend webgpu`: @tensorflow/tfjs-backend-webgpu (the kernels the browser's trainer runs)
- * over Dawn for Node, the npm package `webgpu` (an optional dependency, imported only here).
+ * over Dawn for Node, the npm package `webgpu` (a dev dependency of this repo, which owners who want the GPU path install themselves: it is 132 MB, too much for every site that installs the SDK; imported only here).
  * Dawn reaches the GPU through Vulkan on Linux (the loader libvulkan.so.1 and a driver), Metal
  * on macOS, D3D12 on Windows. tfjs-backend-webgpu registers itself on import only when
  * `navigator.gpu` exists, so Dawn's GPU object is installed there first.
@@ -44,7 +44,7 @@ async function importDawn(): Promise<DawnModule> {
     throw new LocalrecError(
       'device-unavailable',
       missing
-        ? "--backend webgpu needs the npm package 'webgpu' (Dawn for Node, an optional dependency of localrec), which is not installed: npm install webgpu"
+        ? "--backend webgpu needs the npm package 'webgpu' (Dawn for Node, 132 MB, not installed with localrec), which is not installed: npm install webgpu"
         : `--backend webgpu: the npm package 'webgpu' failed to load (${(e as Error).message}); reinstall it (npm install webgpu) or use --backend wasm`,
       { cause: e },
     );

@@ -95,7 +95,7 @@ export const trainOptions = {
   backend: {
     type: 'string',
     description:
-      "tfjs backend: 'wasm' (default), 'webgpu' (the optional npm package webgpu), 'tensorflow' (tfjs-node-gpu or tfjs-node, when installed) or 'auto' (a GPU path that passes a self-check, else wasm)",
+      "tfjs backend: 'wasm' (default), 'webgpu' (needs: npm install webgpu), 'tensorflow' (tfjs-node-gpu or tfjs-node, when installed) or 'auto' (a GPU path that passes a self-check, else wasm)",
   },
   'sparse-adam': {
     type: 'boolean',
