@@ -11,7 +11,6 @@
  * runs it in the llm worker, and forget() deletes it.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import { verifyManifest } from '../../src/core/manifest.ts';
 import type { RecommenderWarning } from '../../src/client/api.ts';
 import type { WllamaModel } from '../../src/client/llm/api.ts';
@@ -21,6 +20,7 @@ import { BlobCache } from '../../src/client/loader/cache.ts';
 import { loadLlmFromManifest } from '../../src/client/loader/llm-files.ts';
 import { Loader } from '../../src/client/loader/loader.ts';
 import { localRecommender, memoryNames } from './sdk-fixture.ts';
+import { refusalOf } from '../setup/refusal.ts';
 
 const fx = inject('llmFixture').manifest;
 const cacheNames: string[] = [];
@@ -74,16 +74,6 @@ async function signedManifest(c: { fetch: typeof fetch; server: string }) {
   const res = await c.fetch(`${c.server}/v1/manifest`, { cache: 'no-store' });
   expect(res.ok).toBe(true);
   return verifyManifest(new Uint8Array(await res.arrayBuffer()), fx.publicKey);
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('it was accepted');
 }
 
 const IDS = ['m12', 'tt0114709', 'x/9'];
@@ -185,7 +175,7 @@ describe('the LLM through the signed manifest', () => {
     const c = client(fx.bad);
     const loader = c.loader();
     const verified = await signedManifest(c);
-    const r = await refusal(loadLlmFromManifest(verified, { loader, server: fx.bad }));
+    const r = await refusalOf(loadLlmFromManifest(verified, { loader, server: fx.bad }));
     expect(r.code).toBe('integrity');
     expect(r.message).toMatch(
       /^LLM file tiny-llama\.gguf [0-9a-f]{12}… failed its check twice \(.*sha256.*\); the server or a proxy is serving corrupt data$/,

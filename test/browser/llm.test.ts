@@ -10,11 +10,11 @@
  * appConfig we build: it fetches from the `/resolve/main/` folder and checks our integrity.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import type { LlmGeneration, WllamaModel } from '../../src/client/llm/api.ts';
 import { groundedSpec, parseGrounded } from '../../src/client/llm/grounded.ts';
 import { WebLlmEngine } from '../../src/client/llm/webllm-engine.ts';
 import { startLlmWorker, type LlmWorker } from '../../src/client/llm/worker-client.ts';
+import { refusalOf } from '../setup/refusal.ts';
 
 const fx = inject('llmFixture');
 
@@ -26,16 +26,6 @@ const model = (path: string, over: Partial<WllamaModel> = {}): WllamaModel => ({
   needs: { memoryMB: 16 },
   ...over,
 });
-
-async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('it was accepted');
-}
 
 const IDS = ['m12', 'tt0114709', 'item "7"', 'x/9'];
 const PROMPT = {
@@ -168,23 +158,25 @@ describe('the wllama engine in the llm worker', () => {
   });
 
   it('refuses a truncated GGUF, a file that is not GGUF and a missing one, by name', async () => {
-    expect(await refusal(llm.load({ choice: 'wasm', models: [model(fx.gguf.truncated)] }))).toEqual(
+    expect(
+      await refusalOf(llm.load({ choice: 'wasm', models: [model(fx.gguf.truncated)] })),
+    ).toEqual({
+      code: 'bad-format',
+      message: expect.stringMatching(
+        /tensor "output.weight" ends at byte \d+, past the end of the \d+-byte file/,
+      ),
+    });
+    expect(await refusalOf(llm.load({ choice: 'wasm', models: [model(fx.gguf.notGguf)] }))).toEqual(
       {
         code: 'bad-format',
-        message: expect.stringMatching(
-          /tensor "output.weight" ends at byte \d+, past the end of the \d+-byte file/,
-        ),
+        message: expect.stringMatching(/not a valid GGUF file: it starts with bytes 3c 21 64 6f/),
       },
     );
-    expect(await refusal(llm.load({ choice: 'wasm', models: [model(fx.gguf.notGguf)] }))).toEqual({
-      code: 'bad-format',
-      message: expect.stringMatching(/not a valid GGUF file: it starts with bytes 3c 21 64 6f/),
-    });
     expect(
-      (await refusal(llm.load({ choice: 'wasm', models: [model('/missing.gguf')] }))).code,
+      (await refusalOf(llm.load({ choice: 'wasm', models: [model('/missing.gguf')] }))).code,
     ).toBe('not-found');
     // A failed load leaves nothing loaded.
-    expect((await refusal(llm.generate({ user: 'x', maxTokens: 2 }))).code).toBe('not-loaded');
+    expect((await refusalOf(llm.generate({ user: 'x', maxTokens: 2 }))).code).toBe('not-loaded');
   });
 
   it('stops a load on abort, leaving nothing loaded', async () => {
@@ -194,7 +186,7 @@ describe('the wllama engine in the llm worker', () => {
       { signal: ac.signal, onProgress: () => ac.abort() },
     );
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
-    expect((await refusal(llm.generate({ user: 'x', maxTokens: 2 }))).code).toBe('not-loaded');
+    expect((await refusalOf(llm.generate({ user: 'x', maxTokens: 2 }))).code).toBe('not-loaded');
   });
 
   it('reads SwiftShader as a software adapter, so auto passes over a web-llm model', async () => {
@@ -220,13 +212,13 @@ describe('the wllama engine in the llm worker', () => {
   });
 
   it('answers llm-unavailable when no engine fits the choice, saying why', async () => {
-    expect(await refusal(llm.load({ choice: 'off', models: [model(fx.gguf.chat)] }))).toEqual({
+    expect(await refusalOf(llm.load({ choice: 'off', models: [model(fx.gguf.chat)] }))).toEqual({
       code: 'llm-unavailable',
       message:
         "no LLM engine fits this device (the llm option is 'off'); answers use the templates",
     });
     expect(
-      (await refusal(llm.load({ choice: 'webgpu', models: [model(fx.gguf.chat)] }))).message,
+      (await refusalOf(llm.load({ choice: 'webgpu', models: [model(fx.gguf.chat)] }))).message,
     ).toMatch(/webgpu: no webllm model is offered/);
   });
 });
@@ -250,7 +242,7 @@ describe('web-llm’s own loading code on our appConfig', () => {
 
   it('fetches the config from <baseUrl>/resolve/main/ and refuses it on a SHA-256 mismatch', async () => {
     const before = (await log()).length;
-    const r = await refusal(new WebLlmEngine().load(webllm({ config: wrong })));
+    const r = await refusalOf(new WebLlmEngine().load(webllm({ config: wrong })));
     expect(r.code).toBe('integrity');
     expect(r.message).toMatch(/mlc-chat-config\.json/);
     expect((await log()).slice(before)).toEqual(['/webllm/tiny/resolve/main/mlc-chat-config.json']);
@@ -258,7 +250,7 @@ describe('web-llm’s own loading code on our appConfig', () => {
 
   it('passes the config and checks the model library against its SHA-256', async () => {
     const before = (await log()).length;
-    const r = await refusal(
+    const r = await refusalOf(
       new WebLlmEngine().load(webllm({ config: fx.webllm.configSha256, modelLib: wrong })),
     );
     expect(r.code).toBe('integrity');
@@ -268,7 +260,7 @@ describe('web-llm’s own loading code on our appConfig', () => {
   });
 
   it('with both hashes right, gets past the checks to instantiating the library', async () => {
-    const r = await refusal(
+    const r = await refusalOf(
       new WebLlmEngine().load(
         webllm({ config: fx.webllm.configSha256, modelLib: fx.webllm.modelLibSha256 }),
       ),

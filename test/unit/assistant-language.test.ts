@@ -5,7 +5,6 @@
  * explanation's titles, the lexical match of ask()'s query, and the stated interests' math.
  */
 import { describe, expect, it } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import type { ItemInfo } from '../../src/core/types.ts';
 import {
   checkConstraints,
@@ -31,6 +30,7 @@ import {
   withStated,
 } from '../../src/client/assistant/interests.ts';
 import { sourceWeights } from '../../src/client/funnel/blend.ts';
+import { refusal } from '../setup/refusal.ts';
 
 const CATALOG: ItemInfo[] = [
   {
@@ -68,16 +68,6 @@ const CATALOG: ItemInfo[] = [
 const FACETS = catalogFacets(CATALOG);
 const ASK = { facets: FACETS } as const;
 const ONBOARD = { facets: FACETS, purpose: 'onboard' } as const;
-
-function refusal(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('accepted');
-}
 
 describe('catalog facets', () => {
   it('lists categories by item count and reads years from "(YYYY)" titles', () => {

@@ -5,27 +5,17 @@
  * with a message that says what is wrong.
  */
 import { describe, expect, it } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import { GGUF_MAGIC, ggmlTensorBytes } from '../../src/core/gguf/format.ts';
 import { parseGgufHeader, type GgufHeader } from '../../src/core/gguf/reader.ts';
 import { toHalf, writeGguf } from '../../models/llm/gguf-writer.ts';
 import { buildTinyLlama, tinyLlamaVocab } from '../../models/llm/tiny-llama.ts';
+import { refusal } from '../setup/refusal.ts';
 
 const header = (bytes: Uint8Array): GgufHeader => {
   const h = parseGgufHeader(bytes);
   if (h === 'need-more') throw new Error('need-more for a whole file');
   return h;
 };
-
-function refusal(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('accepted');
-}
 
 describe('writeGguf', () => {
   const small = writeGguf({

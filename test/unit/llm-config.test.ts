@@ -10,12 +10,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import { verifyManifest } from '../../src/core/manifest.ts';
 import { attachLlmToExport, llmSectionFromConfig } from '../../src/cli/llm-config.ts';
 import { openPublicationStore } from '../../src/server/store/registry.ts';
 import { buildTinyLlama } from '../../models/llm/tiny-llama.ts';
 import { localrec } from './cli-runner.ts';
+import { refusal } from '../setup/refusal.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'localrec-llm-config-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -39,16 +39,6 @@ function config(c: unknown): string {
   const path = join(root, 'owner', `llm-${++n}.json`);
   writeFileSync(path, typeof c === 'string' ? c : JSON.stringify(c));
   return path;
-}
-
-function refusal(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('it was accepted');
 }
 
 describe('the owner’s LLM config', () => {

@@ -14,7 +14,6 @@ import {
   verifyIntegrity,
   type ChatCompletionChunk,
 } from '@mlc-ai/web-llm';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import type {
   LlmEngine,
   LlmGenerateRequest,
@@ -33,18 +32,7 @@ import {
 } from '../../src/client/llm/webllm-config.ts';
 import { WebLlmEngine, type MlcEngineLike } from '../../src/client/llm/webllm-engine.ts';
 import { llmClient } from '../../src/client/llm/worker-client.ts';
-
-async function refusal(
-  p: Promise<unknown> | (() => unknown),
-): Promise<{ code: string; message: string }> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('accepted');
-}
+import { refusalOf } from '../setup/refusal.ts';
 
 const hex = (b: string | Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -117,13 +105,14 @@ describe('web-llm appConfig', () => {
 
   it('refuses relative or non-http URLs and malformed hashes', async () => {
     expect(
-      (await refusal(() => buildWebLlmAppConfig(mlc({ baseUrl: '/v1/llm/qwen' })))).message,
+      (await refusalOf(() => buildWebLlmAppConfig(mlc({ baseUrl: '/v1/llm/qwen' })))).message,
     ).toBe('the web-llm model URL must be an absolute URL, got "/v1/llm/qwen"');
     expect(
-      (await refusal(() => buildWebLlmAppConfig(mlc({ modelLibUrl: 'file:///lib.wasm' })))).message,
+      (await refusalOf(() => buildWebLlmAppConfig(mlc({ modelLibUrl: 'file:///lib.wasm' }))))
+        .message,
     ).toBe('the web-llm model library URL must be an http(s) URL, got file:');
     expect(
-      (await refusal(() => buildWebLlmAppConfig(mlc({ sha256: { config: 'xyz' } })))).code,
+      (await refusalOf(() => buildWebLlmAppConfig(mlc({ sha256: { config: 'xyz' } })))).code,
     ).toBe('bad-input');
   });
 });
@@ -279,7 +268,7 @@ describe('WebLlmEngine on a scripted MLC engine', () => {
     ac.abort();
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     expect(calls.unloads).toBeGreaterThan(0);
-    expect((await refusal(e.generate({ user: 'u', maxTokens: 1 }))).code).toBe('not-loaded');
+    expect((await refusalOf(e.generate({ user: 'u', maxTokens: 1 }))).code).toBe('not-loaded');
   });
 
   it('turns web-llm’s errors into codes', async () => {
@@ -295,7 +284,7 @@ describe('WebLlmEngine on a scripted MLC engine', () => {
       [new Error('boom'), 'internal'],
     ] as const) {
       const e = new WebLlmEngine(async () => scriptedMlc([], { reloadError: err }).engine);
-      const r = await refusal(e.load(mlc()));
+      const r = await refusalOf(e.load(mlc()));
       expect(r.code).toBe(code);
       expect(r.message).toContain(
         `the WebGPU LLM engine failed to load ${mlc().id}: ${err.message}`,
@@ -309,7 +298,7 @@ describe('WebLlmEngine on a scripted MLC engine', () => {
       needs: { memoryMB: 1 },
     };
     expect(
-      (await refusal(new WebLlmEngine(async () => scriptedMlc([]).engine).load(gguf))).code,
+      (await refusalOf(new WebLlmEngine(async () => scriptedMlc([]).engine).load(gguf))).code,
     ).toBe('bad-input');
   });
 });
@@ -389,7 +378,7 @@ describe('the llm host and its client', () => {
     });
     await client.load({ choice: 'wasm', models: [gguf('b')] });
     expect(log).toEqual(['wllama.load a', 'wllama.unload a', 'wllama.load b']);
-    expect(await refusal(client.load({ choice: 'webgpu', models: [mlc()] }))).toEqual({
+    expect(await refusalOf(client.load({ choice: 'webgpu', models: [mlc()] }))).toEqual({
       code: 'llm-unavailable',
       message:
         'no LLM engine fits this device (webgpu: there is no WebGPU adapter); answers use the templates',
@@ -415,7 +404,7 @@ describe('the llm host and its client', () => {
 
   it('refuses to generate with nothing loaded, and rejects calls when the worker crashes', async () => {
     const { client, crash } = setup();
-    expect((await refusal(client.generate({ user: 'u', maxTokens: 3 }))).code).toBe('not-loaded');
+    expect((await refusalOf(client.generate({ user: 'u', maxTokens: 3 }))).code).toBe('not-loaded');
     await client.load({ choice: 'wasm', models: [gguf('a')] });
     const run = client.generate({ user: 'u', maxTokens: 150 });
     crash(new Error('the llm worker failed: out of memory'));

@@ -8,7 +8,6 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import type { LlmSection } from '../../src/core/llm-manifest.ts';
 import { manifestBlobs, type Manifest, type VerifiedManifest } from '../../src/core/manifest.ts';
 import type { RecommenderWarning } from '../../src/client/api.ts';
@@ -29,6 +28,7 @@ import { Loader } from '../../src/client/loader/loader.ts';
 import { keptWith, type LoadPlan } from '../../src/client/loader/plan.ts';
 import type { LlmProgress, WllamaModel } from '../../src/client/llm/api.ts';
 import { buildWebLlmAppConfig, sriFromHex } from '../../src/client/llm/webllm-config.ts';
+import { refusalOf } from '../setup/refusal.ts';
 
 const SERVER = 'https://recs.example';
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -129,16 +129,6 @@ const WLLAMA: LlmSection = {
   files: [{ role: 'weights', name: 'tiny.gguf', sha256: sha(gguf), bytes: gguf.length }],
 };
 
-async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('it was accepted');
-}
-
 describe('the LLM from the manifest', () => {
   it('is null when the manifest ships none', async () => {
     const s = setup([]);
@@ -202,7 +192,7 @@ describe('the LLM from the manifest', () => {
 
   it('corrupt twice: a clear integrity error naming the file', async () => {
     const s = setup([gguf], () => true);
-    const r = await refusal(
+    const r = await refusalOf(
       loadLlmFromManifest(verified(WLLAMA), { loader: s.loader(), server: SERVER }),
     );
     expect(r.code).toBe('integrity');
@@ -277,7 +267,7 @@ describe('the manifest as the recommender’s LLM source', () => {
     // Kept across a version switch with the version in use.
     expect([...keptWith(new Set(['x']), plan())]).toEqual(['x', sha(gguf)]);
     section = { ...WLLAMA, id: 'another' };
-    expect((await refusal(source.fetch!(offered!, {}))).message).toMatch(
+    expect((await refusalOf(source.fetch!(offered!, {}))).message).toMatch(
       /the model tiny is no longer in the manifest in use/,
     );
   });
@@ -364,7 +354,7 @@ describe('a web-llm model from the manifest', () => {
   it('a corrupt weight shard — which web-llm would not check — is refused before web-llm sees it', async () => {
     const s = setup(Object.values(f), (h) => h === sha(f.shard));
     const webllm = fakeCaches();
-    const r = await refusal(
+    const r = await refusalOf(
       loadLlmFromManifest(verified(section), {
         loader: s.loader(),
         server: SERVER,

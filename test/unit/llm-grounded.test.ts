@@ -6,18 +6,8 @@
  * is tested in Chromium: test/browser/llm.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import { groundedSpec, parseGrounded } from '../../src/client/llm/grounded.ts';
-
-function refusal(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('accepted');
-}
+import { refusal } from '../setup/refusal.ts';
 
 describe('groundedSpec', () => {
   it('writes the grammar: fixed keys, a bounded reason, only the given ids', () => {

@@ -6,10 +6,10 @@
  * as LocalrecError codes (a fault inside the WebAssembly unloads the model).
  */
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { isLocalrecError } from '../../src/core/errors.ts';
 import type { WllamaModel } from '../../src/client/llm/api.ts';
 import { WllamaEngine } from '../../src/client/llm/wllama-engine.ts';
 import { buildTinyLlama } from '../../models/llm/tiny-llama.ts';
+import { refusalOf } from '../setup/refusal.ts';
 
 const rec = vi.hoisted(() => ({
   constructed: [] as unknown[][],
@@ -79,16 +79,6 @@ const model = (blob: Blob = new Blob([gguf])): WllamaModel => ({
 });
 const assets = { default: 'https://site.example/assets/wllama-abc123.wasm' };
 
-async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isLocalrecError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('accepted');
-}
-
 beforeEach(() => {
   rec.constructed.length = rec.compat.length = rec.loads.length = rec.completions.length = 0;
   rec.exits = 0;
@@ -116,7 +106,7 @@ describe('WllamaEngine', () => {
   });
 
   it('checks the GGUF before starting wllama', async () => {
-    const r = await refusal(
+    const r = await refusalOf(
       new WllamaEngine({ assets, threads: 1 }).load(model(new Blob([gguf.slice(0, 5000)]))),
     );
     expect(r.code).toBe('bad-format');
@@ -167,7 +157,7 @@ describe('WllamaEngine', () => {
   it('maps wllama’s failures to codes, and unloads after a fault in the WebAssembly', async () => {
     rec.loadError = Object.assign(new Error('failed to load model'), { type: 'load_error' });
     const e = new WllamaEngine({ assets, threads: 1 });
-    expect(await refusal(e.load(model()))).toEqual({
+    expect(await refusalOf(e.load(model()))).toEqual({
       code: 'bad-format',
       message: 'the wasm LLM engine failed to load tiny: failed to load model',
     });
@@ -177,15 +167,15 @@ describe('WllamaEngine', () => {
     rec.generateError = Object.assign(new Error('memory access out of bounds'), {
       name: 'RuntimeError',
     });
-    expect((await refusal(e.generate({ user: 'u', maxTokens: 2 }))).code).toBe('internal');
+    expect((await refusalOf(e.generate({ user: 'u', maxTokens: 2 }))).code).toBe('internal');
     expect(rec.exits).toBe(2);
-    expect((await refusal(e.generate({ user: 'u', maxTokens: 2 }))).code).toBe('not-loaded');
+    expect((await refusalOf(e.generate({ user: 'u', maxTokens: 2 }))).code).toBe('not-loaded');
   });
 
   it('refuses a second load and a model of the other engine', async () => {
     const e = new WllamaEngine({ assets, threads: 1 });
     await e.load(model());
-    expect((await refusal(e.load(model()))).message).toBe('a model is loaded: unload() it first');
+    expect((await refusalOf(e.load(model()))).message).toBe('a model is loaded: unload() it first');
     const mlc = {
       engine: 'webllm' as const,
       id: 'm',
@@ -194,7 +184,7 @@ describe('WllamaEngine', () => {
       contextSize: 1,
       needs: { memoryMB: 1 },
     };
-    expect((await refusal(new WllamaEngine({ assets, threads: 1 }).load(mlc))).code).toBe(
+    expect((await refusalOf(new WllamaEngine({ assets, threads: 1 }).load(mlc))).code).toBe(
       'bad-input',
     );
   });
