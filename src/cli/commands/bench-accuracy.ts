@@ -21,6 +21,11 @@ export const benchAccuracyCommand: Command = {
     data: { type: 'string', description: `MovieLens 100K folder (default ${SHARED_ML100K})` },
     out: { type: 'string', default: '.localrec/bench/ml-100k', description: 'model folder' },
     ...trainOptions,
+    'max-minutes': {
+      type: 'string',
+      description:
+        "the training's budget in minutes (default 28, so that the run with its evaluation stays within 30; 0 = no limit), validation included; the tuned ML-100K config, not localrec train's data-sized choices",
+    },
   },
   async run(v) {
     const data = typeof v['data'] === 'string' ? v['data'] : SHARED_ML100K;
