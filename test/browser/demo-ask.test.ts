@@ -16,6 +16,9 @@ import { mb } from '../../src/demo/render.ts';
 import { mountWidget } from '../../src/embed/widget.ts';
 import { localRecommender, memoryNames } from './sdk-fixture.ts';
 
+/** The SDK answers through its worker: on a loaded CI machine that can take seconds (vi.waitFor's default is 1 s). */
+const WAIT = { timeout: 15_000 };
+
 const fx = inject('recommenderFixture');
 const names = memoryNames('demo-ask');
 const genreCount = new Map<string, number>();
@@ -72,7 +75,7 @@ describe('the demo with no LLM (the manifest offers none)', () => {
     expect($('llm-download').hidden).toBe(true);
     expect($('ask-answer').hidden).toBe(true);
     submit('ask-input', `${G1}, not ${G2}`, 'ask-form');
-    await vi.waitFor(() => expect($('ask-answer').hidden).toBe(false));
+    await vi.waitFor(() => expect($('ask-answer').hidden).toBe(false), WAIT);
     expect($('ask-by').textContent).toBe('Answered by the keyword parser');
     expect($('ask-reply').textContent).toBe(`${G1} without ${G2}.`);
     const titles = [...$('ask-items').querySelectorAll('.card-title')].map((t) => t.textContent);
@@ -90,10 +93,12 @@ describe('the demo with no LLM (the manifest offers none)', () => {
     page();
     const w = mountWidget($('recs-widget'), recs, { k: 4, dwellMs: 60_000 });
     await w.ready;
-    await vi.waitFor(() =>
-      expect([...w.root.querySelectorAll('.lr-source')].map((l) => l.textContent)).toEqual(
-        Array(4).fill('template'),
-      ),
+    await vi.waitFor(
+      () =>
+        expect([...w.root.querySelectorAll('.lr-source')].map((l) => l.textContent)).toEqual(
+          Array(4).fill('template'),
+        ),
+      WAIT,
     );
     w.destroy();
   });
@@ -104,14 +109,14 @@ describe('the demo with no LLM (the manifest offers none)', () => {
     const { ask } = mount(recs, catalog, picks);
     expect($('onboard').hidden).toBe(false);
     submit('onboard-input', `I love ${G1} and ${G2}`, 'onboard-form');
-    await vi.waitFor(() => expect($('interests').hidden).toBe(false));
+    await vi.waitFor(() => expect($('interests').hidden).toBe(false), WAIT);
     const chips = () =>
       [...$('interests').querySelectorAll('.chip span')].map((c) => c.textContent);
     expect(chips().sort()).toEqual([G1, G2].sort());
     expect($('onboard-reply').textContent).toMatch(/Starting interests \(keyword parser\):$/);
     expect(Object.keys(await recs.interests()).sort()).toEqual([G1, G2].sort());
     $('interests').querySelector<HTMLButtonElement>(`[aria-label="Remove ${G2}"]`)!.click();
-    await vi.waitFor(() => expect(chips()).toEqual([G1]));
+    await vi.waitFor(() => expect(chips()).toEqual([G1]), WAIT);
     expect(Object.keys(await recs.interests())).toEqual([G1]);
     // Once interests are shown they stay editable after a pick; a visitor with picks is not asked.
     picks.push(fx.items[0]!.id);
