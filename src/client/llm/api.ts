@@ -125,6 +125,34 @@ export interface LlmGeneration {
   decodeTokensPerSecond?: number;
 }
 
+/** What an engine counted while a generation streamed, from which {@link generationResult} builds its answer. */
+export interface GenerationCounts {
+  text: string;
+  /** performance.now() when the generation started. */
+  t0: number;
+  /** ms to the first piece; < 0 when none came. */
+  ttft: number;
+  /** Pieces streamed (the token count when the engine reports none). */
+  pieces: number;
+  tokens?: number;
+  finish: LlmGeneration['finish'];
+  decode?: number;
+}
+
+/** Both engines' {@link LlmGeneration} from their counts, timed now. */
+export function generationResult(c: GenerationCounts): LlmGeneration {
+  const totalMs = performance.now() - c.t0;
+  const g: LlmGeneration = {
+    text: c.text,
+    tokens: c.tokens ?? c.pieces,
+    finish: c.finish,
+    ttftMs: c.ttft < 0 ? totalMs : c.ttft,
+    totalMs,
+  };
+  if (c.decode !== undefined) g.decodeTokensPerSecond = c.decode;
+  return g;
+}
+
 /**
  * One engine. A load replaces nothing: call `unload()` before loading another model. One
  * generation at a time; a second call while one runs waits for it.

@@ -11,6 +11,7 @@ import type { AppConfig, ChatCompletionChunk, InitProgressReport } from '@mlc-ai
 import { LocalrecError } from '../../core/errors.ts';
 import {
   abortError,
+  generationResult,
   type LlmEngine,
   type LlmGenerateRequest,
   type LlmGeneration,
@@ -174,16 +175,7 @@ export class WebLlmEngine implements LlmEngine {
       signal?.removeEventListener('abort', stop);
     }
     if (signal?.aborted) throw abortError(signal);
-    const totalMs = performance.now() - t0;
-    const g: LlmGeneration = {
-      text,
-      tokens: tokens ?? pieces,
-      finish,
-      ttftMs: ttft < 0 ? totalMs : ttft,
-      totalMs,
-    };
-    if (decode !== undefined) g.decodeTokensPerSecond = decode;
-    return g;
+    return generationResult({ text, t0, ttft, pieces, tokens, finish, decode });
   }
 
   async unload(): Promise<void> {

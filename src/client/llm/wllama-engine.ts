@@ -12,6 +12,7 @@ import { LocalrecError } from '../../core/errors.ts';
 import { parseGgufHeader, type GgufHeader } from '../../core/gguf/reader.ts';
 import {
   abortError,
+  generationResult,
   type LlmEngine,
   type LlmGenerateRequest,
   type LlmGeneration,
@@ -249,16 +250,7 @@ export class WllamaEngine implements LlmEngine {
       throw fromWllama(e, 'generate');
     }
     if (req.signal?.aborted) throw abortError(req.signal);
-    const totalMs = performance.now() - t0;
-    const g: LlmGeneration = {
-      text,
-      tokens: tokens ?? pieces,
-      finish,
-      ttftMs: ttft < 0 ? totalMs : ttft,
-      totalMs,
-    };
-    if (decode !== undefined) g.decodeTokensPerSecond = decode;
-    return g;
+    return generationResult({ text, t0, ttft, pieces, tokens, finish, decode });
   }
 
   async unload(): Promise<void> {
