@@ -359,23 +359,12 @@ export function withItemFeatures(
   idDropout?: { rate: number; seed: number },
 ): SasrecWeights {
   if (!c.itemFeatures) return w;
-  if (!F) throw new LocalrecError('bad-input', 'this SASRec model needs its item feature matrix');
-  const { item_feat: mix, ...rest } = w;
-  if (!mix) throw new LocalrecError('bad-format', 'SASRec weights lack item_feat');
-  let ids = w['item_emb']!;
-  if (idDropout && idDropout.rate > 0) {
-    // Training only: this share of items lose their id embedding for the step, so their
-    // features alone must place them (as they must for an item the model has never seen).
-    const keep = tf.cast(
-      tf.greaterEqual(
-        tf.randomUniform([ids.shape[0]!, 1], 0, 1, 'float32', idDropout.seed),
-        idDropout.rate,
-      ),
-      'float32',
-    );
-    ids = tf.mul(ids, keep);
-  }
-  return { ...rest, item_emb: tf.add(ids, mixFeatures(F, mix as tf.Tensor2D)) };
+  const { mix, rest, ids } = featureParts(w, F);
+  const keep = idKeepMask(ids.shape[0]!, idDropout);
+  return {
+    ...rest,
+    item_emb: tf.add(keep ? tf.mul(ids, keep) : ids, mixFeatures(F!, mix)),
+  };
 }
 
 /**
@@ -392,21 +381,33 @@ export function withItemFeatureRows(
   idDropout?: { rate: number; seed: number },
 ): SasrecWeights {
   if (!c.itemFeatures) return w;
+  const { mix, rest, ids } = featureParts(w, F);
+  const keep = idKeepMask(F!.rows, idDropout);
+  const kept = keep
+    ? tf.mul(ids, tf.gatherND(keep, tf.tensor2d(rows, [rows.length, 1], 'int32')))
+    : ids;
+  return { ...rest, item_emb: tf.add(kept, mixRows(F!, rows, mix)) };
+}
+
+/** The id table and the feature mix of a model trained with features; the other weights. */
+function featureParts(w: SasrecWeights, F: FeatureMix | null) {
   if (!F) throw new LocalrecError('bad-input', 'this SASRec model needs its item feature matrix');
   const { item_feat: mix, ...rest } = w;
   if (!mix) throw new LocalrecError('bad-format', 'SASRec weights lack item_feat');
-  let ids = w['item_emb']!;
-  if (idDropout && idDropout.rate > 0) {
-    const keep = tf.cast(
-      tf.greaterEqual(
-        tf.randomUniform([F.rows, 1], 0, 1, 'float32', idDropout.seed),
-        idDropout.rate,
-      ),
-      'float32',
-    );
-    ids = tf.mul(ids, tf.gatherND(keep, tf.tensor2d(rows, [rows.length, 1], 'int32')));
-  }
-  return { ...rest, item_emb: tf.add(ids, mixRows(F, rows, mix as tf.Tensor2D)) };
+  return { mix: mix as tf.Tensor2D, rest, ids: w['item_emb']! };
+}
+
+/**
+ * Training only: the id dropout's mask over the whole table of `n` rows (1 keeps a row's id
+ * embedding, 0 drops it for the step, so its features alone must place it, as they must for an
+ * item the model has never seen); null without id dropout.
+ */
+function idKeepMask(n: number, idDropout?: { rate: number; seed: number }): tf.Tensor | null {
+  if (!idDropout || !(idDropout.rate > 0)) return null;
+  return tf.cast(
+    tf.greaterEqual(tf.randomUniform([n, 1], 0, 1, 'float32', idDropout.seed), idDropout.rate),
+    'float32',
+  );
 }
 
 /** The config of a baked model: a plain SASRec (see {@link withItemFeatures}). */
